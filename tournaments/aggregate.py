@@ -14,8 +14,9 @@ def mean_score(table: ScoreTable) -> Ranking:
     Scale-sensitive by design (the widest benchmark dominates); it is the baseline users expect.
     """
     oriented = table.oriented()
-    with np.errstate(invalid="ignore"):
-        scores = np.nanmean(np.where(np.isnan(oriented), np.nan, oriented), axis=1) if oriented.size else np.array([])
+    counts = np.sum(~np.isnan(oriented), axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scores = np.where(counts > 0, np.nansum(oriented, axis=1) / np.maximum(counts, 1), np.nan)
     flipped = [b for b, hib in zip(table.benchmarks, table.higher_is_better) if not hib]
     notes = (f"lower-is-better benchmarks negated: {', '.join(flipped)}",) if flipped else ()
     return Ranking("mean", table.competitors, scores, notes=notes)
