@@ -1,0 +1,140 @@
+"""StoreCachedLM: any lm-eval LM, with every result written to the store chunk by chunk.
+
+lm-eval hands a backend all requests of one type in a single call; we answer what the store
+already holds, send the rest to the real model in explicit chunks, and commit each chunk as it
+completes. A crash therefore loses at most the chunk in flight, and a re-run recomputes nothing
+that was committed. The real model is built only when there is something to compute.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any, Callable
+
+import pyarrow as pa
+from lm_eval.api.model import LM
+
+from harness.store import Store
+
+_WORDS = re.compile(r"\s+")
+
+REQUEST_SCHEMA = pa.schema([
+    ("run_id", pa.string()), ("req_hash", pa.string()), ("request_type", pa.string()),
+    ("doc_id", pa.int32()), ("idx", pa.int32()), ("logprob", pa.float64()), ("is_greedy", pa.bool_()),
+    ("n_tokens", pa.int32()), ("n_chars", pa.int32()), ("n_bytes", pa.int32()), ("n_words", pa.int32()),
+    ("generation", pa.string()),
+])
+
+
+def request_hash(request_type: str, args: tuple) -> str:
+    """Identity of a request within a run: its type and its exact arguments."""
+    return hashlib.sha256(json.dumps([request_type, *args], sort_keys=True, default=str).encode()).hexdigest()
+
+
+class StoreCachedLM(LM):
+    """Wraps an lm-eval LM built on demand by `inner_factory`; counts what it computed vs reused."""
+
+    def __init__(
+        self,
+        inner_factory: Callable[[], LM],
+        count_tokens: Callable[[str, str], int],
+        store: Store,
+        run_id: str,
+        chunk_size: int = 256,
+        on_total: Callable[[int], None] | None = None,
+        on_advance: Callable[[int], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self._inner_factory = inner_factory
+        self._count_tokens = count_tokens
+        self._store = store
+        self._run_id = run_id
+        self._chunk_size = max(1, chunk_size)
+        self._on_total = on_total or (lambda n: None)
+        self._on_advance = on_advance or (lambda n: None)
+        self.n_requests = 0
+        self.n_cached = 0
+        self.n_computed = 0
+
+    # lm-eval's three request types -------------------------------------------------
+    def loglikelihood(self, requests, disable_tqdm: bool = False):
+        return self._answer("loglikelihood", requests)
+
+    def loglikelihood_rolling(self, requests, disable_tqdm: bool = False):
+        return self._answer("loglikelihood_rolling", requests)
+
+    def generate_until(self, requests, disable_tqdm: bool = False):
+        if any(req.args[1].get("do_sample") for req in requests):
+            raise ValueError("sampled generation is not cached; only greedy generation is supported")
+        return self._answer("generate_until", requests)
+
+    # -------------------------------------------------------------------------------
+    def _answer(self, request_type: str, requests: list) -> list:
+        hashes = [request_hash(request_type, req.args) for req in requests]
+        known, stored_keys = self._stored(request_type)
+        # Requests whose answer is known (a duplicate elsewhere in the run) but whose own row is missing.
+        backfill = [i for i, h in enumerate(hashes)
+                    if h in known and (requests[i].doc_id, requests[i].idx) not in stored_keys]
+        self._write(request_type, [requests[i] for i in backfill], [hashes[i] for i in backfill], known)
+        pending = [i for i, h in enumerate(hashes) if h not in known]
+        self.n_requests += len(requests)
+        self.n_cached += len(requests) - len(pending)
+        self._on_total(len(requests))
+        self._on_advance(len(requests) - len(pending))
+        for start in range(0, len(pending), self._chunk_size):
+            chunk = pending[start:start + self._chunk_size]
+            todo = list({hashes[i]: i for i in chunk if hashes[i] not in known}.values())  # one per new hash
+            outputs = getattr(self._inner(), request_type)([requests[i] for i in todo], disable_tqdm=True)
+            known.update(zip((hashes[i] for i in todo), outputs))
+            self._write(request_type, [requests[i] for i in chunk], [hashes[i] for i in chunk], known)
+            self.n_computed += len(todo)
+            self._on_advance(len(chunk))
+        return [known[h] for h in hashes]
+
+    def _inner(self) -> LM:
+        if not hasattr(self, "_inner_lm"):
+            self._inner_lm = self._inner_factory()
+        return self._inner_lm
+
+    def _stored(self, request_type: str) -> tuple[dict[str, Any], set[tuple[int, int]]]:
+        """Answers already in the store, by request hash, and the (doc_id, idx) rows that exist."""
+        frame = self._store.cached_requests(self._run_id, request_type)
+        keys = set(zip(frame["doc_id"].astype(int), frame["idx"].astype(int)))
+        if request_type == "loglikelihood":
+            values = zip(frame["logprob"].astype(float), frame["is_greedy"].astype(bool))
+            return {h: (float(lp), bool(g)) for h, (lp, g) in zip(frame["req_hash"], values)}, keys
+        if request_type == "loglikelihood_rolling":
+            return {h: float(lp) for h, lp in zip(frame["req_hash"], frame["logprob"])}, keys
+        return {h: g for h, g in zip(frame["req_hash"], frame["generation"]) if g is not None}, keys
+
+    def _write(self, request_type: str, chunk: list, hashes: list[str], answers: dict[str, Any]) -> None:
+        if chunk:
+            outputs = [answers[h] for h in hashes]
+            self._store.add_requests(self._rows(request_type, chunk, hashes, outputs))
+
+    def _rows(self, request_type: str, chunk: list, hashes: list[str], outputs: list) -> pa.Table:
+        columns: dict[str, list] = {name: [] for name in REQUEST_SCHEMA.names}
+        for req, h, out in zip(chunk, hashes, outputs):
+            if request_type == "loglikelihood":
+                context, scored = req.args
+                logprob, greedy, generation = float(out[0]), bool(out[1]), None
+                n_tokens = self._count_tokens(context, scored)
+            elif request_type == "loglikelihood_rolling":
+                (scored,) = req.args
+                logprob, greedy, generation = float(out), None, None
+                n_tokens = self._count_tokens("", scored)
+            else:
+                scored = generation = str(out)
+                logprob = greedy = None
+                n_tokens = self._count_tokens("", generation)
+            row = {
+                "run_id": self._run_id, "req_hash": h, "request_type": request_type,
+                "doc_id": req.doc_id, "idx": req.idx, "logprob": logprob, "is_greedy": greedy,
+                "n_tokens": n_tokens, "n_chars": len(scored), "n_bytes": len(scored.encode("utf-8")),
+                "n_words": len(_WORDS.split(scored)), "generation": generation,
+            }
+            for name, value in row.items():
+                columns[name].append(value)
+        return pa.table(columns, schema=REQUEST_SCHEMA)

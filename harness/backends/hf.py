@@ -1,0 +1,36 @@
+"""The transformers backend: lm-eval's own HFLM, built lazily, plus a token counter for the store."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+from lm_eval.api.model import LM
+
+
+def build_hf(path: Path, batch_size: int, device: str, dtype: str) -> LM:
+    """HFLM over a local folder; lm-eval's context grouping (logits_cache) stays on."""
+    from lm_eval.models.huggingface import HFLM
+
+    return HFLM(pretrained=str(path), batch_size=batch_size, device=device, dtype=dtype, logits_cache=True)
+
+
+def token_counter(path: Path) -> Callable[[str, str], int]:
+    """Count continuation tokens the way lm-eval splits (context, continuation) for causal models."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+
+    @lru_cache(maxsize=4096)
+    def encode(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def count(context: str, continuation: str) -> int:
+        stripped = context.rstrip()
+        moved = context[len(stripped):]
+        if not stripped:
+            return encode(moved + continuation)
+        return encode(stripped + moved + continuation) - encode(stripped)
+
+    return count

@@ -1,0 +1,46 @@
+"""Every CLI option, declared once as an Annotated alias and shared by all verbs that take it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+_STORE = "Store"
+_SELECT = "What to evaluate"
+_BACKEND = "Backend"
+_OUTPUT = "Output"
+
+DbOption = Annotated[Path, typer.Option(
+    "--db", envvar="HARNESS_DB", help="DuckDB file holding every result.", rich_help_panel=_STORE)]
+
+ModelsOption = Annotated[Optional[list[str]], typer.Option(
+    "--models", "-m", help="Model names or local HF folders (repeat, or comma-separate). "
+    "Default: the embedded smollm2-135m.", rich_help_panel=_SELECT)]
+TasksOption = Annotated[Optional[list[str]], typer.Option(
+    "--tasks", "-t", help="Task or suite names (repeat, or comma-separate). Default: core.",
+    rich_help_panel=_SELECT)]
+SuiteOption = Annotated[Optional[Path], typer.Option(
+    "--suite", help="TOML file listing models, tasks and settings.", rich_help_panel=_SELECT)]
+LimitOption = Annotated[Optional[int], typer.Option(
+    "--limit", min=1, help="Evaluate only the first N items of each task.", rich_help_panel=_SELECT)]
+
+BackendOption = Annotated[str, typer.Option(
+    "--backend", help="Evaluation backend.", rich_help_panel=_BACKEND)]
+BatchSizeOption = Annotated[int, typer.Option(
+    "--batch-size", min=1, help="Sequences per forward pass.", rich_help_panel=_BACKEND)]
+DeviceOption = Annotated[str, typer.Option("--device", help="torch device.", rich_help_panel=_BACKEND)]
+DtypeOption = Annotated[str, typer.Option("--dtype", help="float32, bfloat16 or float16.", rich_help_panel=_BACKEND)]
+ChunkOption = Annotated[int, typer.Option(
+    "--chunk-size", min=1, help="Requests per committed chunk (a crash loses at most one).",
+    rich_help_panel=_BACKEND)]
+
+FormatOption = Annotated[str, typer.Option(
+    "--format", "-f", help="table, md, json or csv.", rich_help_panel=_OUTPUT)]
+CsvOption = Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.", rich_help_panel=_OUTPUT)]
+
+
+def split_list(values: list[str] | None) -> list[str]:
+    """Accept both repeated options and comma-separated lists."""
+    return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]

@@ -1,0 +1,162 @@
+"""The controller: plan models x tasks into jobs, skip finished runs, resume partial ones.
+
+A job that fails is recorded with its error and the others carry on; a Ctrl-C leaves the run
+marked 'running' with its committed chunks, and the same command resumes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from harness.backends import StoreCachedLM
+from harness.config import EvalSettings
+from harness.environment import environment
+from harness.models import ModelRef, ResolvedModel, materialize
+from harness.scoring import SAMPLE_SCHEMA, SCORE_SCHEMA, sample_rows, score_rows, to_arrow
+from harness.store import ModelRecord, Store, TaskRecord
+from harness.tasks.lmeval import PreparedTask
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    model: str
+    task: str
+    status: str  # done | skipped | failed
+    metric: str
+    value: float | None
+    n_cached: int = 0
+    n_computed: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+
+def run_id_for(model: ResolvedModel, task: PreparedTask, settings: EvalSettings) -> str:
+    """Same weights, same task config, same result-changing settings: same run (resume, don't redo)."""
+    key = {"model": model.fingerprint, "task": task.config_hash, **settings.identity()}
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
+
+
+class ModelSession:
+    """Builds the backend model and its tokenizer once per model, and only when work needs them."""
+
+    def __init__(self, model: ResolvedModel, settings: EvalSettings):
+        self.model = model
+        self.settings = settings
+        self._lm = None
+        self._counter: Callable[[str, str], int] | None = None
+
+    def lm(self):
+        if self._lm is None:
+            from harness.backends.hf import build_hf
+
+            self._lm = build_hf(self.model.path, self.settings.batch_size, self.settings.device, self.settings.dtype)
+        return self._lm
+
+    def count_tokens(self, context: str, continuation: str) -> int:
+        if self._counter is None:
+            from harness.backends.hf import token_counter
+
+            self._counter = token_counter(self.model.path)
+        return self._counter(context, continuation)
+
+
+class Runner:
+    def __init__(self, store: Store, settings: EvalSettings, results_dir: Path, console: Console | None = None):
+        self.store = store
+        self.settings = settings
+        self.results_dir = results_dir
+        self.console = console or Console(stderr=True)
+
+    def run(self, models: list[ModelRef], tasks: list[PreparedTask]) -> list[JobOutcome]:
+        _quiet_lm_eval()
+        from lm_eval.tasks import TaskManager
+
+        task_manager = TaskManager(include_defaults=False)
+        for task in tasks:
+            self.store.register_task(_task_record(task))
+        outcomes: list[JobOutcome] = []
+        with self._progress() as progress:
+            for ref in models:
+                resolved = self._register(ref)
+                session = ModelSession(resolved, self.settings)
+                for task in tasks:
+                    outcomes.append(self._job(session, task, task_manager, progress))
+        return outcomes
+
+    def _register(self, ref: ModelRef) -> ResolvedModel:
+        with self.console.status(f"preparing model {ref.name}"):
+            resolved = materialize(ref, self.results_dir / "models")
+        self.store.register_model(ModelRecord(
+            model_id=resolved.model_id, name=resolved.name, kind=resolved.kind, source=resolved.source,
+            fingerprint=resolved.fingerprint, n_params=resolved.n_params,
+        ))
+        return resolved
+
+    def _job(self, session: ModelSession, task: PreparedTask, task_manager, progress: Progress) -> JobOutcome:
+        model, name, metric = session.model, task.task.name, task.task.primary_metric
+        run_id = run_id_for(model, task, self.settings)
+        if self.store.run_status(run_id) == "done":
+            value = self.store.con.execute(
+                "SELECT value FROM scores WHERE run_id = ? AND metric = ?", [run_id, metric]).fetchone()
+            return JobOutcome(model.name, name, "skipped", metric, value[0] if value else None)
+        started = time.perf_counter()
+        self.store.start_run(run_id, model.model_id, task.task_id, self.settings.backend,
+                             self.settings.model_dump(), self.settings.limit, environment())
+        label = escape(f"{model.name} · {name}")
+        bar = progress.add_task(label, total=None)
+        lm = StoreCachedLM(
+            inner_factory=session.lm, count_tokens=session.count_tokens, store=self.store, run_id=run_id,
+            chunk_size=self.settings.chunk_size,
+            on_total=lambda n: progress.update(bar, total=(progress.tasks[bar].total or 0) + n),
+            on_advance=lambda n: progress.advance(bar, n),
+        )
+        try:
+            results = _evaluate(lm, task, task_manager, self.settings)
+            samples = sample_rows(run_id, results["samples"][name], self.store.requests_for_run(run_id))
+            n_docs = int(results["n-samples"][name]["effective"])
+            scores = score_rows(run_id, results["results"][name], samples, n_docs)
+            counts = {"requests": lm.n_requests, "cached": lm.n_cached, "computed": lm.n_computed}
+            self.store.finish_run(run_id, to_arrow(samples, SAMPLE_SCHEMA), to_arrow(scores, SCORE_SCHEMA), counts)
+        except Exception as exc:  # one bad job must not stop the others
+            message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            self.store.fail_run(run_id, message)
+            progress.update(bar, description=f"[red]{label} failed")
+            return JobOutcome(model.name, name, "failed", metric, None, lm.n_cached, lm.n_computed,
+                              time.perf_counter() - started, message)
+        value = scores.loc[scores["metric"] == metric, "value"]
+        return JobOutcome(model.name, name, "done", metric, float(value.iloc[0]) if len(value) else None,
+                          lm.n_cached, lm.n_computed, time.perf_counter() - started)
+
+    def _progress(self) -> Progress:
+        return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("requests"), TimeElapsedColumn(), console=self.console)
+
+
+def _evaluate(lm, task: PreparedTask, task_manager, settings: EvalSettings) -> dict:
+    from lm_eval import simple_evaluate
+
+    return simple_evaluate(model=lm, tasks=[task.config], task_manager=task_manager, limit=settings.limit,
+                           log_samples=True, bootstrap_iters=settings.bootstrap_iters)
+
+
+def _task_record(task: PreparedTask) -> TaskRecord:
+    return TaskRecord(
+        task_id=task.task_id, name=task.task.name, version=task.task.version, source="builtin",
+        config_hash=task.config_hash, primary_metric=task.task.primary_metric,
+        higher_is_better=task.task.higher_is_better, n_items=task.n_items, config=task.config,
+    )
+
+
+def _quiet_lm_eval() -> None:
+    for name in ("lm_eval", "lm-eval", "datasets", "transformers", "accelerate"):
+        logging.getLogger(name).setLevel(logging.ERROR)

@@ -1,0 +1,328 @@
+"""The DuckDB store: the only module that speaks SQL.
+
+Users query the file directly, so table and column names are part of the public surface; the
+schema is versioned in `meta` and migrated forward on open (with a backup copy first).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from harness.errors import HarnessError
+
+SCHEMA_VERSION = 1
+
+# Each entry upgrades the schema from version (index) to version (index + 1).
+MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
+        """CREATE TABLE models (
+            model_id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL UNIQUE, kind VARCHAR NOT NULL,
+            source VARCHAR, fingerprint VARCHAR NOT NULL, n_params BIGINT, parents VARCHAR[],
+            recipe JSON, created_at TIMESTAMPTZ)""",
+        """CREATE TABLE tasks (
+            task_id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, version VARCHAR, source VARCHAR,
+            config_hash VARCHAR NOT NULL, primary_metric VARCHAR, higher_is_better BOOLEAN,
+            n_items INTEGER, config JSON)""",
+        """CREATE TABLE runs (
+            run_id VARCHAR PRIMARY KEY, model_id VARCHAR NOT NULL, task_id VARCHAR NOT NULL,
+            backend VARCHAR NOT NULL, backend_args JSON, item_limit INTEGER, status VARCHAR NOT NULL,
+            error VARCHAR, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ, environment JSON,
+            n_requests INTEGER, n_cached INTEGER, n_computed INTEGER)""",
+        """CREATE TABLE requests (
+            run_id VARCHAR NOT NULL, req_hash VARCHAR NOT NULL, request_type VARCHAR NOT NULL,
+            doc_id INTEGER, idx INTEGER, logprob DOUBLE, is_greedy BOOLEAN, n_tokens INTEGER,
+            n_chars INTEGER, n_bytes INTEGER, n_words INTEGER, generation VARCHAR,
+            PRIMARY KEY (run_id, request_type, doc_id, idx))""",
+        """CREATE TABLE samples (
+            run_id VARCHAR NOT NULL, doc_id INTEGER NOT NULL, metric VARCHAR NOT NULL, value DOUBLE)""",
+        """CREATE TABLE scores (
+            run_id VARCHAR NOT NULL, metric VARCHAR NOT NULL, value DOUBLE, stderr DOUBLE, n INTEGER,
+            PRIMARY KEY (run_id, metric))""",
+        """CREATE TABLE external_scores (
+            source VARCHAR NOT NULL, snapshot VARCHAR, competitor VARCHAR NOT NULL,
+            benchmark VARCHAR NOT NULL, value DOUBLE, higher_is_better BOOLEAN,
+            is_aggregate BOOLEAN DEFAULT false, PRIMARY KEY (source, competitor, benchmark))""",
+        """CREATE TABLE rankings (
+            ranking_id VARCHAR PRIMARY KEY, method VARCHAR NOT NULL, params JSON, input_hash VARCHAR,
+            created_at TIMESTAMPTZ)""",
+        """CREATE TABLE ranking_rows (
+            ranking_id VARCHAR NOT NULL, competitor VARCHAR NOT NULL, score DOUBLE, rank INTEGER,
+            ci_low DOUBLE, ci_high DOUBLE, PRIMARY KEY (ranking_id, competitor))""",
+        """CREATE TABLE hpo_trials (
+            study VARCHAR NOT NULL, optimizer VARCHAR NOT NULL, task VARCHAR NOT NULL, seed INTEGER NOT NULL,
+            trial INTEGER NOT NULL, config JSON, cost DOUBLE, budget DOUBLE, wall_time DOUBLE,
+            PRIMARY KEY (study, optimizer, task, seed, trial))""",
+        """CREATE VIEW leaderboard AS
+            SELECT m.name AS model, t.name AS task, s.metric, s.value, s.stderr, s.n,
+                   t.higher_is_better, r.run_id, r.item_limit
+            FROM scores s JOIN runs r USING (run_id) JOIN models m USING (model_id)
+            JOIN tasks t USING (task_id)
+            WHERE r.status = 'done' AND s.metric = t.primary_metric""",
+    ],
+]
+
+_LOCK_PID = re.compile(r"\(PID (\d+)\)")
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    model_id: str
+    name: str
+    kind: str
+    source: str
+    fingerprint: str
+    n_params: int | None
+    parents: tuple[str, ...] = ()
+    recipe: dict | None = None
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    task_id: str
+    name: str
+    version: str
+    source: str
+    config_hash: str
+    primary_metric: str
+    higher_is_better: bool
+    n_items: int
+    config: dict
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Store:
+    """A connection to one DuckDB file; use as a context manager so the lock is always released."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, read_only: bool):
+        self.con = con
+        self.path = path
+        self.read_only = read_only
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def open(cls, path: str | Path, read_only: bool = False) -> "Store":
+        path = Path(path)
+        if read_only and not path.exists():
+            raise HarnessError(f"--db {path}: no such database (run `harness eval` first)")
+        if path.exists() and path.is_dir():
+            raise HarnessError(f"--db {path}: is a folder, not a DuckDB file")
+        if not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        con = cls._connect(path, read_only)
+        store = cls(con, path, read_only)
+        try:
+            store._check_schema()
+        except BaseException:
+            con.close()
+            raise
+        return store
+
+    @staticmethod
+    def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.Error as exc:
+            message = str(exc)
+            if "lock" in message.lower():
+                pid = _LOCK_PID.search(message)
+                holder = f" by process {pid.group(1)}" if pid else ""
+                raise HarnessError(f"--db {path}: database is busy (locked{holder}); wait for it to finish") from None
+            if "not a valid DuckDB database" in message or "invalid" in message.lower():
+                raise HarnessError(f"--db {path}: not a DuckDB database file") from None
+            raise HarnessError(f"--db {path}: cannot open ({message.splitlines()[0]})") from None
+
+    def _check_schema(self) -> None:
+        version = self.schema_version()
+        if version > SCHEMA_VERSION:
+            raise HarnessError(
+                f"--db {self.path}: schema version {version} is newer than this harness supports "
+                f"({SCHEMA_VERSION}); upgrade the harness"
+            )
+        if version == SCHEMA_VERSION:
+            return
+        if self.read_only:
+            raise HarnessError(f"--db {self.path}: schema version {version} needs migrating; open it once for writing")
+        if version > 0:
+            backup = self.path.with_name(f"{self.path.name}.v{version}.bak")
+            self.con.execute("CHECKPOINT")
+            shutil.copy2(self.path, backup)
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            for step in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[step]:
+                    self.con.execute(statement)
+            self.con.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+            )
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+
+    def schema_version(self) -> int:
+        has_meta = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
+        ).fetchone()[0]
+        if not has_meta:
+            tables = self.con.execute("SELECT count(*) FROM information_schema.tables").fetchone()[0]
+            if tables:
+                raise HarnessError(f"--db {self.path}: a DuckDB file, but not a harness store (no meta table)")
+            return 0
+        row = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ registry
+    def register_model(self, record: ModelRecord) -> None:
+        """Insert a model; the same name with other weights is refused rather than silently replaced."""
+        row = self.con.execute(
+            "SELECT fingerprint FROM models WHERE name = ?", [record.name]
+        ).fetchone()
+        if row is not None:
+            if row[0] != record.fingerprint:
+                raise HarnessError(
+                    f"model '{record.name}' is already in the store with other weights "
+                    f"(fingerprint {row[0][:12]} vs {record.fingerprint[:12]}); give it another name"
+                )
+            return
+        self.con.execute(
+            "INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [record.model_id, record.name, record.kind, record.source, record.fingerprint, record.n_params,
+             list(record.parents), json.dumps(record.recipe) if record.recipe else None, _now()],
+        )
+
+    def register_task(self, record: TaskRecord) -> None:
+        self.con.execute(
+            "INSERT OR IGNORE INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [record.task_id, record.name, record.version, record.source, record.config_hash,
+             record.primary_metric, record.higher_is_better, record.n_items, json.dumps(record.config)],
+        )
+
+    # ------------------------------------------------------------------ runs
+    def run_status(self, run_id: str) -> str | None:
+        row = self.con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        return row[0] if row else None
+
+    def start_run(self, run_id: str, model_id: str, task_id: str, backend: str, backend_args: dict,
+                  item_limit: int | None, environment: dict) -> None:
+        self.con.execute(
+            """INSERT INTO runs (run_id, model_id, task_id, backend, backend_args, item_limit, status,
+                                 started_at, environment)
+               VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?)
+               ON CONFLICT (run_id) DO UPDATE SET status = 'running', error = NULL,
+                   started_at = excluded.started_at, environment = excluded.environment""",
+            [run_id, model_id, task_id, backend, json.dumps(backend_args), item_limit, _now(),
+             json.dumps(environment)],
+        )
+
+    def fail_run(self, run_id: str, error: str) -> None:
+        self.con.execute(
+            "UPDATE runs SET status = 'failed', error = ?, finished_at = ? WHERE run_id = ?",
+            [error, _now(), run_id],
+        )
+
+    def finish_run(self, run_id: str, samples: pa.Table, scores: pa.Table, counts: dict[str, int]) -> None:
+        """Write a run's samples and scores and mark it done, all in one transaction."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self.con.execute("DELETE FROM samples WHERE run_id = ?", [run_id])
+            self.con.execute("DELETE FROM scores WHERE run_id = ?", [run_id])
+            self._insert("samples", samples)
+            self._insert("scores", scores)
+            self.con.execute(
+                """UPDATE runs SET status = 'done', finished_at = ?, n_requests = ?, n_cached = ?,
+                   n_computed = ? WHERE run_id = ?""",
+                [_now(), counts["requests"], counts["cached"], counts["computed"], run_id],
+            )
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+
+    # ------------------------------------------------------------------ requests (the cache)
+    def cached_requests(self, run_id: str, request_type: str) -> pd.DataFrame:
+        return self.con.execute(
+            """SELECT req_hash, doc_id, idx, logprob, is_greedy, generation FROM requests
+               WHERE run_id = ? AND request_type = ?""", [run_id, request_type]
+        ).df()
+
+    def add_requests(self, rows: pa.Table) -> None:
+        """Append one chunk of request results; a chunk is committed whole or not at all."""
+        self._insert("requests", rows, ignore_duplicates=True)
+
+    def requests_for_run(self, run_id: str) -> pd.DataFrame:
+        return self.con.execute(
+            "SELECT * FROM requests WHERE run_id = ? ORDER BY doc_id, idx", [run_id]
+        ).df()
+
+    # ------------------------------------------------------------------ bulk ingest
+    def _insert(self, table: str, rows: pa.Table, ignore_duplicates: bool = False) -> None:
+        """Arrow bulk insert by column name; never row by row."""
+        if rows.num_rows == 0:
+            return
+        columns = ", ".join(rows.column_names)
+        verb = "INSERT OR IGNORE" if ignore_duplicates else "INSERT"
+        self.con.register("_ingest", rows)
+        try:
+            self.con.execute(f"{verb} INTO {table} ({columns}) SELECT {columns} FROM _ingest")
+        finally:
+            self.con.unregister("_ingest")
+
+    def ingest(self, table: str, rows: pa.Table) -> None:
+        """Public bulk insert for tables without a dedicated writer (used by importers and benchmarks)."""
+        if table not in {"samples", "scores", "requests", "external_scores", "hpo_trials"}:
+            raise HarnessError(f"table '{table}' does not accept bulk ingest")
+        self._insert(table, rows, ignore_duplicates=table != "samples")
+
+    # ------------------------------------------------------------------ reading
+    def leaderboard_rows(self, models: Iterable[str] | None = None) -> pd.DataFrame:
+        """Primary-metric score per (model, task) of finished runs; the newest full run wins."""
+        frame = self.con.execute(
+            """SELECT model, task, value, stderr, n, higher_is_better FROM leaderboard
+               QUALIFY row_number() OVER (PARTITION BY model, task
+                                          ORDER BY item_limit IS NULL DESC, n DESC) = 1
+               ORDER BY model, task"""
+        ).df()
+        if models is not None:
+            frame = frame[frame["model"].isin(list(models))]
+        return frame
+
+    def models(self) -> pd.DataFrame:
+        return self.con.execute(
+            """SELECT m.name, m.kind, m.source, left(m.fingerprint, 12) AS fingerprint, m.n_params,
+                      count(r.run_id) FILTER (WHERE r.status = 'done') AS runs_done,
+                      count(r.run_id) FILTER (WHERE r.status = 'failed') AS runs_failed
+               FROM models m LEFT JOIN runs r USING (model_id)
+               GROUP BY ALL ORDER BY m.name"""
+        ).df()
+
+    def query(self, sql: str) -> pd.DataFrame:
+        try:
+            return self.con.execute(sql).df()
+        except duckdb.Error as exc:
+            raise HarnessError(f"query failed: {str(exc).splitlines()[0]}") from None
+
+    def count(self, table: str) -> int:
+        return int(self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])

@@ -1,0 +1,27 @@
+"""Shared fixtures. Tests never touch the network: the hub is switched off before anything imports it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _shared_data() -> Path:
+    return Path(os.environ.get("HARNESS_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Real published results (../shared/data, or $HARNESS_SHARED_DATA)."""
+    path = _shared_data()
+    if not path.is_dir():
+        pytest.fail(f"real test data not found at {path}; set HARNESS_SHARED_DATA")
+    return path
