@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from functools import wraps
 from typing import Annotated
@@ -14,8 +15,8 @@ from rich.text import Text
 from harness.errors import HarnessError
 from harness.paths import default_db
 from harness.options import (
-    BackendOption, BatchSizeOption, ChunkOption, CsvOption, DbOption, DeviceOption, DtypeOption, FormatOption,
-    LimitOption, ModelsOption, SuiteOption, TasksOption, split_list,
+    BackendOption, BatchSizeOption, ChunkOption, CsvOption, DbOption, DeviceOption, DisplayOption, DtypeOption,
+    FormatOption, LimitOption, ModelsOption, SuiteOption, TasksOption, split_list,
 )
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -56,9 +57,13 @@ def eval_(
     device: DeviceOption = "cpu",
     dtype: DtypeOption = "float32",
     chunk_size: ChunkOption = 256,
+    display: DisplayOption = "rich",
 ) -> None:
     """Evaluate every model on every task; finished runs are skipped, interrupted ones resume."""
+    os.environ.setdefault("TQDM_DISABLE", "1")  # lm-eval's and datasets' own bars would fight ours
     from pydantic import ValidationError
+
+    from harness.display import DISPLAYS, Display
 
     from harness import models as model_registry
     from harness.config import EvalSettings, ModelSpec, SuiteSpec, load_suite
@@ -68,6 +73,8 @@ def eval_(
     from harness.tasks.lmeval import prepare
     from harness.tasks.registry import resolve_tasks
 
+    if display not in DISPLAYS:
+        raise HarnessError(f"--display '{display}': choose one of {', '.join(DISPLAYS)}")
     try:
         settings = EvalSettings(backend=backend, batch_size=batch_size, limit=limit, device=device, dtype=dtype,
                                 chunk_size=chunk_size)
@@ -87,7 +94,7 @@ def eval_(
     root = results_dir()
     prepared = [prepare(task, root / "tasks") for task in chosen]
     with Store.open(db) as store:
-        outcomes = Runner(store, settings, root, err).run(refs, prepared)
+        outcomes = Runner(store, settings, root, Display(display, err)).run(refs, prepared)
     _print_outcomes(outcomes)
     if any(o.status == "failed" for o in outcomes):
         raise typer.Exit(1)

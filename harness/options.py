@@ -38,6 +38,9 @@ ChunkOption = Annotated[int, typer.Option(
 
 FormatOption = Annotated[str, typer.Option(
     "--format", "-f", help="table, md, json or csv.", rich_help_panel=_OUTPUT)]
+DisplayOption = Annotated[str, typer.Option(
+    "--display", help="Progress: rich (live bars), plain (one line per chunk, for logs) or none.",
+    rich_help_panel=_OUTPUT)]
 CsvOption = Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.", rich_help_panel=_OUTPUT)]
 
 

@@ -14,12 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from harness.backends import StoreCachedLM
 from harness.config import EvalSettings
+from harness.display import Display
 from harness.environment import environment
 from harness.models import ModelRef, ResolvedModel, materialize
 from harness.scoring import SAMPLE_SCHEMA, SCORE_SCHEMA, sample_rows, score_rows, to_arrow
@@ -71,11 +69,11 @@ class ModelSession:
 
 
 class Runner:
-    def __init__(self, store: Store, settings: EvalSettings, results_dir: Path, console: Console | None = None):
+    def __init__(self, store: Store, settings: EvalSettings, results_dir: Path, display: Display | None = None):
         self.store = store
         self.settings = settings
         self.results_dir = results_dir
-        self.console = console or Console(stderr=True)
+        self.display = display or Display("none")
 
     def run(self, models: list[ModelRef], tasks: list[PreparedTask]) -> list[JobOutcome]:
         _quiet_lm_eval()
@@ -85,24 +83,23 @@ class Runner:
         for task in tasks:
             self.store.register_task(_task_record(task))
         outcomes: list[JobOutcome] = []
-        with self._progress() as progress:
+        with self.display.session():
             for ref in models:
                 resolved = self._register(ref)
                 session = ModelSession(resolved, self.settings)
                 for task in tasks:
-                    outcomes.append(self._job(session, task, task_manager, progress))
+                    outcomes.append(self._job(session, task, task_manager))
         return outcomes
 
     def _register(self, ref: ModelRef) -> ResolvedModel:
-        with self.console.status(f"preparing model {ref.name}"):
-            resolved = materialize(ref, self.results_dir / "models")
+        resolved = materialize(ref, self.results_dir / "models")
         self.store.register_model(ModelRecord(
             model_id=resolved.model_id, name=resolved.name, kind=resolved.kind, source=resolved.source,
             fingerprint=resolved.fingerprint, n_params=resolved.n_params,
         ))
         return resolved
 
-    def _job(self, session: ModelSession, task: PreparedTask, task_manager, progress: Progress) -> JobOutcome:
+    def _job(self, session: ModelSession, task: PreparedTask, task_manager) -> JobOutcome:
         model, name, metric = session.model, task.task.name, task.task.primary_metric
         run_id = run_id_for(model, task, self.settings)
         if self.store.run_status(run_id) == "done":
@@ -112,13 +109,11 @@ class Runner:
         started = time.perf_counter()
         self.store.start_run(run_id, model.model_id, task.task_id, self.settings.backend,
                              self.settings.model_dump(), self.settings.limit, environment())
-        label = escape(f"{model.name} · {name}")
-        bar = progress.add_task(label, total=None)
+        job = self.display.job(f"{model.name} · {name}")
         lm = StoreCachedLM(
             inner_factory=session.lm, count_tokens=session.count_tokens, store=self.store, run_id=run_id,
             chunk_size=self.settings.chunk_size,
-            on_total=lambda n: progress.update(bar, total=(progress.tasks[bar].total or 0) + n),
-            on_advance=lambda n: progress.advance(bar, n),
+            on_total=job.add_total, on_advance=job.advance,
         )
         try:
             results = _evaluate(lm, task, task_manager, self.settings)
@@ -130,16 +125,12 @@ class Runner:
         except Exception as exc:  # one bad job must not stop the others
             message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             self.store.fail_run(run_id, message)
-            progress.update(bar, description=f"[red]{label} failed")
+            job.failed()
             return JobOutcome(model.name, name, "failed", metric, None, lm.n_cached, lm.n_computed,
                               time.perf_counter() - started, message)
         value = scores.loc[scores["metric"] == metric, "value"]
         return JobOutcome(model.name, name, "done", metric, float(value.iloc[0]) if len(value) else None,
                           lm.n_cached, lm.n_computed, time.perf_counter() - started)
-
-    def _progress(self) -> Progress:
-        return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("requests"), TimeElapsedColumn(), console=self.console)
 
 
 def _evaluate(lm, task: PreparedTask, task_manager, settings: EvalSettings) -> dict:

@@ -25,3 +25,19 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.fail(f"real test data not found at {path}; set HARNESS_SHARED_DATA")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A tiny random Llama (head_dim 64) with a trained BPE tokenizer, built once per test session."""
+    from tests.tiny_model import build_tiny_llama
+
+    return build_tiny_llama(tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture()
+def results_env(tmp_path, monkeypatch) -> Path:
+    """An empty results folder and database for one test, selected the way users do (environment)."""
+    monkeypatch.setenv("HARNESS_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("HARNESS_DB", str(tmp_path / "results" / "harness.duckdb"))
+    return tmp_path / "results"

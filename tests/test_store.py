@@ -1,0 +1,84 @@
+"""The store on a real DuckDB file: schema versions, bad files, locks, idempotent ingest."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from harness.errors import HarnessError
+from harness.store import SCHEMA_VERSION, Store
+
+
+def test_new_store_has_schema_and_version(tmp_path):
+    with Store.open(tmp_path / "h.duckdb") as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        tables = set(store.query("SELECT table_name FROM information_schema.tables")["table_name"])
+    assert {"models", "tasks", "runs", "requests", "samples", "scores", "external_scores", "rankings",
+            "ranking_rows", "hpo_trials", "leaderboard"} <= tables
+
+
+def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "h.duckdb"
+    Store.open(path).close()
+    con = duckdb.connect(str(path))
+    con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION + 1)])
+    con.close()
+    with pytest.raises(HarnessError, match="newer than this harness"):
+        Store.open(path)
+
+
+def test_not_a_duckdb_file(tmp_path):
+    path = tmp_path / "notes.duckdb"
+    path.write_text("these are my notes, not a database\n" * 100)
+    with pytest.raises(HarnessError, match="not a DuckDB database"):
+        Store.open(path)
+    assert path.read_text().startswith("these are my notes")
+
+
+def test_foreign_duckdb_file_is_not_taken_over(tmp_path):
+    path = tmp_path / "other.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE precious AS SELECT 42 AS answer")
+    con.close()
+    with pytest.raises(HarnessError, match="not a harness store"):
+        Store.open(path)
+    assert duckdb.connect(str(path), read_only=True).execute("SELECT answer FROM precious").fetchone() == (42,)
+
+
+def test_locked_database_says_busy(tmp_path):
+    path = tmp_path / "h.duckdb"
+    Store.open(path).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb,time; c=duckdb.connect({str(path)!r}); print('ok', flush=True); "
+                               "time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ok"
+        with pytest.raises(HarnessError, match="database is busy"):
+            Store.open(path)
+    finally:
+        holder.kill()
+        holder.wait()
+    time.sleep(0.1)
+    Store.open(path).close()  # usable again once the other process is gone
+
+
+def test_request_ingest_is_idempotent(tmp_path):
+    rows = pa.table({"run_id": ["r"] * 3, "req_hash": ["a", "b", "c"], "request_type": ["loglikelihood"] * 3,
+                     "doc_id": [0, 0, 1], "idx": [0, 1, 0], "logprob": [-1.0, -2.0, -3.0]})
+    with Store.open(tmp_path / "h.duckdb") as store:
+        store.add_requests(rows)
+        store.add_requests(rows)
+        assert store.count("requests") == 3
+        assert store.cached_requests("r", "loglikelihood")["logprob"].sum() == -6.0
+
+
+def test_read_only_open_of_missing_db_creates_nothing(tmp_path):
+    path = tmp_path / "missing.duckdb"
+    with pytest.raises(HarnessError, match="no such database"):
+        Store.open(path, read_only=True)
+    assert not path.exists()
