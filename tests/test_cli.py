@@ -1,0 +1,155 @@
+"""The CLI verbs on a real store: rank (mean, HELM mean win rate), query, lists, and bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import pyarrow as pa
+import pytest
+from typer.testing import CliRunner
+
+from harness.cli import app
+from harness.store import ModelRecord, Store, TaskRecord
+
+runner = CliRunner()
+
+# (model, task, higher_is_better, value); model C has no result on t2.
+CELLS = [("A", "t1", True, 0.9), ("B", "t1", True, 0.5), ("C", "t1", True, 0.5),
+         ("A", "t2", True, 0.2), ("B", "t2", True, 0.8),
+         ("A", "t3", False, 1.0), ("B", "t3", False, 2.0), ("C", "t3", False, 0.5)]
+
+
+def fill_store(path) -> None:
+    """Finished runs with known primary scores, written through the store's own API."""
+    with Store.open(path) as store:
+        for name in "ABC":
+            store.register_model(ModelRecord(f"id-{name}", name, "base", "test", f"fp-{name}" * 8, 10))
+        for task in ("t1", "t2", "t3"):
+            metric = "acc" if task != "t3" else "bits_per_byte"
+            store.register_task(TaskRecord(f"tid-{task}", task, "1", "builtin", f"h-{task}", metric,
+                                           task != "t3", 10, {}))
+        for model, task, _, value in CELLS:
+            run_id = f"{model}-{task}"
+            metric = "acc" if task != "t3" else "bits_per_byte"
+            store.start_run(run_id, f"id-{model}", f"tid-{task}", "hf", {}, None, {})
+            samples = pa.table({"run_id": [run_id], "doc_id": pa.array([0], pa.int32()), "metric": [metric],
+                                "value": [value]})
+            scores = pa.table({"run_id": [run_id], "metric": [metric], "value": [value], "stderr": [0.01],
+                               "n": pa.array([10], pa.int32())})
+            store.finish_run(run_id, samples, scores, {"requests": 1, "cached": 0, "computed": 1})
+
+
+def digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture()
+def filled_db(tmp_path):
+    path = tmp_path / "h.duckdb"
+    fill_store(path)
+    return path
+
+
+def test_rank_mean_and_mean_win_rate_by_hand(filled_db):
+    result = runner.invoke(app, ["rank", "--db", str(filled_db), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["model"]: row for row in json.loads(result.stdout)["rows"]}
+    # Per-task win rates (ties half, missing cells skipped, t3 lower-is-better):
+    # A: t1 1, t2 0, t3 .5 -> .5; B: t1 .25, t2 1, t3 0 -> .41667; C: t1 .25, t3 1 -> .625
+    assert rows["A"]["mwr"] == pytest.approx(0.5)
+    assert rows["B"]["mwr"] == pytest.approx(1.25 / 3)
+    assert rows["C"]["mwr"] == pytest.approx(0.625)
+    assert [rows[m]["rank"] for m in "CAB"] == [1, 2, 3]
+    assert rows["A"]["mean"] == pytest.approx((0.9 + 0.2 - 1.0) / 3)
+    assert rows["C"]["mean"] == pytest.approx(0.0)
+    assert rows["C"]["t2"] is None
+
+
+@pytest.mark.parametrize("fmt,marker", [("md", "| rank |"), ("csv", "rank,model,"), ("table", "leaderboard")])
+def test_rank_formats(filled_db, fmt, marker):
+    result = runner.invoke(app, ["rank", "--db", str(filled_db), "--format", fmt, "--method", "mean"])
+    assert result.exit_code == 0, result.output
+    assert marker in result.stdout
+
+
+def test_query_prints_rows_and_csv(filled_db):
+    sql = "SELECT model, value FROM leaderboard WHERE task = 't1' ORDER BY model"
+    result = runner.invoke(app, ["query", sql, "--db", str(filled_db), "--csv"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == ["model,value", "A,0.9", "B,0.5", "C,0.5"]
+    bad = runner.invoke(app, ["query", "SELEC nonsense", "--db", str(filled_db)])
+    assert bad.exit_code != 0 and "query failed" in bad.stderr
+
+
+def test_tasks_and_models_list(filled_db):
+    tasks = runner.invoke(app, ["tasks", "list"])
+    assert tasks.exit_code == 0 and "suite core" in tasks.stdout
+    models = runner.invoke(app, ["models", "list", "--db", str(filled_db)])
+    assert models.exit_code == 0 and "smollm2-135m" in models.stdout and "fp-A" in models.stdout
+
+
+def one_line_error(result, *culprits: str) -> None:
+    assert result.exit_code != 0
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    for culprit in culprits:
+        assert culprit in lines[0], lines[0]
+
+
+def test_missing_model_folder(filled_db, tmp_path, results_env):
+    before = digest(filled_db)
+    result = runner.invoke(app, ["eval", "--models", str(tmp_path / "nope"), "--db", str(filled_db)])
+    one_line_error(result, str(tmp_path / "nope"), "no such folder")
+    assert digest(filled_db) == before
+
+
+def test_unknown_task_suggests(filled_db, results_env):
+    before = digest(filled_db)
+    result = runner.invoke(app, ["eval", "--tasks", "arith_add2d", "--db", str(filled_db)])
+    one_line_error(result, "arith_add2d", "did you mean 'arith_add_2d'")
+    assert digest(filled_db) == before
+
+
+@pytest.mark.parametrize("text,culprit", [
+    ("[[models]\nname = 'x'\n", "not valid TOML"),
+    ("[[models]]\nnam = 'x'\n", "models.0.nam"),
+    ("tasks = ['core']\n", "'models'"),
+    ("[[models]]\nname = 'x'\n[settings]\nbatch_size = 0\n", "settings.batch_size"),
+])
+def test_malformed_suite(filled_db, tmp_path, results_env, text, culprit):
+    suite = tmp_path / "suite.toml"
+    suite.write_text(text)
+    before = digest(filled_db)
+    result = runner.invoke(app, ["eval", "--suite", str(suite), "--db", str(filled_db)])
+    one_line_error(result, str(suite), culprit)
+    assert digest(filled_db) == before
+
+
+def test_db_that_is_not_duckdb(tmp_path, results_env, tiny_model):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a database\n" * 50)
+    before = digest(notes)
+    result = runner.invoke(app, ["eval", "--models", str(tiny_model), "--tasks", "seq_next", "--db", str(notes)])
+    one_line_error(result, str(notes), "not a DuckDB database")
+    assert digest(notes) == before
+
+
+def test_locked_db(filled_db, results_env, tiny_model):
+    before = digest(filled_db)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb,time; c=duckdb.connect({str(filled_db)!r}); print('ok', flush=True);"
+                               " time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ok"
+        result = runner.invoke(app, ["eval", "--models", str(tiny_model), "--tasks", "seq_next",
+                                     "--db", str(filled_db)])
+        one_line_error(result, str(filled_db), "database is busy")
+        ranked = runner.invoke(app, ["rank", "--db", str(filled_db)])
+        one_line_error(ranked, "database is busy")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert digest(filled_db) == before
