@@ -109,6 +109,7 @@ def _convert_gguf(embedded: EmbeddedModel, out: Path) -> None:
         raise HarnessError(f"model '{embedded.name}': {source / embedded.gguf_file} is missing")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    tmp.chmod(0o755)  # mkdtemp's 0700 would hide the converted model from other users
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=embedded.gguf_file)
         quantised = AutoModelForCausalLM.from_pretrained(source, gguf_file=embedded.gguf_file, dtype=torch.float32)
