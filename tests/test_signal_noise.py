@@ -260,14 +260,15 @@ def test_readers_parse_the_three_folders(olmo, shared_data, pythia_5shot):
 
 # -------------------------------------------------------------------------- OLMo ladder
 def test_dataset_readme_noise_values(olmo):
-    """The dataset README's sanity values: 1B-5xC, last 30 checkpoints, ddof 0."""
+    """The dataset README's sanity values: 1B-5xC, last 30 checkpoints, ddof 0, to within one unit
+    of their last printed digit (ARC-Challenge accuracy is 0.014245, printed there as 0.0143)."""
     run = olmo[(olmo.run == "1B-5xC") & (olmo.format == "rc")]
     for task, split, metric, expected in [
         ("hellaswag", "val", "len_norm", 0.0045), ("arc_challenge", "test", "len_norm", 0.0143),
         ("arc_challenge", "test", "bpb", 0.0049), ("hellaswag", "val", "bpb", 0.0025),
     ]:
         c = curve(run[(run.task == task) & (run.split == split) & (run.metric == metric)])
-        assert sn.checkpoint_noise(c, 30, ddof=0) == pytest.approx(expected, abs=5e-5), (task, metric)
+        assert sn.checkpoint_noise(c, 30, ddof=0) == pytest.approx(expected, abs=1e-4), (task, metric)
 
 
 def compute_matched_populations(ladder: pd.DataFrame) -> dict[float, list[str]]:
@@ -301,13 +302,14 @@ def test_checkpoint_averaging_lowers_noise(ladder):
     """Averaging the last 5 checkpoints (a trailing mean at every step) lowers the measured noise
     of accuracy curves over their last 30 points, on almost every run and task."""
     ratios = []
-    for (run, task, split), rows in ladder[ladder.metric.isin(["len_norm", "acc"])].groupby(["run", "task", "split"]):
-        if (task == "boolq") != (rows.metric.iloc[0] == "acc") or len(rows) < 34:
+    for (run, task, split), rows in ladder.groupby(["run", "task", "split"]):
+        c = curve(rows[rows.metric == accuracy_metric(task)])
+        if c.size < 34:  # 30 averaged points need 34 checkpoints
             continue
-        c = curve(rows)
         ratios.append(sn.checkpoint_noise(sn.rolling_average(c, 5), 30) / sn.checkpoint_noise(c, 30))
     ratios = np.array(ratios)
-    print(f"averaged/raw noise over {ratios.size} curves: median {np.median(ratios):.2f}, lower in {np.mean(ratios < 1):.0%}")
+    print(f"averaged/raw noise over {ratios.size} curves: "
+          f"median {np.median(ratios):.2f}, lower in {np.mean(ratios < 1):.0%}")
     assert ratios.size >= 300
     assert np.mean(ratios < 1) >= 0.9 and np.median(ratios) < 0.8
 
@@ -347,7 +349,8 @@ def test_two_step_scaling_law(ladder, olmo):
     """Fit on the ladder's final checkpoints, predict OLMo 2 7B and 13B HellaSwag accuracy."""
     acc = accuracy_metric("hellaswag")
     wide = (
-        olmo[(olmo.task == "hellaswag") & (olmo.format == "rc") & olmo.metric.isin(["bpb", acc]) & (olmo.seed == "default")]
+        olmo[(olmo.task == "hellaswag") & (olmo.format == "rc") & (olmo.seed == "default")
+             & olmo.metric.isin(["bpb", acc])]
         .pivot_table(index=["run", "step", "params", "tokens"], columns="metric", values="value")
         .reset_index()
     )
@@ -408,7 +411,8 @@ def test_pythia_mmlu_topk_subtasks_raise_snr(pythia_5shot, tmp_path):
 
     def scale(size: str) -> ScoreTable:
         rows = mmlu[mmlu.model.isin([f"pythia-{size}", f"pythia-{size}-deduped"])]
-        return ScoreTable.from_long(rows.assign(recipe=rows.model + "@" + rows.step.astype(str)), "recipe", "task")
+        data = np.where(rows.model.str.endswith("-deduped"), "deduped", "pile")  # same recipe names at both sizes
+        return ScoreTable.from_long(rows.assign(recipe=data + "@" + rows.step.astype(str)), "recipe", "task")
 
     args = dict(final=final, curves=curves, n=5, small=scale("1.4b"), large=scale("12b"))
     order = rank_by_snr(dict(zip(per_subtask.benchmark, per_subtask.snr)))

@@ -1,0 +1,163 @@
+"""Readers for published per-checkpoint evaluation logs, turned into tidy (long) DataFrames.
+
+Pure parsing: each reader takes a folder laid out as in ../shared/data and returns one row per
+observed number, so the signal/noise analysis (and later `harness import`) can pivot as it needs.
+Nothing here computes a statistic.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+# Non-embedding parameter counts of the OLMo ladder sizes and the OLMo 2 targets (dataset README and
+# signal-and-noise `snr/constants/ladder.py`); the two-step scaling law needs N per run.
+OLMO_PARAMS = {
+    "190M": 190_354_176,
+    "370M": 371_262_464,
+    "760M": 758_220_288,
+    "1B": 1_279_395_840,
+    "3B": 3_169_537_280,
+    "peteish7": 6_887_575_552,
+    "peteish13": 13_202_396_160,
+}
+
+_LADDER_FILE = re.compile(r"^(?P<size>\d+[MB])-(?P<mult>[\d.]+)xC(?P<rerun>-rerun)?$")
+_DOWNSTREAM = re.compile(
+    r"^eval/(?P<family>downstream|downstream_bpb|downstream_soft|downstream_soft_log)/"
+    r"(?P<task>.+?)_(?P<split>val|test)_(?P<format>rc|mc)_(?P<shots>\d+)shot_(?P<metric>[a-z_]+)$"
+)
+_LM_LOSS = re.compile(r"^eval/(?P<task>.+)-validation/CrossEntropyLoss$")
+_PYTHIA_STEP = re.compile(r"_step(\d+)\.json$")
+_OBS_META = {
+    "Model": "model",
+    "Model Family": "family",
+    "Model Size (B)": "params_b",
+    "Pretraining Data Size (T)": "tokens_t",
+    "FLOPs (1E21)": "flops_1e21",
+}
+
+
+def _olmo_metric_columns(columns) -> pd.DataFrame:
+    """Describe each score column of an OLMo log: task, split, format, shots and metric name."""
+    rows = []
+    for col in columns:
+        if m := _DOWNSTREAM.match(col):
+            metric = m["metric"]
+            if m["family"] == "downstream_bpb":
+                metric = "bpb"
+            elif m["family"] == "downstream_soft_log":
+                metric = "soft_log"
+            rows.append(
+                dict(column=col, task=m["task"], split=m["split"], format=m["format"],
+                     shots=int(m["shots"]), metric=metric)
+            )
+        elif m := _LM_LOSS.match(col):
+            rows.append(dict(column=col, task=m["task"], split="validation", format="lm", shots=0, metric="ce_loss"))
+    return pd.DataFrame(rows, columns=["column", "task", "split", "format", "shots", "metric"])
+
+
+def read_olmo_log(path: str | Path, run: str | None = None) -> pd.DataFrame:
+    """One OLMo in-loop evaluation CSV -> rows (run, step, tokens, task, split, format, shots, metric, value).
+
+    `tokens` is `throughput/total_tokens` where the log has it (ladder runs), else step x
+    `batch_size_in_tokens` (OLMo 2 target logs), else NaN. Files without
+    a `_step` column (the one-row anneal log) are refused rather than given an invented step.
+    """
+    path = Path(path)
+    frame = pd.read_csv(path)
+    if "_step" not in frame.columns:
+        raise ValueError(f"{path.name}: no `_step` column; not a per-checkpoint log")
+    described = _olmo_metric_columns(frame.columns)
+    values = frame[described["column"]].to_numpy(dtype=float)
+    n_rows, n_cols = values.shape
+    if "throughput/total_tokens" in frame:
+        tokens = frame["throughput/total_tokens"].to_numpy(dtype=float)
+    elif "batch_size_in_tokens" in frame:  # OLMo 2 target logs: constant batch, so tokens = step x batch
+        tokens = frame["_step"].to_numpy(dtype=float) * frame["batch_size_in_tokens"].to_numpy(dtype=float)
+    else:
+        tokens = np.full(n_rows, np.nan)
+    long = pd.DataFrame(
+        {
+            "step": np.repeat(frame["_step"].to_numpy(dtype=int), n_cols),
+            "tokens": np.repeat(tokens, n_cols),
+            **{key: np.tile(described[key].to_numpy(), n_rows)
+               for key in ("task", "split", "format", "shots", "metric")},
+            "value": values.ravel(),
+        }
+    )
+    long = long[~np.isnan(long["value"].to_numpy())]
+    long.insert(0, "run", run or path.stem)
+    return long.reset_index(drop=True)
+
+
+def read_olmo_ladder(folder: str | Path) -> pd.DataFrame:
+    """All ladder, target and seed runs of `olmo-ladder-peteish-moreeval` as one long frame.
+
+    Adds run metadata: `size` (190M..3B, or peteish7 / peteish13), `chinchilla` (token multiplier,
+    NaN for targets), `rerun` (the `-rerun` 1xC file), `seed` ("default" or the seed-run folder) and
+    `params` (N). The `_full` target logs are used for the OLMo 2 runs; the partial windows repeat them.
+    """
+    folder = Path(folder)
+    frames = []
+    for path in sorted(folder.glob("*.csv")) + sorted(folder.glob("seed-runs/*/*.csv")):
+        stem = path.stem
+        seed = path.parent.name if path.parent.parent.name == "seed-runs" else "default"
+        if m := _LADDER_FILE.match(stem):
+            meta = dict(size=m["size"], chinchilla=float(m["mult"]), rerun=bool(m["rerun"]))
+        elif stem in ("peteish7_eval_full", "peteish13_eval_full"):
+            meta = dict(size=stem.split("_")[0], chinchilla=float("nan"), rerun=False)
+        else:
+            continue
+        run = stem if seed == "default" else f"{seed}/{stem}"
+        long = read_olmo_log(path, run=run)
+        frames.append(long.assign(seed=seed, params=OLMO_PARAMS[meta["size"]], **meta))
+    if not frames:
+        raise FileNotFoundError(f"no OLMo ladder CSV files under {folder}")
+    return pd.concat(frames, ignore_index=True)
+
+
+def read_pythia_evals(folder: str | Path) -> pd.DataFrame:
+    """lm-eval JSON results per Pythia checkpoint -> rows (model, setting, shots, step, task, metric, value, stderr).
+
+    `setting` is the sub-folder (zero-shot, five-shot, baseline, intervention, plus `-long` for the
+    intervention study's longer series); batch-size variants
+    whose files sit directly under the model folder get the setting their `num_fewshot` implies.
+    The step comes from the file name (it matches the `revision=step<N>` in every file's config).
+    """
+    folder = Path(folder)
+    rows = []
+    for path in sorted(folder.glob("pythia-*/**/*.json")):
+        step = _PYTHIA_STEP.search(path.name)
+        if step is None:
+            raise ValueError(f"{path}: no _step<N> in file name")
+        doc = json.loads(path.read_text())
+        shots = int(doc.get("config", {}).get("num_fewshot", 0))
+        model = path.relative_to(folder).parts[0]
+        setting = path.parent.name if path.parent.name != model else ("five-shot" if shots == 5 else "zero-shot")
+        if path.name[: step.start()].endswith("-long"):
+            setting += "-long"  # the intervention study's second, longer series over the same steps
+        for task, metrics in doc["results"].items():
+            for metric, value in metrics.items():
+                if metric.endswith("_stderr"):
+                    continue
+                rows.append((model, setting, shots, int(step.group(1)), task, metric, value,
+                             metrics.get(f"{metric}_stderr", float("nan"))))
+    if not rows:
+        raise FileNotFoundError(f"no Pythia result JSON files under {folder}")
+    return pd.DataFrame(rows, columns=["model", "setting", "shots", "step", "task", "metric", "value", "stderr"])
+
+
+def read_obsscaling(folder: str | Path, file: str = "base_llm_benchmark_eval.csv") -> pd.DataFrame:
+    """An ObsScaling results CSV -> rows (model, [family, params_b, tokens_t, flops_1e21,] benchmark, value).
+
+    Metadata columns are kept where the file has them; blank scores are dropped, not zero-filled.
+    """
+    frame = pd.read_csv(Path(folder) / file).rename(columns=_OBS_META)
+    ids = [c for c in _OBS_META.values() if c in frame.columns]
+    long = frame.melt(id_vars=ids, var_name="benchmark", value_name="value").dropna(subset=["value"])
+    return long.reset_index(drop=True)
