@@ -51,8 +51,9 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (run_id, metric))""",
         """CREATE TABLE external_scores (
             source VARCHAR NOT NULL, snapshot VARCHAR, competitor VARCHAR NOT NULL,
-            benchmark VARCHAR NOT NULL, value DOUBLE, higher_is_better BOOLEAN,
-            is_aggregate BOOLEAN DEFAULT false, PRIMARY KEY (source, competitor, benchmark))""",
+            benchmark VARCHAR NOT NULL, replicate VARCHAR NOT NULL DEFAULT '', value DOUBLE,
+            higher_is_better BOOLEAN DEFAULT true, is_aggregate BOOLEAN DEFAULT false,
+            PRIMARY KEY (source, competitor, benchmark, replicate))""",
         """CREATE TABLE rankings (
             ranking_id VARCHAR PRIMARY KEY, method VARCHAR NOT NULL, params JSON, input_hash VARCHAR,
             created_at TIMESTAMPTZ)""",
@@ -295,6 +296,49 @@ class Store:
         if table not in {"samples", "scores", "requests", "external_scores", "hpo_trials"}:
             raise HarnessError(f"table '{table}' does not accept bulk ingest")
         self._insert(table, rows, ignore_duplicates=table != "samples")
+
+    # ------------------------------------------------------------------ imported results
+    def replace_external(self, source: str, rows: pa.Table) -> int:
+        """Store an imported leaderboard under `source`, replacing any earlier import of it, atomically.
+
+        Columns: competitor, benchmark, value, and optionally snapshot, replicate (a checkpoint step,
+        seed or item), higher_is_better, is_aggregate (the leaderboard's own published aggregate).
+        """
+        if rows.num_rows == 0:
+            raise HarnessError(f"import '{source}': nothing to store")
+        rows = rows.append_column("source", pa.array([source] * rows.num_rows, pa.string()))
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self.con.execute("DELETE FROM external_scores WHERE source = ?", [source])
+            self._insert("external_scores", rows)
+            self.con.execute("COMMIT")
+        except duckdb.ConstraintException as exc:
+            self.con.execute("ROLLBACK")
+            raise HarnessError(f"import '{source}': duplicate row ({str(exc).splitlines()[0]})") from None
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        return rows.num_rows
+
+    def external_sources(self) -> pd.DataFrame:
+        return self.con.execute(
+            """SELECT source, any_value(snapshot) AS snapshot, count(DISTINCT competitor) AS competitors,
+                      count(DISTINCT benchmark) FILTER (WHERE NOT is_aggregate) AS benchmarks,
+                      count(DISTINCT replicate) AS replicates, count(*) AS rows
+               FROM external_scores GROUP BY source ORDER BY source"""
+        ).df()
+
+    def external_rows(self, source: str) -> pd.DataFrame:
+        """All rows of one import, in their stored order (competitor, benchmark, replicate)."""
+        frame = self.con.execute(
+            """SELECT competitor, benchmark, replicate, value, higher_is_better, is_aggregate
+               FROM external_scores WHERE source = ?
+               ORDER BY competitor, benchmark, try_cast(replicate AS BIGINT) NULLS LAST, replicate""", [source]
+        ).df()
+        if frame.empty:
+            known = ", ".join(self.external_sources()["source"]) or "none"
+            raise HarnessError(f"--source '{source}': no such import (imported: {known})")
+        return frame
 
     # ------------------------------------------------------------------ reading
     def leaderboard_rows(self, models: Iterable[str] | None = None) -> pd.DataFrame:

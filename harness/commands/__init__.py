@@ -1,0 +1,1 @@
+"""One module per CLI verb; harness.cli registers them on the app."""
