@@ -1,0 +1,184 @@
+"""Importers: real leaderboard files parse, their aggregates are set aside, malformed files say where."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.importers import MalformedFileError, read_lm_eval_dir, read_long_csv, read_wide_csv
+from tournaments.stats import compare_paired
+
+IBM = Path("ibm-benchbench") / "benchmarks_old"
+
+
+# --------------------------------------------------------------------------- real files
+def test_wide_ibm_file_sets_its_named_aggregate_aside(shared_data):
+    table, published = read_wide_csv(shared_data / IBM / "helm_lite_240829.csv")
+    assert table.n_competitors == 72 and table.n_benchmarks == 10
+    assert "helm_lite" not in table.benchmarks and published.name == "helm_lite"
+    assert published["GPT-4o (2024-05-13)"] == pytest.approx(0.963)
+    assert int(table.missing.sum()) == 1  # Phi-3 (7B) has no GSM8K ('-')
+
+
+def test_open_llm_v1_has_repeated_models(shared_data):
+    path = shared_data / IBM / "hf_open_llm_v1_240829_frozen.csv"
+    with pytest.raises(MalformedFileError, match=r"frozen\.csv:113: duplicate competitor 'gagan3012/MetaModel_moe' "
+                                                 r"\(first at line 100\)"):
+        read_wide_csv(path)
+    table, published = read_wide_csv(path, on_duplicate="number")
+    assert (table.n_competitors, table.n_benchmarks) == (1804, 6)
+    assert "gagan3012/MetaModel_moe#2" in table.competitors and published.name == "hf_open_llm_v1"
+    first, _ = read_wide_csv(path, on_duplicate="first")
+    assert first.n_competitors == 1804 - 48
+
+
+def test_long_ibm_file_and_its_aggregate_scenario(shared_data):
+    table, published = read_long_csv(shared_data / IBM / "livebench_240701.csv")
+    assert (table.n_competitors, table.n_benchmarks) == (52, 6)
+    assert published.name == "livebench_average" and "livebench_average" not in table.benchmarks
+    assert published["claude_3_5_sonnet_20240620"] == pytest.approx(61.16)
+    # the mean of the six categories is the published LiveBench average (to its 2 decimals)
+    means = table.to_frame().mean(axis=1)
+    np.testing.assert_allclose(means[published.index], published, atol=0.01)
+
+
+def test_generic_and_prefixed_aggregates_are_detected(shared_data):
+    _, helm = read_wide_csv(shared_data / "zhang-hardt-benchbench" / "raw" / "helm_accuracy.tsv",
+                            competitor_col="Model/adapter")
+    assert helm.name == "Mean win rate"
+    _, agent = read_long_csv(shared_data / IBM / "agentbench_240720.csv")
+    assert agent.name == "agentbench_overall"
+    table, none = read_long_csv(shared_data / IBM / "mmlu_pro_240610.csv")
+    assert none is None and table.benchmarks == ("mmlu_pro",)  # a one-score leaderboard keeps its score
+    _, given = read_wide_csv(shared_data / IBM / "helm_lite_240829.csv", aggregate_col="HELM_Lite_WMT2014")
+    assert given.name == "HELM_Lite_WMT2014"
+
+
+def test_real_ragged_file_names_the_line(shared_data):
+    with pytest.raises(MalformedFileError, match=r"opencompass_academic_240829\.csv:21: expected 10 fields, got 5"):
+        read_wide_csv(shared_data / IBM / "opencompass_academic_240829.csv")
+
+
+def test_snapshot_with_text_columns(shared_data):
+    path = shared_data / "open-llm-leaderboard-v1-snapshots" / "20231031.csv"
+    with pytest.raises(MalformedFileError, match=r"20231031\.csv:2: column 'URL': non-numeric value 'https://"):
+        read_wide_csv(path)
+    table, published = read_wide_csv(path, ignore_cols=["Parameters", "URL"], on_duplicate="number")
+    assert published.name == "Average" and table.n_benchmarks == 4
+    assert table.competitors[0] == "ValiantLabs/ShiningValiant"
+
+
+# --------------------------------------------------------------------------- malformed files
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_malformed_wide_files(tmp_path):
+    bad_cell = write(tmp_path, "lb.csv", "model,arc,mmlu\na,1,2\nb,3,abc\n")
+    with pytest.raises(ValueError, match=r"lb\.csv:3: column 'mmlu': non-numeric value 'abc'"):
+        read_wide_csv(bad_cell)
+    ragged = write(tmp_path, "r.csv", "model,arc,mmlu\na,1,2,3\n")
+    with pytest.raises(ValueError, match=r"r\.csv:2: expected 3 fields, got 4"):
+        read_wide_csv(ragged)
+    good = write(tmp_path, "g.csv", "model,arc,mmlu\na,1,2\nb,3,-\n")
+    with pytest.raises(ValueError, match=r"g\.csv:1: unknown column 'MMLU ' given as an option"):
+        read_wide_csv(good, lower_is_better=["MMLU "])
+    with pytest.raises(ValueError, match="unknown column 'avg'"):
+        read_wide_csv(good, aggregate_col="avg")
+    table, published = read_wide_csv(good, lower_is_better=["mmlu"])
+    assert published is None and list(table.higher_is_better) == [True, False] and np.isnan(table.values[1, 1])
+    dupe = write(tmp_path, "d.csv", "model,x,y\na,1,2\nb,1,2\na,3,4\n")
+    with pytest.raises(ValueError, match=r"d\.csv:4: duplicate competitor 'a' \(first at line 2\)"):
+        read_wide_csv(dupe)
+    with pytest.raises(ValueError, match="column 'x' appears more than once"):
+        read_wide_csv(write(tmp_path, "h.csv", "model,x,x\na,1,2\n"))
+    with pytest.raises(ValueError, match="empty file"):
+        read_wide_csv(write(tmp_path, "e.csv", ""))
+
+
+def test_malformed_long_files(tmp_path):
+    dupe = write(tmp_path, "l.csv", "model,scenario,score\na,x,1\na,y,2\na,x,3\n")
+    with pytest.raises(ValueError, match=r"l\.csv:4: duplicate score for competitor 'a' on 'x' \(first at line 2\)"):
+        read_long_csv(dupe)
+    with pytest.raises(ValueError, match=r"no value column"):
+        read_long_csv(write(tmp_path, "n.csv", "model,scenario,points\na,x,1\n"))
+    with pytest.raises(ValueError, match=r"unknown benchmark 'z'"):
+        read_long_csv(write(tmp_path, "ok.csv", "model,scenario,score\na,x,1\n"), lower_is_better=["z"])
+    with pytest.raises(ValueError, match=r"m\.csv:3: column 'score': non-numeric value 'high'"):
+        read_long_csv(write(tmp_path, "m.csv", "model,scenario,score\na,x,1\nb,x,high\n"))
+
+
+# --------------------------------------------------------------------------- lm-eval folders
+def lm_eval_run(root: Path, model: str, stamp: str, outcomes: dict[str, list[int]]) -> None:
+    """Write one lm-eval 0.4 output folder the way `--output_path OUT --log_samples` lays it out."""
+    folder = root / model.replace("/", "__")
+    folder.mkdir(parents=True)
+    results = {
+        "results": {task: {"alias": task, "acc,none": float(np.mean(v)), "acc_stderr,none": 0.1,
+                           "acc_norm,none": float(np.mean(v)), "acc_norm_stderr,none": "N/A"}
+                    for task, v in outcomes.items()},
+        "group_subtasks": {task: [] for task in outcomes},
+        "versions": {task: 1.0 for task in outcomes},
+        "n-shot": {task: 0 for task in outcomes},
+        "higher_is_better": {task: {"acc": True, "acc_norm": True} for task in outcomes},
+        "n-samples": {task: {"original": len(v), "effective": len(v)} for task, v in outcomes.items()},
+        "config": {"model": "hf", "model_args": {"pretrained": model, "dtype": "float32"}},
+        "lm_eval_version": "0.4.13",
+        "model_name": model,
+        "model_name_sanitized": model.replace("/", "__"),
+    }
+    (folder / f"results_{stamp}.json").write_text(json.dumps(results, indent=2))
+    for task, values in outcomes.items():
+        lines = [json.dumps({"doc_id": i, "doc": {"q": i}, "target": "0", "filter": "none",
+                             "metrics": ["acc", "acc_norm"], "resps": [[["-1.5", "False"]]],
+                             "acc": float(v), "acc_norm": float(v)}) for i, v in enumerate(values)]
+        (folder / f"samples_{task}_{stamp}.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def test_lm_eval_folders_become_runs_and_per_item_samples(tmp_path):
+    rng = np.random.default_rng(0)
+    def outcomes(p_arith: float, p_facts: float) -> dict[str, list[int]]:
+        return {"arith": (rng.random(60) < p_arith).astype(int).tolist(),
+                "facts": (rng.random(40) < p_facts).astype(int).tolist()}
+
+    strong, weak = outcomes(0.9, 0.8), outcomes(0.3, 0.4)
+    lm_eval_run(tmp_path, "org/strong", "2026-01-01T00-00-00.000001", strong)
+    lm_eval_run(tmp_path, "org/weak", "2026-01-02T00-00-00.000001", weak)
+    runs, samples = read_lm_eval_dir(tmp_path)
+    assert len(runs) == 2 * 2 * 2  # models x tasks x metrics
+    acc = runs[(runs["metric"] == "acc") & (runs["model"] == "org/strong") & (runs["task"] == "arith")].iloc[0]
+    assert acc["value"] == pytest.approx(np.mean(strong["arith"])) and acc["n_samples"] == 60
+    assert acc["higher_is_better"] and acc["stderr"] == pytest.approx(0.1) and acc["filter"] == "none"
+    norm = runs[(runs["metric"] == "acc_norm")].iloc[0]
+    assert np.isnan(norm["stderr"]) or norm["stderr"] is None  # "N/A" in the file
+    assert len(samples) == 2 * (60 + 40) * 2
+    # the paired statistics run on the imported items
+    pivot = samples[samples["metric"] == "acc"].pivot_table(index=["task", "doc_id"], columns="model", values="value")
+    arith = pivot.loc["arith"]
+    result = compare_paired(arith["org/strong"].to_numpy(), arith["org/weak"].to_numpy())
+    assert result.test == "mcnemar" and result.diff > 0.3 and result.p_value < 1e-4
+
+
+def test_lm_eval_malformed_output(tmp_path):
+    lm_eval_run(tmp_path, "m", "2026-01-01T00-00-00.000001", {"t": [1, 0, 1]})
+    samples = tmp_path / "m" / "samples_t_2026-01-01T00-00-00.000001.jsonl"
+    lines = samples.read_text().splitlines()
+    samples.write_text("\n".join(lines[:2] + ['{"doc_id": 2, "metrics": ["acc"], "acc": 1'] ) + "\n")
+    with pytest.raises(ValueError, match=r"samples_t_.*\.jsonl:3: column \d+: invalid JSON"):
+        read_lm_eval_dir(tmp_path)
+    samples.write_text("\n".join(lines[:1] + ['{"doc_id": 1, "metrics": ["acc"]}']) + "\n")
+    with pytest.raises(ValueError, match=r"\.jsonl:2: metric 'acc' listed but missing"):
+        read_lm_eval_dir(tmp_path)
+    (tmp_path / "m" / "results_2026-01-01T00-00-00.000001.json").write_text('{"results": {"t": ')
+    with pytest.raises(ValueError, match=r"results_.*\.json:1: column \d+: invalid JSON"):
+        read_lm_eval_dir(tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no lm-eval results"):
+        read_lm_eval_dir(tmp_path / "empty")
+    with pytest.raises(ValueError, match="not a directory"):
+        read_lm_eval_dir(tmp_path / "missing")

@@ -1,0 +1,195 @@
+"""Bootstrap intervals, paired tests, Friedman/Nemenyi, Wilcoxon-Holm, rank agreement, CD diagram."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from harness.report.cd_diagram import cliques, plot_cd_diagram
+from tournaments import ScoreTable, mean_score
+from tournaments.aggregate import borda
+from tournaments.ranking import Ranking
+from tournaments.stats import (
+    bootstrap_ranking,
+    compare_paired,
+    friedman,
+    holm,
+    kendall_tau,
+    mcnemar,
+    nemenyi_q,
+    paired_bootstrap,
+    resample_table,
+    spearman_rho,
+    wilcoxon_holm,
+)
+
+
+def small(values) -> ScoreTable:
+    values = np.asarray(values, dtype=float)
+    return ScoreTable([f"m{i}" for i in range(values.shape[0])], [f"b{j}" for j in range(values.shape[1])], values)
+
+
+@pytest.fixture(scope="module")
+def code_items(shared_data) -> ScoreTable:
+    """HumanEval and MBPP pass/fail per item for the models evaluated on both (a replicate table)."""
+    folder = shared_data / "eval-arena-per-example"
+    frame = pd.concat([pd.read_json(folder / "humaneval.jsonl", lines=True),
+                       pd.read_json(folder / "mbpp.jsonl", lines=True)])
+    both = set.intersection(*(set(g["model"]) for _, g in frame.groupby("benchmark_id")))
+    frame = frame[frame["model"].isin(both)]
+    return ScoreTable.from_long(frame, competitor="model", benchmark="benchmark_id", value="pass1",
+                                replicate="example_id")
+
+
+# --------------------------------------------------------------------------- paired tests
+def test_mcnemar_by_hand():
+    a = np.array([1] * 8 + [0] * 1 + [1] * 5 + [0] * 6)
+    b = np.array([0] * 8 + [1] * 1 + [1] * 5 + [0] * 6)
+    r = mcnemar(a, b)
+    assert r.statistic == 9 and r.n_items == 20
+    assert r.p_value == pytest.approx(2 * (1 + 9) / 2**9)  # two-sided exact binomial, 8 of 9 discordant
+    assert r.diff == pytest.approx((8 - 1) / 20) and r.ci_low < r.diff < r.ci_high
+    assert mcnemar(a, a).p_value == 1.0
+    with pytest.raises(ValueError, match="binary"):
+        mcnemar([0.5, 1], [0, 1])
+    with pytest.raises(ValueError, match="equal-length"):
+        mcnemar([0, 1], [1])
+
+
+def test_paired_bootstrap_by_hand():
+    rng = np.random.default_rng(0)
+    a = rng.normal(0.5, 0.1, 400)
+    r = paired_bootstrap(a + 0.05, a - 0.0, n_boot=2000, seed=1)
+    assert r.diff == pytest.approx(0.05) and r.ci_low == pytest.approx(0.05) == r.ci_high
+    assert r.p_value == pytest.approx(1 / 2001)  # a constant shift: no resample is as far from 0.05 as 0
+    noise = paired_bootstrap(a + rng.normal(0, 0.1, 400), a, n_boot=2000, seed=1)
+    assert noise.ci_low < noise.diff < noise.ci_high and noise.p_value > 0.05
+    same = paired_bootstrap(a, a, n_boot=200)
+    assert same.diff == 0 and same.p_value == 1.0
+    assert paired_bootstrap(a, a + 0.01, n_boot=300, seed=4) == paired_bootstrap(a, a + 0.01, n_boot=300, seed=4)
+
+
+def test_holm_by_hand():
+    np.testing.assert_allclose(holm([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
+    np.testing.assert_allclose(holm([0.5, 0.9]), [1.0, 1.0])
+
+
+def test_paired_comparison_on_real_code_items(code_items):
+    """The compare flow: per-task McNemar on shared items, Holm across tasks."""
+    strong, weak = "deepseek-coder-33b-instruct", "code-llama-multi-13b"
+    i, j = code_items.competitors.index(strong), code_items.competitors.index(weak)
+    results = [compare_paired(code_items.values[i, b], code_items.values[j, b]) for b in range(2)]
+    assert all(r.test == "mcnemar" for r in results)
+    assert [r.n_items for r in results] == [164, 378]
+    adjusted = holm([r.p_value for r in results])
+    assert np.all(adjusted < 1e-6) and all(r.diff > 0.1 for r in results)
+    same = compare_paired(code_items.values[i, 0], code_items.values[i, 0])
+    assert same.p_value == 1.0 and same.diff == 0
+
+
+# --------------------------------------------------------------------------- bootstrap
+def test_resampling_keeps_shapes_and_pairs():
+    rng = np.random.default_rng(0)
+    t = small(np.arange(12).reshape(3, 4))
+    r = resample_table(t, "benchmarks", rng)
+    assert r.values.shape == (3, 4) and len(set(r.benchmarks)) == 4
+    # every resampled column is an original column, identical for all competitors (paired)
+    assert all(any(np.array_equal(r.values[:, j], t.values[:, k]) for k in range(4)) for j in range(4))
+    with pytest.raises(ValueError, match="replicates"):
+        resample_table(t, "items", rng)
+
+
+def test_bootstrap_over_benchmarks_is_seeded_and_brackets_the_point():
+    x = np.random.default_rng(1).normal(size=(10, 8)) + np.linspace(2, 0, 10)[:, None]
+    a = bootstrap_ranking(small(x), borda, n_boot=200, seed=5)
+    b = bootstrap_ranking(small(x), borda, n_boot=200, seed=5)
+    np.testing.assert_array_equal(a.rank_samples, b.rank_samples)
+    assert a.unit == "benchmarks"
+    assert np.all(a.rank_low <= a.ranking.ranks) and np.all(a.ranking.ranks <= a.rank_high)
+    assert np.all(a.score_low <= a.score_high)
+    frame = a.to_frame()
+    assert list(frame.columns[:3]) == ["competitor", "score", "rank"] and frame["rank"].is_monotonic_increasing
+    assert a.with_intervals().ci_low is not None
+
+
+def test_item_bootstrap_on_real_code_items(code_items):
+    result = bootstrap_ranking(code_items, mean_score, n_boot=200, seed=0)
+    assert result.unit == "items"
+    point = result.ranking.scores
+    assert np.all(result.score_low <= point + 1e-12) and np.all(point <= result.score_high + 1e-12)
+    width = result.score_high - result.score_low
+    assert 0.01 < np.median(width) < 0.1  # ~540 binary items per model: a few points of accuracy
+
+
+def test_alpacaeval_item_bootstrap_rank_intervals(shared_data):
+    m = pd.read_csv(shared_data / "alpacaeval-items" / "weighted_alpaca_eval_gpt4_turbo_matrix.csv")
+    models = [c for c in m.columns if c not in ("item_sha1", "dataset", "NullModel")]
+    table = ScoreTable(models, ["ae2"], m[models].to_numpy(float).T[:, None, :] - 1.0)
+    widths = [bootstrap_ranking(table, mean_score, n_boot=1000, seed=s) for s in (0,)]
+    w = widths[0].rank_high - widths[0].rank_low
+    # ranking.md A10: median 95 % rank-interval width 10 positions, maximum 15 (57 models x 805 items)
+    assert 8 <= np.median(w) <= 11 and 13 <= w.max() <= 17
+
+
+# --------------------------------------------------------------------------- Friedman / Nemenyi / Wilcoxon
+def test_friedman_matches_scipy_and_the_cd_formula():
+    x = np.random.default_rng(2).normal(size=(4, 10)) + np.array([0.0, 0.3, 0.6, 1.5])[:, None]
+    r = friedman(small(x))
+    ref = sps.friedmanchisquare(*x)
+    assert r.chi2 == pytest.approx(ref.statistic) and r.p_value == pytest.approx(ref.pvalue)
+    assert r.q_alpha == pytest.approx(2.569, abs=5e-4)  # Demsar's table, k = 4
+    assert r.critical_difference == pytest.approx(2.569 * np.sqrt(4 * 5 / 60), abs=1e-3)
+    assert np.argmin(r.mean_ranks) == 3 and r.mean_ranks.mean() == pytest.approx(2.5)
+    assert 0 <= r.p_value_iman_davenport <= 1
+    with pytest.raises(ValueError, match="complete table"):
+        friedman(small([[1, np.nan], [2, 3]]))
+
+
+def test_nemenyi_q_table_and_reference_cds():
+    expected = [1.960, 2.344, 2.569, 2.728, 2.850, 2.948, 3.031, 3.102, 3.164]
+    np.testing.assert_allclose([nemenyi_q(k) for k in range(2, 11)], expected, atol=1e-3)
+    # ranking.md A7: k = 30, N = 6 gives CD ~ 19 ranks; 71 models x 10 scenarios gives ~ 38
+    assert nemenyi_q(30) * np.sqrt(30 * 31 / 36) == pytest.approx(19, abs=0.5)
+    assert nemenyi_q(71) * np.sqrt(71 * 72 / 60) == pytest.approx(38, abs=0.5)
+
+
+def test_wilcoxon_holm_against_scipy():
+    x = np.random.default_rng(3).normal(size=(3, 12)) + np.array([0, 0.1, 2.0])[:, None]
+    frame = wilcoxon_holm(small(x))
+    assert len(frame) == 3
+    row = frame[(frame["a"] == "m0") & (frame["b"] == "m2")].iloc[0]
+    assert row["p_value"] == pytest.approx(sps.wilcoxon(x[0], x[2]).pvalue)
+    assert row["significant"] and not frame.iloc[0]["significant"]
+    np.testing.assert_allclose(frame["p_holm"], holm(frame["p_value"]))
+    tied = wilcoxon_holm(small([[1, 2, 3], [1, 2, 3]]))
+    assert tied["p_value"].iloc[0] == 1.0
+
+
+# --------------------------------------------------------------------------- agreement
+def test_kendall_and_spearman_match_by_name():
+    a = Ranking("x", ("p", "q", "r", "s"), np.array([4.0, 3, 2, 1]))
+    b = Ranking("y", ("s", "r", "q", "p", "extra"), np.array([1.0, 2, 3, 4, 9]))
+    assert kendall_tau(a, b) == pytest.approx(1.0) and spearman_rho(a, b) == pytest.approx(1.0)
+    assert kendall_tau([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert kendall_tau([1.0, 0.1 + 0.2, 2.0], [1.0, 1.0, 2.0]) == pytest.approx(kendall_tau([1.0, 0.3, 2.0], [1, 1, 2]))
+
+
+# --------------------------------------------------------------------------- CD diagram
+def test_cd_cliques_by_hand():
+    names = ["a", "b", "c", "d"]
+    ranks = np.array([1.0, 1.5, 3.0, 3.4])
+    assert cliques(names, ranks, cd=1.0) == [["a", "b"], ["c", "d"]]
+    assert cliques(names, ranks, cd=2.2) == [["a", "b", "c"], ["b", "c", "d"]]
+    wil = pd.DataFrame({"a": ["a", "a", "b"], "b": ["b", "c", "c"], "significant": [False, True, False]})
+    assert cliques(["a", "b", "c"], np.array([1.0, 2.0, 3.0]), cd=0.0, pairwise=wil) == [["a", "b"], ["b", "c"]]
+
+
+def test_cd_diagram_writes_a_png(tmp_path):
+    x = np.random.default_rng(4).normal(size=(7, 12)) + np.linspace(0, 2, 7)[:, None]
+    table = small(x)
+    out = plot_cd_diagram(friedman(table), tmp_path / "cd.png", pairwise=wilcoxon_holm(table))
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 5000
+    with pytest.raises(ValueError, match="unreadable"):
+        plot_cd_diagram(friedman(small(np.random.default_rng(0).normal(size=(45, 3)))), tmp_path / "big.png")

@@ -1,0 +1,378 @@
+"""Pairwise rankers: head-to-head counts, Copeland, Bradley-Terry (maximum likelihood) and Elo.
+
+Two inputs meet here. A ScoreTable becomes per-benchmark battles (i beats j on benchmark b when its
+oriented score is strictly larger; equal scores are a tie worth half to each side). Judgment records
+(a, b, outcome) such as LLMFAO or AlpacaEval come in directly, with outcome = 1 when a wins, 0 when
+b wins, 0.5 for a tie, or any probability in between (AlpacaEval 2's weighted judge).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from tournaments.ranking import Ranking
+from tournaments.table import ScoreTable
+
+LOG10 = np.log(10.0)
+
+
+# --------------------------------------------------------------------------- counts from a table
+def pairwise_counts(table: ScoreTable) -> tuple[np.ndarray, np.ndarray]:
+    """(wins, ties): wins[i, j] = benchmarks where i strictly beats j; ties[i, j] = equal scores.
+
+    Only benchmarks where both have a value count (any comparison with NaN is False). The
+    diagonal is zero.
+    """
+    x = table.oriented()
+    n = table.n_competitors
+    wins = np.zeros((n, n))
+    ties = np.zeros((n, n))
+    for column in x.T:
+        wins += column[:, None] > column[None, :]
+        ties += column[:, None] == column[None, :]
+    np.fill_diagonal(ties, 0.0)
+    return wins, ties
+
+
+def win_fraction_matrix(table: ScoreTable, tie_credit: float = 0.5) -> np.ndarray:
+    """P[i, j] = share of shared benchmarks i wins against j (ties earn `tie_credit`); NaN if none shared."""
+    wins, ties = pairwise_counts(table)
+    shared = wins + wins.T + ties
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = (wins + tie_credit * ties) / shared
+    p[shared == 0] = np.nan
+    np.fill_diagonal(p, np.nan)
+    return p
+
+
+def zhang_hardt_win_rate(table: ScoreTable) -> Ranking:
+    """Zhang & Hardt (2024) ordinal win rate, to reproduce their published IIA tables.
+
+    Per opponent: the share of shared benchmarks won outright (ties earn nothing, no shared
+    benchmark counts 0); summed over opponents and divided by n, the competitor itself included,
+    which is a factor (n-1)/n away from the mean over opponents and leaves the order unchanged.
+    """
+    p = win_fraction_matrix(table, tie_credit=0.0)
+    n = table.n_competitors
+    scores = np.nansum(p, axis=1) / n if n else np.zeros(0)
+    return Ranking("zh_win_rate", table.competitors, scores)
+
+
+def majority_matrix(table: ScoreTable) -> np.ndarray:
+    """M[i, j] = 1 when i beats j on more shared benchmarks than j beats i (strict majority)."""
+    wins, _ = pairwise_counts(table)
+    return (wins > wins.T).astype(int)
+
+
+def copeland(table: ScoreTable) -> Ranking:
+    """Copeland: pairwise-majority wins minus losses. Condorcet-consistent and scale-free."""
+    m = majority_matrix(table)
+    scores = (m.sum(axis=1) - m.sum(axis=0)).astype(float)
+    return Ranking("copeland", table.competitors, scores)
+
+
+def count_three_cycles(table: ScoreTable) -> int:
+    """Number of non-transitive triples (a beats b beats c beats a) in the strict majority relation."""
+    m = majority_matrix(table).astype(float)
+    return int(round(np.trace(m @ m @ m) / 3.0))
+
+
+# --------------------------------------------------------------------------- Bradley-Terry
+def fit_bradley_terry(wins: np.ndarray, l2: float = 1e-4, tol: float = 1e-10, max_iter: int = 100) -> np.ndarray:
+    """Maximum-likelihood log-strengths beta for P(i beats j) = sigmoid(beta_i - beta_j).
+
+    `wins[i, j]` is the (possibly fractional) number of times i beat j; a tie contributes 0.5 to
+    both cells, which is the weighted-logistic form of FastChat's tie handling. The ridge `l2`
+    (> 0) keeps undefeated or winless competitors finite and the Hessian invertible. Damped
+    Newton (Hessian = a weighted graph Laplacian plus the ridge, solved by conjugate gradients)
+    converges in a handful of steps; memory is O(n^2), fine for thousands of competitors. The
+    result has mean 0.
+    """
+    if l2 <= 0:
+        raise ValueError("l2 must be positive (it makes the maximum likelihood finite and unique)")
+    wins = np.asarray(wins, dtype=float)
+    n = wins.shape[0]
+    if n == 0:
+        return np.zeros(0)
+    games = wins + wins.T
+    won, played = wins.sum(axis=1), games.sum(axis=1)
+    beta = np.log((won + 0.5) / (played - won + 0.5))  # empirical log-odds: a close start
+    beta -= beta.mean()
+
+    def strengths(b: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """exp(beta - max) and the pairwise sums e_i + e_j; exp/log beat tanh/logaddexp ~4x here."""
+        top = float(b.max())
+        e = np.exp(b - top)
+        return e, np.maximum(e[:, None] + e[None, :], 1e-300), top
+
+    def objective(b: np.ndarray) -> float:
+        # -sum w_ij log sigmoid(b_i - b_j) = sum w_ij log(e^b_i + e^b_j) - sum_i won_i b_i
+        _, pair_sum, top = strengths(b)
+        return float(np.sum(wins * (np.log(pair_sum) + top)) - won @ b + 0.5 * l2 * b @ b)
+
+    current = objective(beta)
+    for _ in range(max_iter):
+        e, pair_sum, _ = strengths(beta)
+        s = e[:, None] / pair_sum  # sigmoid(beta_i - beta_j)
+        grad = np.sum(games * s, axis=1) - won + l2 * beta
+        curvature = games * s * (1.0 - s)
+        # inexact Newton: a loose linear solve far from the optimum, a tight one near it
+        rtol = min(0.1, float(np.sqrt(np.linalg.norm(grad))))
+        step = _solve_laplacian(curvature, curvature.sum(axis=1) + l2, grad, rtol)
+        size = 1.0
+        while True:  # backtracking keeps every step a descent step
+            candidate = beta - size * step
+            value = objective(candidate)
+            if value <= current or size < 1e-8:
+                break
+            size *= 0.5
+        beta, current = candidate, value
+        if np.max(np.abs(size * step)) < tol:
+            break
+    return beta - beta.mean()
+
+
+def _solve_laplacian(off: np.ndarray, diag: np.ndarray, rhs: np.ndarray, rtol: float = 1e-12) -> np.ndarray:
+    """Solve (diag(diag) - off) x = rhs by Jacobi-preconditioned conjugate gradients.
+
+    The Newton matrix is a ridge-shifted weighted Laplacian, symmetric positive definite; on the
+    dense comparison graphs a score table produces CG needs few matrix-vector products, which is
+    far cheaper than factorising the n x n matrix.
+    """
+    x = np.zeros_like(rhs)
+    r = rhs.copy()
+    z = r / diag
+    p = z.copy()
+    rz = r @ z
+    stop = rtol * max(np.linalg.norm(rhs), 1e-300)
+    for _ in range(max(10, 2 * len(rhs))):
+        if np.linalg.norm(r) <= stop:
+            break
+        ap = diag * p - off @ p
+        alpha = rz / (p @ ap)
+        x += alpha * p
+        r -= alpha * ap
+        z = r / diag
+        rz_next = r @ z
+        p = z + (rz_next / rz) * p
+        rz = rz_next
+    return x
+
+
+def _bt_notes(wins: np.ndarray, competitors: Sequence[str], l2: float) -> tuple[str, ...]:
+    """Say which ratings exist only because of the ridge (Arena's advice: regularise and report)."""
+    won, lost = wins.sum(axis=1), wins.T.sum(axis=1)
+    played = (won + lost) > 0
+    undefeated = [c for c, l, p in zip(competitors, lost, played) if p and l == 0]
+    winless = [c for c, w, p in zip(competitors, won, played) if p and w == 0]
+    notes = []
+    if undefeated or winless:
+        notes.append(
+            f"infinite MLE without the ridge (l2={l2:g}): {len(undefeated)} undefeated, {len(winless)} winless "
+            f"competitor(s): {', '.join((undefeated + winless)[:5])}"
+        )
+    if not played.all():
+        notes.append(f"{int((~played).sum())} competitor(s) without games: rating is the ridge's prior (the mean)")
+    return tuple(notes)
+
+
+def _elo_scale(beta: np.ndarray) -> np.ndarray:
+    """Natural-log strengths on the familiar Elo scale (400 points = 10x odds), centred at 1000."""
+    return 1000.0 + 400.0 * beta / LOG10
+
+
+def table_battles(table: ScoreTable) -> np.ndarray:
+    """Win matrix (ties half each) from per-benchmark outcomes: the input Bradley-Terry sees."""
+    wins, ties = pairwise_counts(table)
+    return wins + 0.5 * ties
+
+
+def bradley_terry(table: ScoreTable, l2: float = 1e-4) -> Ranking:
+    """Bradley-Terry MLE on per-benchmark battles of a ScoreTable, ratings on the Elo scale."""
+    wins = table_battles(table)
+    scores = _elo_scale(fit_bradley_terry(wins, l2))
+    return Ranking("bt", table.competitors, scores, params={"l2": l2, "scale": 400, "centre": 1000},
+                   notes=_bt_notes(wins, table.competitors, l2))
+
+
+def _index_records(
+    a: Sequence, b: Sequence, outcome: Sequence[float], competitors: Sequence[str] | None
+) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray]:
+    a = np.asarray([str(v) for v in a])
+    b = np.asarray([str(v) for v in b])
+    y = np.asarray(outcome, dtype=float)
+    if not (len(a) == len(b) == len(y)):
+        raise ValueError(f"a, b and outcome must have equal lengths, got {len(a)}, {len(b)}, {len(y)}")
+    if np.any(~np.isfinite(y)) or np.any((y < 0) | (y > 1)):
+        raise ValueError("outcome must lie in [0, 1] (1 = a wins, 0.5 = tie, 0 = b wins)")
+    if np.any(a == b):
+        raise ValueError(f"a competitor cannot play itself (record {int(np.flatnonzero(a == b)[0])})")
+    names = tuple(competitors) if competitors is not None else tuple(sorted(set(a) | set(b)))
+    position = {c: i for i, c in enumerate(names)}
+    unknown = sorted((set(a) | set(b)) - set(position))
+    if unknown:
+        raise KeyError(f"records name competitors not listed: {', '.join(unknown[:5])}")
+    ia = np.array([position[v] for v in a], dtype=int)
+    ib = np.array([position[v] for v in b], dtype=int)
+    return names, ia, ib, y
+
+
+def _records_to_wins(n: int, ia: np.ndarray, ib: np.ndarray, y: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    wins = np.zeros((n, n))
+    np.add.at(wins, (ia, ib), weight * y)
+    np.add.at(wins, (ib, ia), weight * (1.0 - y))
+    return wins
+
+
+def bradley_terry_pairs(
+    a: Sequence,
+    b: Sequence,
+    outcome: Sequence[float],
+    competitors: Sequence[str] | None = None,
+    l2: float = 1e-4,
+    n_boot: int = 0,
+    seed: int = 0,
+    level: float = 0.95,
+) -> Ranking:
+    """Bradley-Terry MLE from judgment records, with percentile CIs from resampling records.
+
+    Records are resampled with replacement (multinomial weights over records, as FastChat does),
+    the model refitted `n_boot` times, and the (1-level)/2 quantiles reported.
+    """
+    names, ia, ib, y = _index_records(a, b, outcome, competitors)
+    n = len(names)
+    wins = _records_to_wins(n, ia, ib, y, np.ones(len(y)))
+    scores = _elo_scale(fit_bradley_terry(wins, l2))
+    low = high = None
+    if n_boot > 0:
+        rng = np.random.default_rng(seed)
+        draws = np.empty((n_boot, n))
+        for r in range(n_boot):
+            weight = rng.multinomial(len(y), np.full(len(y), 1.0 / len(y))).astype(float)
+            draws[r] = _elo_scale(fit_bradley_terry(_records_to_wins(n, ia, ib, y, weight), l2))
+        tail = (1.0 - level) / 2.0
+        low, high = np.quantile(draws, [tail, 1.0 - tail], axis=0)
+    params = {"l2": l2, "n_boot": n_boot, "seed": seed, "level": level, "n_records": len(y)}
+    return Ranking("bt", names, scores, low, high, params, _bt_notes(wins, names, l2))
+
+
+def pairwise_win_rates(
+    a: Sequence, b: Sequence, outcome: Sequence[float], competitors: Sequence[str] | None = None
+) -> Ranking:
+    """Each competitor's mean outcome over the records it appears in (from its own side).
+
+    Against a fixed baseline (AlpacaEval) this is the leaderboard's win rate; scores are in [0, 1].
+    """
+    names, ia, ib, y = _index_records(a, b, outcome, competitors)
+    n = len(names)
+    total = np.bincount(ia, y, n) + np.bincount(ib, 1.0 - y, n)
+    count = np.bincount(ia, minlength=n) + np.bincount(ib, minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scores = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return Ranking("win_rate", names, scores, params={"n_records": len(y)})
+
+
+# --------------------------------------------------------------------------- Elo
+def _elo_step(ratings: np.ndarray, ra: np.ndarray, rb: np.ndarray, y: np.ndarray, k, rows: np.ndarray) -> None:
+    """Apply one set of simultaneous games to `ratings` in place.
+
+    Every competitor appears at most once per row, so buffered fancy-index updates are exact.
+    """
+    expected = 1.0 / (1.0 + 10.0 ** ((ratings[rows, rb] - ratings[rows, ra]) / 400.0))
+    change = k * (y - expected)
+    ratings[rows, ra] += change
+    ratings[rows, rb] -= change
+
+
+def elo(
+    table: ScoreTable,
+    k: float = 4.0,
+    n_orders: int = 20,
+    seed: int = 0,
+    order: str = "random",
+    max_rounds: int | None = 100,
+) -> Ranking:
+    """Online Elo over per-benchmark battles, averaged over random battle orders.
+
+    Deliberately order-sensitive (the foil to Bradley-Terry). Each order plays benchmarks one
+    after another (shuffled, or the table's order with `order="given"`). Inside a benchmark the
+    games are round-robin rounds (no one plays twice per round, so a round's games commute) with
+    shuffled seating and round order; all pairs meet when the field has at most max_rounds + 1
+    competitors, otherwise each competitor meets `max_rounds` random distinct opponents per
+    benchmark, which keeps large tables linear in the field size. All orders advance together as
+    rows of one array. FastChat constants: K=4, initial 1000, scale 400, base 10. The interval is
+    the 2.5/97.5 % spread over orders.
+    """
+    if order not in ("random", "given"):
+        raise ValueError(f"order must be 'random' or 'given', got {order!r}")
+    if n_orders < 1:
+        raise ValueError("n_orders must be at least 1")
+    n = table.n_competitors
+    x = np.vstack([table.oriented(), np.full((1, table.n_benchmarks), np.nan)])  # row n: phantom seat
+    rng = np.random.default_rng(seed)
+    ratings = np.full((n_orders, n + 1), 1000.0)
+    size = n + (n % 2)  # with an odd field the phantom seat gives one competitor a bye per round
+    rounds = _round_robin(size)
+    rows = np.arange(n_orders)[:, None]
+    if order == "given":
+        bench_order = np.tile(np.arange(table.n_benchmarks), (n_orders, 1))
+    else:
+        bench_order = np.stack([rng.permutation(table.n_benchmarks) for _ in range(n_orders)])
+    for step in range(table.n_benchmarks):
+        bench = bench_order[:, step][:, None]
+        seats = np.stack([rng.permutation(size) for _ in range(n_orders)])
+        for r in rng.permutation(len(rounds))[:max_rounds]:
+            pa, pb = seats[:, rounds[r, :, 0]], seats[:, rounds[r, :, 1]]
+            va, vb = x[pa, bench], x[pb, bench]
+            played = ~np.isnan(va) & ~np.isnan(vb)
+            y = np.where(va > vb, 1.0, np.where(va < vb, 0.0, 0.5))
+            _elo_step(ratings, pa, pb, y, k * played, rows)
+    ratings = ratings[:, :n]
+    scores = ratings.mean(axis=0)
+    low, high = (np.quantile(ratings, [0.025, 0.975], axis=0) if n_orders > 1 else (None, None))
+    params = {"k": k, "n_orders": n_orders, "seed": seed, "order": order, "initial": 1000, "scale": 400,
+              "max_rounds": max_rounds}
+    notes = ["mean rating over random battle orders; interval = order dispersion, not a sampling CI"]
+    if max_rounds is not None and len(rounds) > max_rounds:
+        notes.append(f"large field: {max_rounds} of {len(rounds)} round-robin rounds played per benchmark")
+    return Ranking("elo", table.competitors, scores, low, high, params, tuple(notes))
+
+
+def _round_robin(size: int) -> np.ndarray:
+    """Circle-method schedule for an even `size`: (size-1) rounds x size/2 pairs x 2 seats."""
+    if size < 2:
+        return np.zeros((0, 0, 2), dtype=int)
+    seats = np.arange(size)
+    out = np.empty((size - 1, size // 2, 2), dtype=int)
+    for r in range(size - 1):
+        rotated = np.concatenate([[seats[0]], np.roll(seats[1:], r)])
+        out[r, :, 0] = rotated[: size // 2]
+        out[r, :, 1] = rotated[size // 2:][::-1]
+    return out
+
+
+def elo_pairs(
+    a: Sequence,
+    b: Sequence,
+    outcome: Sequence[float],
+    competitors: Sequence[str] | None = None,
+    k: float = 4.0,
+    n_orders: int = 100,
+    seed: int = 0,
+) -> Ranking:
+    """Online Elo over judgment records, averaged over `n_orders` random record orders."""
+    names, ia, ib, y = _index_records(a, b, outcome, competitors)
+    rng = np.random.default_rng(seed)
+    ratings = np.full((n_orders, len(names)), 1000.0)
+    perms = np.stack([rng.permutation(len(y)) for _ in range(n_orders)]) if len(y) else np.zeros((n_orders, 0), int)
+    rows = np.arange(n_orders)
+    for t in range(len(y)):
+        idx = perms[:, t]
+        _elo_step(ratings, ia[idx], ib[idx], y[idx], k, rows)
+    scores = ratings.mean(axis=0)
+    low, high = (np.quantile(ratings, [0.025, 0.975], axis=0) if n_orders > 1 else (None, None))
+    params = {"k": k, "n_orders": n_orders, "seed": seed, "n_records": len(y)}
+    notes = ("mean rating over random record orders; interval = order dispersion, not a sampling CI",)
+    return Ranking("elo", names, scores, low, high, params, notes)
