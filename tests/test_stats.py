@@ -13,6 +13,7 @@ from tournaments.aggregate import borda
 from tournaments.ranking import Ranking
 from tournaments.stats import (
     bootstrap_ranking,
+    compare_on_tasks,
     compare_paired,
     friedman,
     holm,
@@ -80,13 +81,16 @@ def test_paired_comparison_on_real_code_items(code_items):
     """The compare flow: per-task McNemar on shared items, Holm across tasks."""
     strong, weak = "deepseek-coder-33b-instruct", "code-llama-multi-13b"
     i, j = code_items.competitors.index(strong), code_items.competitors.index(weak)
-    results = [compare_paired(code_items.values[i, b], code_items.values[j, b]) for b in range(2)]
-    assert all(r.test == "mcnemar" for r in results)
-    assert [r.n_items for r in results] == [164, 378]
-    adjusted = holm([r.p_value for r in results])
-    assert np.all(adjusted < 1e-6) and all(r.diff > 0.1 for r in results)
-    same = compare_paired(code_items.values[i, 0], code_items.values[i, 0])
-    assert same.p_value == 1.0 and same.diff == 0
+    pairs = {task: (code_items.values[i, b], code_items.values[j, b]) for b, task in enumerate(code_items.benchmarks)}
+    frame = compare_on_tasks(pairs)
+    assert list(frame["test"]) == ["mcnemar", "mcnemar"] and list(frame["n_items"]) == [164, 378]
+    assert frame["significant"].all() and (frame["diff"] > 0.1).all()
+    np.testing.assert_allclose(frame["p_holm"], holm(frame["p_value"]))
+    assert (frame["ci_low"] < frame["diff"]).all() and (frame["diff"] < frame["ci_high"]).all()
+    close = compare_on_tasks({"humaneval": (code_items.values[i, 0], code_items.values[i, 0])})
+    assert close.loc[0, "p_value"] == 1.0 and close.loc[0, "diff"] == 0 and not close.loc[0, "significant"]
+    continuous = compare_paired(code_items.values[i, 0] * 0.5 + 0.25, code_items.values[j, 0], n_boot=500)
+    assert continuous.test == "paired_bootstrap"
 
 
 # --------------------------------------------------------------------------- bootstrap

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -192,6 +192,29 @@ def compare_paired(a: Sequence[float], b: Sequence[float], n_boot: int = 10000, 
     x, y = _shared(a, b)
     binary = np.all(np.isin(x, (0.0, 1.0))) and np.all(np.isin(y, (0.0, 1.0)))
     return mcnemar(x, y, level) if binary else paired_bootstrap(x, y, n_boot, seed, level)
+
+
+def compare_on_tasks(
+    pairs: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    n_boot: int = 10000,
+    seed: int = 0,
+    level: float = 0.95,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Model A against model B task by task (`harness compare`), Holm-corrected across tasks.
+
+    `pairs` maps a task to the two models' per-item values on that task, aligned item by item
+    (NaN where an item is missing for one of them). One row per task.
+    """
+    rows = []
+    for task, (a, b) in pairs.items():
+        r = compare_paired(a, b, n_boot, seed, level)
+        rows.append((task, r.test, r.n_items, r.mean_a, r.mean_b, r.diff, r.ci_low, r.ci_high, r.p_value))
+    frame = pd.DataFrame(rows, columns=["task", "test", "n_items", "mean_a", "mean_b", "diff", "ci_low", "ci_high",
+                                        "p_value"])
+    frame["p_holm"] = holm(frame["p_value"].to_numpy()) if len(frame) else []
+    frame["significant"] = frame["p_holm"] < alpha
+    return frame
 
 
 def holm(p_values: Sequence[float]) -> np.ndarray:
