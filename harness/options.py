@@ -36,6 +36,7 @@ ChunkOption = Annotated[int, typer.Option(
     "--chunk-size", min=1, help="Requests per committed chunk (a crash loses at most one).",
     rich_help_panel=_BACKEND)]
 
+SeedOption = Annotated[int, typer.Option("--seed", help="Seed for every random draw.", rich_help_panel=_OUTPUT)]
 FormatOption = Annotated[str, typer.Option(
     "--format", "-f", help="table, md, json or csv.", rich_help_panel=_OUTPUT)]
 DisplayOption = Annotated[str, typer.Option(

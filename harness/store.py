@@ -64,12 +64,16 @@ MIGRATIONS: list[list[str]] = [
             study VARCHAR NOT NULL, optimizer VARCHAR NOT NULL, task VARCHAR NOT NULL, seed INTEGER NOT NULL,
             trial INTEGER NOT NULL, config JSON, cost DOUBLE, budget DOUBLE, wall_time DOUBLE,
             PRIMARY KEY (study, optimizer, task, seed, trial))""",
+        # One row per (model, task): the primary metric of the finished run that covers the most
+        # items (a full run beats any --limit run).
         """CREATE VIEW leaderboard AS
             SELECT m.name AS model, t.name AS task, s.metric, s.value, s.stderr, s.n,
                    t.higher_is_better, r.run_id, r.item_limit
             FROM scores s JOIN runs r USING (run_id) JOIN models m USING (model_id)
             JOIN tasks t USING (task_id)
-            WHERE r.status = 'done' AND s.metric = t.primary_metric""",
+            WHERE r.status = 'done' AND s.metric = t.primary_metric
+            QUALIFY row_number() OVER (PARTITION BY m.name, t.name
+                                       ORDER BY r.item_limit IS NULL DESC, s.n DESC, r.finished_at DESC) = 1""",
     ],
 ]
 
@@ -342,12 +346,21 @@ class Store:
 
     # ------------------------------------------------------------------ reading
     def leaderboard_rows(self, models: Iterable[str] | None = None) -> pd.DataFrame:
-        """Primary-metric score per (model, task) of finished runs; the newest full run wins."""
+        """Primary-metric score per (model, task), as the `leaderboard` view chooses it."""
         frame = self.con.execute(
-            """SELECT model, task, value, stderr, n, higher_is_better FROM leaderboard
-               QUALIFY row_number() OVER (PARTITION BY model, task
-                                          ORDER BY item_limit IS NULL DESC, n DESC) = 1
-               ORDER BY model, task"""
+            "SELECT model, task, value, stderr, n, higher_is_better FROM leaderboard ORDER BY model, task"
+        ).df()
+        if models is not None:
+            frame = frame[frame["model"].isin(list(models))]
+        return frame
+
+    def item_rows(self, models: Iterable[str] | None = None) -> pd.DataFrame:
+        """Per-item primary-metric values of the same runs `leaderboard_rows` picks (for item bootstrap
+        and paired tests); for perplexity tasks each item is one document's bits per byte."""
+        frame = self.con.execute(
+            """SELECT l.model, l.task, s.doc_id, s.value, l.higher_is_better
+               FROM leaderboard l JOIN samples s ON s.run_id = l.run_id AND s.metric = l.metric
+               ORDER BY l.model, l.task, s.doc_id"""
         ).df()
         if models is not None:
             frame = frame[frame["model"].isin(list(models))]
@@ -370,3 +383,23 @@ class Store:
 
     def count(self, table: str) -> int:
         return int(self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+    # ------------------------------------------------------------------ runs evaluated elsewhere (harness import lm-eval)
+    def import_runs(self, models: list[ModelRecord], tasks: list[TaskRecord], runs: pa.Table, samples: pa.Table,
+                    scores: pa.Table) -> None:
+        """Store finished runs produced elsewhere, all or nothing; importing the same runs again replaces them."""
+        run_ids = runs.column("run_id").to_pylist()
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            for model in models:
+                self.register_model(model)
+            for task in tasks:
+                self.register_task(task)
+            for table in ("samples", "scores", "runs"):
+                self.con.execute(f"DELETE FROM {table} WHERE list_contains(?, run_id)", [run_ids])
+            for table, rows in (("runs", runs), ("samples", samples), ("scores", scores)):
+                self._insert(table, rows)
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise

@@ -56,7 +56,7 @@ def filled_db(tmp_path):
 def test_rank_mean_and_mean_win_rate_by_hand(filled_db):
     result = runner.invoke(app, ["rank", "--db", str(filled_db), "--format", "json"])
     assert result.exit_code == 0, result.output
-    rows = {row["model"]: row for row in json.loads(result.stdout)["rows"]}
+    rows = {row["competitor"]: row for row in json.loads(result.stdout)["rows"]}
     # Per-task win rates (ties half, missing cells skipped, t3 lower-is-better):
     # A: t1 1, t2 0, t3 .5 -> .5; B: t1 .25, t2 1, t3 0 -> .41667; C: t1 .25, t3 1 -> .625
     assert rows["A"]["mwr"] == pytest.approx(0.5)
@@ -68,7 +68,7 @@ def test_rank_mean_and_mean_win_rate_by_hand(filled_db):
     assert rows["C"]["t2"] is None
 
 
-@pytest.mark.parametrize("fmt,marker", [("md", "| rank |"), ("csv", "rank,model,"), ("table", "leaderboard")])
+@pytest.mark.parametrize("fmt,marker", [("md", "| rank |"), ("csv", "rank,competitor,"), ("table", "evaluated models")])
 def test_rank_formats(filled_db, fmt, marker):
     result = runner.invoke(app, ["rank", "--db", str(filled_db), "--format", fmt, "--method", "mean"])
     assert result.exit_code == 0, result.output
@@ -153,3 +153,42 @@ def test_locked_db(filled_db, results_env, tiny_model):
         holder.kill()
         holder.wait()
     assert digest(filled_db) == before
+
+
+def test_rank_from_real_csv_every_method(shared_data):
+    csv = shared_data / "ibm-benchbench" / "benchmarks_old" / "hf_open_llm_v2_240829.csv"
+    result = runner.invoke(app, ["rank", "--from", str(csv), "--on-duplicate", "first", "--method", "all",
+                                 "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    ranks_csv, tau_csv = result.stdout.strip().split("\nmethod,")
+    header = ranks_csv.splitlines()[0].split(",")
+    assert header[0] == "competitor" and {"mean", "mwr", "borda", "copeland", "bt", "elo"} <= set(header)
+    tau_rows = [line.split(",") for line in tau_csv.splitlines()[1:]]
+    diagonal = [float(row[1 + i]) for i, row in enumerate(tau_rows)]
+    assert diagonal == [1.0] * len(tau_rows)
+    assert all(0.3 < float(v) <= 1.0 for row in tau_rows for v in row[1:])  # methods broadly agree
+
+
+def test_rank_published_aggregate_and_bootstrap(shared_data):
+    csv = shared_data / "ibm-benchbench" / "benchmarks_old" / "hf_open_llm_v2_240829.csv"
+    result = runner.invoke(app, ["rank", "--from", str(csv), "--on-duplicate", "number", "--method", "mean",
+                                 "--bootstrap", "200", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["rows"]
+    assert all(row["published"] is not None for row in rows)  # the leaderboard's own average, kept aside
+    top = rows[0]
+    low, high = (float(x) for x in top["mean 95% CI"].split(" – "))
+    assert low <= top["mean"] <= high
+    duplicate = [row for row in rows if row["competitor"] == "microsoft/Phi-3-mini-4k-instruct#2"]
+    assert len(duplicate) == 1
+
+
+def test_rank_robustness_tables(filled_db):
+    result = runner.invoke(app, ["rank", "--db", str(filled_db), "--robustness", "--format", "md"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("## robustness:") == 3
+
+
+def test_rank_unknown_method_suggests(filled_db):
+    result = runner.invoke(app, ["rank", "--db", str(filled_db), "--method", "bordaa"])
+    one_line_error(result, "bordaa", "did you mean 'borda'")

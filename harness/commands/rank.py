@@ -1,37 +1,145 @@
-"""`harness rank`: leaderboards over the stored results."""
+"""`harness rank`: leaderboards over evaluated runs, an imported leaderboard, or a CSV file."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
 from harness.commands._common import out
 from harness.errors import HarnessError
-from harness.options import DbOption, FormatOption, ModelsOption, split_list
+from harness.options import DbOption, FormatOption, ModelsOption, SeedOption, split_list
 from harness.paths import default_db
+
+_INPUT = "Input"
+_METHOD = "Method"
+
+SourceOption = Annotated[Optional[str], typer.Option(
+    "--source", help="Rank an imported leaderboard (see `harness import`) instead of evaluated runs.",
+    rich_help_panel=_INPUT)]
+FromOption = Annotated[Optional[Path], typer.Option(
+    "--from", help="Rank a wide CSV directly (first column competitor, one column per benchmark).",
+    rich_help_panel=_INPUT)]
+MethodOption = Annotated[str, typer.Option(
+    "--method", help="mean, mean_minmax, mean_z, mwr, borda, copeland, kemeny, bt, elo, openskill, or all.",
+    rich_help_panel=_METHOD)]
+BootstrapOption = Annotated[int, typer.Option(
+    "--bootstrap", min=0, help="Bootstrap resamples for CIs (over items when per-item results exist, "
+    "else over benchmarks); 0 = off.", rich_help_panel=_METHOD)]
+DuplicateOption = Annotated[str, typer.Option(
+    "--on-duplicate", help="With --from: a competitor listed twice is an error, numbered (NAME#2) or "
+    "first-only.", rich_help_panel=_INPUT)]
+RobustnessOption = Annotated[bool, typer.Option(
+    "--robustness", help="Also print IIA, rescaling and benchmark-order checks, one table each.",
+    rich_help_panel=_METHOD)]
 
 
 def rank(
     db: DbOption = default_db(),
-    method: Annotated[str, typer.Option("--method", help="Order by: mean or mwr (HELM mean win rate).")] = "mwr",
+    source: SourceOption = None,
+    from_csv: FromOption = None,
+    on_duplicate: DuplicateOption = "error",
     models: ModelsOption = None,
+    method: MethodOption = "mwr",
+    bootstrap: BootstrapOption = 0,
+    seed: SeedOption = 0,
+    robustness: RobustnessOption = False,
     fmt: FormatOption = "table",
 ) -> None:
-    """Rank the stored models by mean score and HELM mean win rate over their tasks."""
-    from harness.score_tables import stored_table
-    from harness.report.leaderboard import FORMATS, leaderboard_frame, render
-    from harness.store import Store
-    from tournaments import mean_score, mean_win_rate
+    """Rank competitors; every method sees the same ScoreTable."""
+    from harness.report.leaderboard import FORMATS, render
+    from tournaments.methods import METHODS, get_method
 
     if fmt not in FORMATS:
         raise HarnessError(f"--format '{fmt}': choose one of {', '.join(FORMATS)}")
-    rankers = {"mean": mean_score, "mwr": mean_win_rate}
-    if method not in rankers:
-        raise HarnessError(f"--method '{method}': choose one of {', '.join(rankers)}")
+    if method != "all":
+        try:
+            get_method(method)
+        except ValueError as exc:
+            raise HarnessError(f"--method: {exc}") from None
+    table, published, title = _load(db, source, from_csv, on_duplicate, split_list(models) or None,
+                                    items=bootstrap > 0)
+    if method == "all":
+        _render_all(table, fmt)
+    else:
+        frame, notes = _leaderboard(table, method, published, bootstrap, seed)
+        render(frame, fmt, out, title=f"{title} — by {method}", notes=notes)
+    if robustness:
+        names = list(METHODS) if method == "all" else sorted({method, "mean", "mwr", "borda"})
+        _render_robustness(table, names, seed, fmt)
+
+
+def _load(db: Path, source: str | None, from_csv: Path | None, on_duplicate: str, models: list[str] | None,
+          items: bool):
+    from harness.score_tables import imported_table, stored_table
+    from harness.store import Store
+
+    if source and from_csv:
+        raise HarnessError("--source and --from: choose one input")
+    if from_csv is not None:
+        from harness.importers import read_wide_csv
+
+        if not from_csv.is_file():
+            raise HarnessError(f"--from {from_csv}: no such file")
+        if on_duplicate not in ("error", "number", "first"):
+            raise HarnessError(f"--on-duplicate '{on_duplicate}': choose error, number or first")
+        table, published = read_wide_csv(from_csv, on_duplicate=on_duplicate)
+        return table, published, from_csv.name
     with Store.open(db, read_only=True) as store:
-        table = stored_table(store, split_list(models) or None)
-    rankings = [ranker(table) for ranker in rankers.values()]
-    notes = tuple(note for r in rankings for note in r.notes)
-    render(leaderboard_frame(table, rankings, order_by=method), fmt, out, title=f"leaderboard (by {method})",
-           notes=notes)
+        if source:
+            table, published = imported_table(store, source)
+            return table, published, source
+        return stored_table(store, models, items=items), None, "evaluated models"
+
+
+def _leaderboard(table, method: str, published, bootstrap: int, seed: int):
+    """Rank, competitor, the chosen score (with CIs), mean and MWR for reference, then per-benchmark values."""
+    import pandas as pd
+
+    from tournaments.methods import rank
+    from tournaments.stats import bootstrap_ranking
+
+    chosen = rank(table, method)
+    frame = pd.DataFrame({"rank": chosen.ranks, "competitor": list(table.competitors), method: chosen.scores})
+    if bootstrap:
+        boot = bootstrap_ranking(table, lambda t: rank(t, method), n_boot=bootstrap, seed=seed)
+        frame[f"{method} 95% CI"] = [f"{lo:.4f} – {hi:.4f}" for lo, hi in zip(boot.score_low, boot.score_high)]
+        frame["rank CI"] = [f"{lo}–{hi}" for lo, hi in zip(boot.rank_low, boot.rank_high)]
+    for other in ("mwr", "mean"):
+        if other != method:
+            frame[other] = rank(table, other).scores
+    if published is not None:
+        frame["published"] = frame["competitor"].map(published)
+    values = table.cell_means()
+    for j, bench in enumerate(table.benchmarks):
+        frame[bench + ("" if table.higher_is_better[j] else " ↓")] = values[:, j]
+    notes = chosen.notes
+    if bootstrap:
+        notes += (f"CIs from {bootstrap} bootstrap resamples over {boot.unit} (seed {seed})",)
+    return frame.sort_values(["rank", "competitor"], kind="stable").reset_index(drop=True), notes
+
+
+def _render_all(table, fmt: str) -> None:
+    from harness.report.leaderboard import render
+    from tournaments.methods import rank_all
+
+    ranks, tau, rankings = rank_all(table)
+    render(ranks.reset_index(), fmt, out, title="rank under every method")
+    render(tau.reset_index(names="method"), fmt, out, title="Kendall tau-b between methods",
+           notes=tuple(f"{name}: {note}" for name, r in rankings.items() for note in r.notes))
+
+
+def _render_robustness(table, names: list[str], seed: int, fmt: str) -> None:
+    from harness.report.leaderboard import render
+    from tournaments.methods import get_method
+    from tournaments.robustness import iia_check, order_sensitivity, rescaling_check
+
+    methods = {name: get_method(name) for name in names}
+    checks = {
+        "independence of irrelevant alternatives (drop 20% of competitors, 20 trials)": iia_check,
+        "per-benchmark rescaling (log-uniform factors in [1/10, 10], 20 trials)": rescaling_check,
+        "benchmark order (20 permutations)": order_sensitivity,
+    }
+    for title, check in checks.items():
+        render(check(table, methods, seed=seed), fmt, out, title=f"robustness: {title}")

@@ -11,22 +11,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from tournaments import Ranking, ScoreTable
 
 FORMATS = ("table", "md", "json", "csv")
-
-
-def leaderboard_frame(table: ScoreTable, rankings: list[Ranking], order_by: str) -> pd.DataFrame:
-    """One row per competitor: rank under `order_by`, each method's score, then per-benchmark values."""
-    frame = pd.DataFrame({"model": list(table.competitors)})
-    for ranking in rankings:
-        frame[ranking.method] = ranking.scores
-        if ranking.method == order_by:
-            frame.insert(0, "rank", ranking.ranks)
-    values = table.cell_means()
-    for j, bench in enumerate(table.benchmarks):
-        frame[bench + ("" if table.higher_is_better[j] else " ↓")] = values[:, j]
-    return frame.sort_values(["rank", "model"], kind="stable").reset_index(drop=True)
 
 
 def render(frame: pd.DataFrame, fmt: str, console: Console, title: str = "", notes: tuple[str, ...] = ()) -> None:
