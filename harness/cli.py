@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from harness.commands import catalog, evaluate, query, rank
+from harness.commands import catalog, compare, evaluate, import_, query, rank, snr
 from harness.commands._common import friendly
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -16,7 +16,10 @@ app.add_typer(models_app, name="models")
 
 app.command("eval", rich_help_panel="Evaluate")(friendly(evaluate.eval_))
 app.command("rank", rich_help_panel="Rank")(friendly(rank.rank))
+app.command("compare", rich_help_panel="Rank")(friendly(compare.compare))
 app.command("query", rich_help_panel="Store")(friendly(query.query))
+app.add_typer(import_.import_app, name="import", rich_help_panel="Store")
+app.command("snr", rich_help_panel="Rank")(friendly(snr.snr))
 tasks_app.command("list")(friendly(catalog.tasks_list))
 models_app.command("list")(friendly(catalog.models_list))
 

@@ -192,3 +192,41 @@ def test_rank_robustness_tables(filled_db):
 def test_rank_unknown_method_suggests(filled_db):
     result = runner.invoke(app, ["rank", "--db", str(filled_db), "--method", "bordaa"])
     one_line_error(result, "bordaa", "did you mean 'borda'")
+
+
+def test_compare_paired_on_shared_items(tmp_path):
+    from scipy.stats import binomtest
+
+    rng = __import__("numpy").random.default_rng(0)
+    a1 = (rng.random(200) < 0.8).astype(float)
+    b1 = a1.copy()
+    flip = rng.choice(200, 40, replace=False)
+    b1[flip[:35]] = 0.0  # B loses 35 items A got, wins 5 back: a clear paired gap
+    b1[flip[35:]] = 1.0
+    a2 = (rng.random(150) < 0.5).astype(float)
+    path = tmp_path / "h.duckdb"
+    with Store.open(path) as store:
+        for name in "AB":
+            store.register_model(ModelRecord(f"id-{name}", name, "base", "test", f"fp-{name}" * 8, 10))
+        for task in ("t1", "t2"):
+            store.register_task(TaskRecord(f"tid-{task}", task, "1", "builtin", f"h-{task}", "acc", True, 10, {}))
+        for model, task, values in (("A", "t1", a1), ("B", "t1", b1), ("A", "t2", a2), ("B", "t2", a2)):
+            run_id = f"{model}-{task}"
+            store.start_run(run_id, f"id-{model}", f"tid-{task}", "hf", {}, None, {})
+            n = len(values)
+            samples = pa.table({"run_id": [run_id] * n, "doc_id": pa.array(range(n), pa.int32()),
+                                "metric": ["acc"] * n, "value": values})
+            scores = pa.table({"run_id": [run_id], "metric": ["acc"], "value": [values.mean()], "stderr": [0.0],
+                               "n": pa.array([n], pa.int32())})
+            store.finish_run(run_id, samples, scores, {"requests": n, "cached": 0, "computed": n})
+    result = runner.invoke(app, ["compare", "A", "B", "--db", str(path), "--format", "json", "--n-boot", "500"])
+    assert result.exit_code == 0, result.output
+    rows = {row["task"]: row for row in json.loads(result.stdout)["rows"]}
+    a_only, b_only = int(((a1 == 1) & (b1 == 0)).sum()), int(((a1 == 0) & (b1 == 1)).sum())
+    exact = binomtest(b_only, a_only + b_only, 0.5).pvalue  # McNemar's exact test: binomial on discordant pairs
+    assert rows["t1"]["p_value"] == pytest.approx(exact, rel=1e-6)
+    assert rows["t1"]["diff"] == pytest.approx((a_only - b_only) / 200)
+    assert rows["t1"]["better"] == "A" and rows["t2"]["better"] == "–"
+    assert rows["t2"]["diff"] == 0.0
+    missing = runner.invoke(app, ["compare", "A", "Z", "--db", str(path)])
+    one_line_error(missing, "model 'Z'")
