@@ -353,6 +353,9 @@ def test_csd_ranking_is_a_generic_ranking():
     assert np.allclose(ranking.ci_high - ranking.scores, 1.96 * result.se, rtol=1e-3)
     assert ranking.params["eliminate"] == [1] * 5 and ranking.params["tiebreak"] == "index"
     assert any("index" in note for note in ranking.notes)
+    frame = result.to_frame()
+    assert list(frame["competitor"]) == ranking.order()
+    assert list(frame.columns) == ["competitor", "expected", "se", "ci_low", "ci_high", "p_first", "p_survive"]
 
 
 # ------------------------------------------------------------------------------ round configuration

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
+import pandas as pd
 
 from tournaments.ranking import Ranking
 from tournaments.rounds import Round, auto_rounds, check_rounds
@@ -93,6 +94,23 @@ class CSDResult:
         """CI width over the Monte-Carlo-only width: how much item resampling widens it (1 without)."""
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(self.se > 0, self.ci_half_width / (Z95 * self.se), np.nan)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Leaderboard rows, best E[S_m] first: E, SE, 95% CI, P(rank 1), P(never cut)."""
+        frame = pd.DataFrame(
+            {
+                "competitor": list(self.competitors),
+                "expected": self.expected,
+                "se": self.se,
+                "ci_low": self.ci_low,
+                "ci_high": self.ci_high,
+                "p_first": self.p_first,
+                "p_survive": self.survival[:, -1],
+            }
+        )
+        if self.item_sd is not None:
+            frame.insert(3, "item_sd", self.item_sd)
+        return frame.sort_values("expected", ascending=False, kind="stable").reset_index(drop=True)
 
     @property
     def games_check(self) -> bool:
