@@ -384,7 +384,7 @@ class Store:
     def count(self, table: str) -> int:
         return int(self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
-    # ------------------------------------------------------------------ runs evaluated elsewhere (harness import lm-eval)
+    # ------------------------------------------------------------------ runs evaluated elsewhere
     def import_runs(self, models: list[ModelRecord], tasks: list[TaskRecord], runs: pa.Table, samples: pa.Table,
                     scores: pa.Table) -> None:
         """Store finished runs produced elsewhere, all or nothing; importing the same runs again replaces them."""
