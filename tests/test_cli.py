@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 
@@ -230,3 +231,45 @@ def test_compare_paired_on_shared_items(tmp_path):
     assert rows["t2"]["diff"] == 0.0
     missing = runner.invoke(app, ["compare", "A", "Z", "--db", str(path)])
     one_line_error(missing, "model 'Z'")
+
+
+def json_documents(text: str) -> list[dict]:
+    decoder, docs, pos = json.JSONDecoder(), [], 0
+    while pos < len(text.strip()):
+        while text[pos].isspace():
+            pos += 1
+        doc, pos = decoder.raw_decode(text, pos)
+        docs.append(doc)
+    return docs
+
+
+def test_rank_csd_with_failure_sensitivity_and_plot(shared_data, tmp_path):
+    csv = shared_data / "ibm-benchbench" / "benchmarks_old" / "hf_open_llm_v2_240829.csv"
+    plot = tmp_path / "fsa.png"
+    result = runner.invoke(app, ["rank", "--from", str(csv), "--on-duplicate", "first", "--method", "csd",
+                                 "--eliminate", "0,1,2", "--n-sims", "4000", "--plot", str(plot), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    leaderboard, sensitivity = json_documents(result.stdout)[:2]
+    rows = leaderboard["rows"]
+    n, k = len(rows), 7  # competitors; rounds = benchmarks (auto)
+    # Every game hands out exactly one point, so expected scores add up to the games in a tournament
+    # (fewer than k * n/2 when odd score buckets hand out byes).
+    games = int(re.search(r"played (\d+) games", leaderboard["notes"][0]).group(1))
+    assert sum(row["expected"] for row in rows) == pytest.approx(games)
+    assert 0 < games <= k * (n // 2)
+    assert all(row["ci_low"] <= row["expected"] <= row["ci_high"] for row in rows)
+    assert {row["label"] for row in sensitivity["rows"]} <= {
+        "robust generalist", "aggressive specialist", "steady underdog", "fragile underdog"}
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_rank_csd_bad_rounds_and_schedule(shared_data, tmp_path):
+    csv = shared_data / "ibm-benchbench" / "benchmarks_old" / "hf_open_llm_v2_240829.csv"
+    rounds = tmp_path / "rounds.toml"
+    rounds.write_text('[[rounds]]\nname = "r1"\nbenchmarks = ["HFV2_IFEval", "HFV2_NOPE"]\n')
+    result = runner.invoke(app, ["rank", "--from", str(csv), "--on-duplicate", "first", "--method", "csd",
+                                 "--rounds", str(rounds), "--n-sims", "100"])
+    one_line_error(result, str(rounds), "HFV2_NOPE")
+    result = runner.invoke(app, ["rank", "--from", str(csv), "--on-duplicate", "first", "--method", "csd",
+                                 "--eliminate", "one", "--n-sims", "100"])
+    one_line_error(result, "--eliminate 'one'")

@@ -1,7 +1,7 @@
 """Registry of ranking methods by name, and `rank_all` for the side-by-side table with Kendall taus.
 
 Every entry is callable(ScoreTable, **params) -> Ranking, so the CLI can offer
-`--method NAME|all` without knowing any method's internals. New methods (CSD) join with `register`.
+`--method NAME|all` without knowing any method's internals. CSD (tournaments/swiss.py) is one of them; new methods join with `register`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from tournaments.kemeny import kemeny
 from tournaments.pairwise import bradley_terry, copeland, elo
 from tournaments.ranking import Ranking
 from tournaments.stats import kendall_tau
+from tournaments.swiss import csd_ranking
 from tournaments.table import ScoreTable
 
 RankFn = Callable[..., Ranking]
@@ -32,6 +33,7 @@ METHODS: dict[str, RankFn] = {
     "bt": bradley_terry,
     "elo": elo,
     "openskill": openskill_ranking,
+    "csd": csd_ranking,
 }
 
 

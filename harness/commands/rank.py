@@ -8,6 +8,10 @@ from typing import Annotated, Optional
 import typer
 
 from harness.commands._common import out
+from harness.commands._csd import (
+    CSDSettings, EliminateOption, ItemBootstrapOption, MissingOption, NSimsOption, PlotOption, RoundsOption,
+    TiebreakOption,
+)
 from harness.errors import HarnessError
 from harness.options import DbOption, FormatOption, ModelsOption, SeedOption, split_list
 from harness.paths import default_db
@@ -22,7 +26,7 @@ FromOption = Annotated[Optional[Path], typer.Option(
     "--from", help="Rank a wide CSV directly (first column competitor, one column per benchmark).",
     rich_help_panel=_INPUT)]
 MethodOption = Annotated[str, typer.Option(
-    "--method", help="mean, mean_minmax, mean_z, mwr, borda, copeland, kemeny, bt, elo, openskill, or all.",
+    "--method", help="mean, mean_minmax, mean_z, mwr, borda, copeland, kemeny, bt, elo, openskill, csd, or all.",
     rich_help_panel=_METHOD)]
 BootstrapOption = Annotated[int, typer.Option(
     "--bootstrap", min=0, help="Bootstrap resamples for CIs (over items when per-item results exist, "
@@ -45,6 +49,13 @@ def rank(
     bootstrap: BootstrapOption = 0,
     seed: SeedOption = 0,
     robustness: RobustnessOption = False,
+    rounds: RoundsOption = "auto",
+    eliminate: EliminateOption = "0",
+    n_sims: NSimsOption = 100_000,
+    tiebreak: TiebreakOption = "random",
+    missing: MissingOption = "error",
+    item_bootstrap: ItemBootstrapOption = False,
+    plot: PlotOption = None,
     fmt: FormatOption = "table",
 ) -> None:
     """Rank competitors; every method sees the same ScoreTable."""
@@ -58,16 +69,21 @@ def rank(
             get_method(method)
         except ValueError as exc:
             raise HarnessError(f"--method: {exc}") from None
+    csd = CSDSettings(rounds, eliminate, n_sims, seed, tiebreak, missing, item_bootstrap)
     table, published, title = _load(db, source, from_csv, on_duplicate, split_list(models) or None,
-                                    items=bootstrap > 0)
+                                    items=bootstrap > 0 or item_bootstrap)
     if method == "all":
-        _render_all(table, fmt)
+        _render_all(table, csd, fmt)
+    elif method == "csd":
+        from harness.commands import _csd
+
+        _csd.report(table, csd, published, plot, fmt)
     else:
         frame, notes = _leaderboard(table, method, published, bootstrap, seed)
         render(frame, fmt, out, title=f"{title} — by {method}", notes=notes)
     if robustness:
         names = list(METHODS) if method == "all" else sorted({method, "mean", "mwr", "borda"})
-        _render_robustness(table, names, seed, fmt)
+        _render_robustness(table, names, csd, fmt)
 
 
 def _load(db: Path, source: str | None, from_csv: Path | None, on_duplicate: str, models: list[str] | None,
@@ -120,26 +136,31 @@ def _leaderboard(table, method: str, published, bootstrap: int, seed: int):
     return frame.sort_values(["rank", "competitor"], kind="stable").reset_index(drop=True), notes
 
 
-def _render_all(table, fmt: str) -> None:
+def _render_all(table, csd: CSDSettings, fmt: str) -> None:
     from harness.report.leaderboard import render
     from tournaments.methods import rank_all
 
-    ranks, tau, rankings = rank_all(table)
+    ranks, tau, rankings = rank_all(table, params={"csd": csd.ranker_params(table)})
     render(ranks.reset_index(), fmt, out, title="rank under every method")
     render(tau.reset_index(names="method"), fmt, out, title="Kendall tau-b between methods",
            notes=tuple(f"{name}: {note}" for name, r in rankings.items() for note in r.notes))
 
 
-def _render_robustness(table, names: list[str], seed: int, fmt: str) -> None:
+def _render_robustness(table, names: list[str], csd: CSDSettings, fmt: str) -> None:
+    from functools import partial
+
     from harness.report.leaderboard import render
     from tournaments.methods import get_method
     from tournaments.robustness import iia_check, order_sensitivity, rescaling_check
 
     methods = {name: get_method(name) for name in names}
+    if "csd" in methods:  # the user's CSD settings, except rounds: the checks change the benchmark set
+        params = {k: v for k, v in csd.ranker_params(table).items() if k != "rounds"}
+        methods["csd"] = partial(methods["csd"], **params)
     checks = {
         "independence of irrelevant alternatives (drop 20% of competitors, 20 trials)": iia_check,
         "per-benchmark rescaling (log-uniform factors in [1/10, 10], 20 trials)": rescaling_check,
         "benchmark order (20 permutations)": order_sensitivity,
     }
     for title, check in checks.items():
-        render(check(table, methods, seed=seed), fmt, out, title=f"robustness: {title}")
+        render(check(table, methods, seed=csd.seed), fmt, out, title=f"robustness: {title}")
