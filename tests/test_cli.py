@@ -206,20 +206,7 @@ def test_compare_paired_on_shared_items(tmp_path):
     b1[flip[35:]] = 1.0
     a2 = (rng.random(150) < 0.5).astype(float)
     path = tmp_path / "h.duckdb"
-    with Store.open(path) as store:
-        for name in "AB":
-            store.register_model(ModelRecord(f"id-{name}", name, "base", "test", f"fp-{name}" * 8, 10))
-        for task in ("t1", "t2"):
-            store.register_task(TaskRecord(f"tid-{task}", task, "1", "builtin", f"h-{task}", "acc", True, 10, {}))
-        for model, task, values in (("A", "t1", a1), ("B", "t1", b1), ("A", "t2", a2), ("B", "t2", a2)):
-            run_id = f"{model}-{task}"
-            store.start_run(run_id, f"id-{model}", f"tid-{task}", "hf", {}, None, {})
-            n = len(values)
-            samples = pa.table({"run_id": [run_id] * n, "doc_id": pa.array(range(n), pa.int32()),
-                                "metric": ["acc"] * n, "value": values})
-            scores = pa.table({"run_id": [run_id], "metric": ["acc"], "value": [values.mean()], "stderr": [0.0],
-                               "n": pa.array([n], pa.int32())})
-            store.finish_run(run_id, samples, scores, {"requests": n, "cached": 0, "computed": n})
+    store_items(path, {"A": {"t1": a1, "t2": a2}, "B": {"t1": b1, "t2": a2}})
     result = runner.invoke(app, ["compare", "A", "B", "--db", str(path), "--format", "json", "--n-boot", "500"])
     assert result.exit_code == 0, result.output
     rows = {row["task"]: row for row in json.loads(result.stdout)["rows"]}
@@ -273,3 +260,38 @@ def test_rank_csd_bad_rounds_and_schedule(shared_data, tmp_path):
     result = runner.invoke(app, ["rank", "--from", str(csv), "--on-duplicate", "first", "--method", "csd",
                                  "--eliminate", "one", "--n-sims", "100"])
     one_line_error(result, "--eliminate 'one'")
+
+
+def store_items(path, per_model: dict) -> None:
+    """Finished runs with per-item acc samples: {model: {task: values}}, through the store's API."""
+    with Store.open(path) as store:
+        tasks = sorted({task for by_task in per_model.values() for task in by_task})
+        for task in tasks:
+            store.register_task(TaskRecord(f"tid-{task}", task, "1", "builtin", f"h-{task}", "acc", True, 10, {}))
+        for model, by_task in per_model.items():
+            store.register_model(ModelRecord(f"id-{model}", model, "base", "test", f"fp-{model}" * 8, 10))
+            for task, values in by_task.items():
+                run_id, n = f"{model}-{task}", len(values)
+                store.start_run(run_id, f"id-{model}", f"tid-{task}", "hf", {}, None, {})
+                samples = pa.table({"run_id": [run_id] * n, "doc_id": pa.array(range(n), pa.int32()),
+                                    "metric": ["acc"] * n, "value": values})
+                scores = pa.table({"run_id": [run_id], "metric": ["acc"], "value": [values.mean()],
+                                   "stderr": [0.0], "n": pa.array([n], pa.int32())})
+                store.finish_run(run_id, samples, scores, {"requests": n, "cached": 0, "computed": n})
+
+
+def test_rank_snr_filter_drops_the_noisy_task(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    clear = {m: (rng.random(300) < p).astype(float) for m, p in (("A", 0.9), ("B", 0.55), ("C", 0.2))}
+    noisy = {m: (rng.random(300) < 0.5).astype(float) for m in "ABC"}
+    path = tmp_path / "h.duckdb"
+    store_items(path, {m: {"clear": clear[m], "noisy": noisy[m]} for m in "ABC"})
+    result = runner.invoke(app, ["rank", "--db", str(path), "--snr-filter", "1", "--method", "mean",
+                                 "--format", "json"])
+    assert result.exit_code == 0, result.output
+    dropped, board = json_documents(result.stdout)
+    assert [row["benchmark"] for row in dropped["rows"]] == ["noisy"]
+    assert "clear" in board["rows"][0] and "noisy" not in board["rows"][0]
+    assert [row["competitor"] for row in board["rows"]] == ["A", "B", "C"]

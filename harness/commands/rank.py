@@ -34,6 +34,14 @@ BootstrapOption = Annotated[int, typer.Option(
 DuplicateOption = Annotated[str, typer.Option(
     "--on-duplicate", help="With --from: a competitor listed twice is an error, numbered (NAME#2) or "
     "first-only.", rich_help_panel=_INPUT)]
+SnrFilterOption = Annotated[Optional[int], typer.Option(
+    "--snr-filter", min=1, help="Keep only the K benchmarks with the highest signal-to-noise ratio.",
+    rich_help_panel=_METHOD)]
+SnrMinOption = Annotated[Optional[float], typer.Option(
+    "--snr-min", help="Keep only benchmarks whose SNR is at least X.", rich_help_panel=_METHOD)]
+SnrSourceOption = Annotated[Optional[str], typer.Option(
+    "--snr-source", help="Imported checkpoint source to estimate SNR from (default: what `harness snr` uses).",
+    rich_help_panel=_METHOD)]
 RobustnessOption = Annotated[bool, typer.Option(
     "--robustness", help="Also print IIA, rescaling and benchmark-order checks, one table each.",
     rich_help_panel=_METHOD)]
@@ -49,6 +57,9 @@ def rank(
     bootstrap: BootstrapOption = 0,
     seed: SeedOption = 0,
     robustness: RobustnessOption = False,
+    snr_filter: SnrFilterOption = None,
+    snr_min: SnrMinOption = None,
+    snr_source: SnrSourceOption = None,
     rounds: RoundsOption = "auto",
     eliminate: EliminateOption = "0",
     n_sims: NSimsOption = 100_000,
@@ -72,6 +83,8 @@ def rank(
     csd = CSDSettings(rounds, eliminate, n_sims, seed, tiebreak, missing, item_bootstrap)
     table, published, title = _load(db, source, from_csv, on_duplicate, split_list(models) or None,
                                     items=bootstrap > 0 or item_bootstrap)
+    if snr_filter is not None or snr_min is not None:
+        table = _snr_filtered(db, table, snr_filter, snr_min, snr_source, fmt)
     if method == "all":
         _render_all(table, csd, fmt)
     elif method == "csd":
@@ -107,6 +120,21 @@ def _load(db: Path, source: str | None, from_csv: Path | None, on_duplicate: str
             table, published = imported_table(store, source)
             return table, published, source
         return stored_table(store, models, items=items), None, "evaluated models"
+
+
+def _snr_filtered(db: Path, table, k: int | None, min_snr: float | None, source: str | None, fmt: str):
+    """Drop low-SNR benchmarks before any method sees the table, and say which and why."""
+    import pandas as pd
+
+    from harness.report.leaderboard import render
+    from harness.snr_inputs import filter_for_ranking
+    from harness.store import Store
+
+    with Store.open(db, read_only=True) as store:
+        kept, dropped = filter_for_ranking(store, table, k=k, min_snr=min_snr, source=source)
+    frame = pd.DataFrame(dropped, columns=["benchmark", "snr", "reason"])
+    render(frame, fmt, out, title=f"SNR filter: kept {kept.n_benchmarks} of {table.n_benchmarks} benchmarks")
+    return kept
 
 
 def _leaderboard(table, method: str, published, bootstrap: int, seed: int):
