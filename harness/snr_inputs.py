@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.checkpoint_tables import checkpoint_curves, final_checkpoints
+from harness.checkpoint_tables import checkpoint_tables
 from harness.errors import HarnessError
 from harness.score_tables import stored_table
 from harness.store import Store
@@ -23,11 +23,6 @@ DEFAULT_LAST = 5
 """Checkpoints per run in the noise window: the paper's small-scale setting (it uses 30 for OLMo 2
 runs logged every 1000 steps; pass `last=30` for curves that dense)."""
 N_BOOT = 1000
-
-
-def checkpoint_inputs(store: Store, source: str) -> tuple[ScoreTable, ScoreTable]:
-    """(final, noise) for `snr_table(..., source="checkpoints")` from one per-checkpoint import."""
-    return final_checkpoints(store, source), checkpoint_curves(store, source)
 
 
 def item_inputs(scores: ScoreTable, items: pd.DataFrame, task: str) -> tuple[ScoreTable, ScoreTable, str]:
@@ -55,7 +50,7 @@ def benchmark_snr(store: Store, source: str | None = None, last: int = DEFAULT_L
     (item-bootstrap noise, one task at a time so each uses every model that has its items).
     """
     if source is not None:
-        final, noise = checkpoint_inputs(store, source)
+        final, noise = checkpoint_tables(store, source)
         return snr_table(final, noise, source="checkpoints", n=last)
     items = store.item_rows()
     if items.empty:

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from harness.cli import app
 from harness.checkpoint_tables import final_checkpoints
 from harness.importers import read_wide_csv
-from harness.store import Store
+from harness.store import ModelRecord, Store
 
 runner = CliRunner()
 IBM = Path("ibm-benchbench") / "benchmarks_old"
@@ -47,6 +47,11 @@ def code_outcomes(shared_data: Path, models: list[str]) -> pd.DataFrame:
     return rows[rows["model"].isin(models)].reset_index(drop=True)
 
 
+def doc_id(example_id: str) -> int:
+    """The dataset index lm-eval would log: 'HumanEval/12' -> 12, 'Mbpp/2' -> 2."""
+    return int(example_id.rsplit("/", 1)[1])
+
+
 def write_lm_eval_output(root: Path, outcomes: pd.DataFrame) -> None:
     """One lm-eval 0.4 `--output_path --log_samples` folder per model, as lm-eval lays it out."""
     for model, rows in outcomes.groupby("model"):
@@ -69,9 +74,8 @@ def write_lm_eval_output(root: Path, outcomes: pd.DataFrame) -> None:
         }
         (folder / f"results_{STAMP}.json").write_text(json.dumps(results))
         for task, part in tasks.items():
-            lines = [json.dumps({"doc_id": i, "doc": {"id": r.example_id}, "filter": "create_test",
-                                 "metrics": ["pass@1"], "pass@1": float(r.pass1)})
-                     for i, r in enumerate(part.itertuples())]
+            lines = [json.dumps({"doc_id": doc_id(r.example_id), "doc": {"id": r.example_id}, "filter": "create_test",
+                                 "metrics": ["pass@1"], "pass@1": float(r.pass1)}) for r in part.itertuples()]
             (folder / f"samples_{task}_{STAMP}.jsonl").write_text("\n".join(lines) + "\n")
 
 
@@ -161,6 +165,13 @@ def test_lm_eval_name_needs_one_model(shared_data, tmp_path, db):
     write_lm_eval_output(tmp_path / "one", code_outcomes(shared_data, CODE_MODELS[2:3]))
     assert invoke("import", "lm-eval", tmp_path / "one", "--name", "mine", "--db", db)[0] == 0
     assert query(db, "SELECT name FROM models")["name"].tolist() == ["mine"]
+    # a name already taken by a model with weights is refused inside the transaction: nothing is kept
+    with Store.open(db) as store:
+        store.register_model(ModelRecord("b" * 16, "ours", "base", "test", "b" * 64, 135))
+    before = digest(db)
+    code, _, err = invoke("import", "lm-eval", tmp_path / "one", "--name", "ours", "--db", db)
+    assert code == 2 and "model 'ours' is already in the store with other weights" in err
+    assert digest(db) == before and query(db, "SELECT count(*) AS n FROM runs")["n"].item() == 2
 
 
 # --------------------------------------------------------------------------------- checkpoints

@@ -10,7 +10,6 @@ import math
 from pathlib import Path
 from typing import Annotated, Optional
 
-import pyarrow as pa
 import typer
 
 from harness.commands._common import friendly, out
@@ -22,8 +21,11 @@ import_app = typer.Typer(no_args_is_help=True, help="Import leaderboards, lm-eva
 NameOption = Annotated[str, typer.Option("--name", help="Store the import under this source name.")]
 
 
-def leaderboard_rows(table, published, snapshot: str) -> pa.Table:
-    """External-score rows of a parsed leaderboard: one per observed cell, plus its published aggregate."""
+def leaderboard_rows(table, published, snapshot: str):
+    """External-score rows (a pyarrow Table) of a parsed leaderboard: one per observed cell, plus its
+    published aggregate."""
+    import pyarrow as pa
+
     values = table.cell_means()
     rows = [(c, b, float(values[i, j]), bool(table.higher_is_better[j]), False)
             for i, c in enumerate(table.competitors) for j, b in enumerate(table.benchmarks)

@@ -11,7 +11,6 @@ from harness.commands._common import out
 from harness.errors import HarnessError
 from harness.options import DbOption, FormatOption
 from harness.paths import default_db
-from harness.snr_inputs import DEFAULT_LAST
 
 
 def snr(
@@ -21,13 +20,13 @@ def snr(
         "(item-bootstrap noise from their per-item samples).")] = None,
     fmt: FormatOption = "table",
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Also draw SNR per benchmark to this PNG.")] = None,
-    last: Annotated[int, typer.Option(
-        "--last", min=2, help="Checkpoints per run in the noise window (the paper: 5 for small models, "
-        "30 for dense OLMo 2 curves).")] = DEFAULT_LAST,
+    last: Annotated[Optional[int], typer.Option(
+        "--last", min=2, help="Checkpoints per run in the noise window (default 5, the paper's small-model "
+        "setting; it uses 30 for dense OLMo 2 curves).", show_default=False)] = None,
 ) -> None:
     """One row per benchmark: signal (spread of final scores), noise, SNR, and which noise it is."""
     from harness.report.leaderboard import FORMATS, render
-    from harness.snr_inputs import benchmark_snr
+    from harness.snr_inputs import DEFAULT_LAST, benchmark_snr
     from harness.store import Store
 
     if fmt not in FORMATS:
@@ -35,7 +34,7 @@ def snr(
     if plot is not None and plot.suffix.lower() != ".png":
         raise HarnessError(f"--plot {plot}: give a .png path")
     with Store.open(db, read_only=True) as store:
-        table = benchmark_snr(store, source, last)
+        table = benchmark_snr(store, source, last or DEFAULT_LAST)
     table = table.sort_values("snr", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
     undefined = int(table["snr"].isna().sum())
     notes = (f"{undefined} benchmark(s) without a defined SNR; see the note column",) if undefined else ()
