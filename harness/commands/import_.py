@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from harness.commands._common import friendly, out
+from harness.errors import HarnessError
 from harness.options import DbOption, split_list
 from harness.paths import default_db
 
@@ -56,7 +57,6 @@ def import_csv(
     db: DbOption = default_db(),
 ) -> None:
     """Import a leaderboard table; its published aggregate is stored beside, not among, the benchmarks."""
-    from harness.errors import HarnessError
     from harness.importers import DUPLICATES, read_long_csv, read_wide_csv
     from harness.store import Store
 
