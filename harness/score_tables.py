@@ -20,7 +20,15 @@ def stored_table(store: Store, models: list[str] | None = None, items: bool = Fa
 
 
 def imported_table(store: Store, source: str) -> tuple[ScoreTable, pd.Series | None]:
-    """An imported leaderboard, plus its own published aggregate when the import carried one."""
+    """An imported leaderboard, plus its own published aggregate when the import carried one.
+
+    A per-checkpoint import is ranked where each run ended (its last checkpoint), not by its
+    average over training.
+    """
+    from harness.checkpoint_tables import final_checkpoints, is_checkpoint_source
+
+    if is_checkpoint_source(store, source):
+        return final_checkpoints(store, source), None
     rows = store.external_rows(source)
     aggregate = rows[rows["is_aggregate"].astype(bool)]
     scores = rows[~rows["is_aggregate"].astype(bool)]

@@ -198,6 +198,10 @@ def test_checkpoint_import_keeps_every_step(shared_data, tmp_path, db):
     with Store.open(db, read_only=True) as store:
         final = final_checkpoints(store, "ladder")  # each run where it ended, for signal and ranking
     assert final.to_frame().loc["190M-5xC", "hellaswag_val_rc_5shot:bpb"] == kept[column].iloc[-1]
+    code, out, err = invoke("rank", "--source", "ladder", "--method", "mwr", "--format", "json", "--db", db)
+    assert code == 0, err
+    row = next(r for r in json.loads(out)["rows"] if r["competitor"] == "190M-5xC")
+    assert row["hellaswag_val_rc_5shot:bpb ↓"] == kept[column].iloc[-1]  # ranked where it ended
 
 
 # ----------------------------------------------------------------------------- malformed input
