@@ -69,6 +69,10 @@ def resolve(spec: str, name: str | None = None) -> ModelRef:
         return ModelRef(name=name or spec, path=None, kind="base", source=f"embedded:{spec}")
     path = Path(spec).expanduser()
     if not path.exists():
+        from harness.variants.registry import variant_folder
+
+        if (folder := variant_folder(spec)) is not None:
+            return ModelRef(name=name or spec, path=folder, kind="variant", source=str(folder))
         known = ", ".join(sorted(EMBEDDED))
         raise HarnessError(f"model '{spec}': no such folder, and not an embedded model ({known})")
     if not path.is_dir():

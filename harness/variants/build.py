@@ -1,0 +1,195 @@
+"""Make the variants of a recipe: check everything that can be checked first, then build each variant
+into a temporary folder, renamed to results/variants/<name> only when complete, and register it.
+
+Order: a variant comes after its parents; among variants that are ready, merges go before prunes
+(merging a pruned model destroys its sparsity, so the manifest flags it when a recipe asks for it).
+A variant whose folder already holds the same variant_id is left alone; the same name with another
+recipe or other parents is an error, never an overwrite.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol
+
+from harness import models as model_registry
+from harness.errors import HarnessError
+from harness.paths import results_dir
+from harness.store import ModelRecord, Store
+from harness.variants import manifest, registry
+from harness.variants.checkpoint import DEFAULT_SHARD_BYTES, WeightReader, check_folder, staging
+from harness.variants.recipe import VariantSpec
+
+DATA_AWARE = ("wanda", "layer_drop", "mlp_width")
+
+
+class Steps(Protocol):
+    def start(self, total: int) -> None: ...
+    def advance(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Parent:
+    ref: str  # as the recipe names it
+    name: str  # as the store names it (what `harness eval` would call it too)
+    path: Path
+    fingerprint: str
+    n_params: int
+    kind: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    name: str
+    status: str  # made | up to date
+    path: Path
+    manifest: dict
+
+
+def order(specs: list[VariantSpec]) -> list[VariantSpec]:
+    """Parents first; among the ready ones merges before prunes, then recipe order. Cycles are errors."""
+    pending = {spec.name: spec for spec in specs}
+    done: list[VariantSpec] = []
+    while pending:
+        ready = [spec for spec in pending.values() if not set(spec.parents) & set(pending)]
+        if not ready:
+            raise HarnessError(f"recipe: variants {', '.join(sorted(pending))} depend on each other in a cycle")
+        chosen = min(ready, key=lambda spec: (spec.kind != "merge", specs.index(spec)))
+        done.append(chosen)
+        del pending[chosen.name]
+    return done
+
+
+def make(specs: list[VariantSpec], db: Path, steps_for: Callable[[str], Steps],
+         max_shard_bytes: int = DEFAULT_SHARD_BYTES) -> list[Outcome]:
+    """Validate the whole recipe, then make every variant in order; returns one outcome per variant."""
+    planned = order(specs)
+    names = {spec.name for spec in specs}
+    for spec in specs:
+        if spec.name in model_registry.EMBEDDED:
+            raise HarnessError(f"variant '{spec.name}': the name of an embedded model; choose another")
+    external = {ref: _external_parent(ref) for spec in specs for ref in spec.parents if ref not in names}
+    for spec in specs:
+        _check_existing(spec)
+        if spec.kind == "merge" and not set(spec.parents) & names:
+            _check_mergeable(spec, {ref: external[ref].path for ref in spec.parents})
+    outcomes: list[Outcome] = []
+    made: dict[str, Parent] = {}
+    with Store.open(db) as store:
+        for spec in planned:
+            parents = [made[ref] if ref in made else external[ref] for ref in spec.parents]
+            outcome = _make_one(spec, parents, store, steps_for(spec.name), max_shard_bytes)
+            outcomes.append(outcome)
+            made[spec.name] = Parent(spec.name, spec.name, outcome.path, outcome.manifest["output_sha256"],
+                                     outcome.manifest["param_count"], "variant", str(outcome.path))
+    return outcomes
+
+
+def _external_parent(ref: str) -> Parent:
+    """A parent outside the recipe: an embedded model, a made variant, or a local HF folder."""
+    resolved = model_registry.materialize(model_registry.resolve(ref), results_dir() / "models")
+    check_folder(resolved.path, f"parent '{ref}'")
+    return Parent(ref, resolved.name, resolved.path, resolved.fingerprint, resolved.n_params, resolved.kind,
+                  resolved.source)
+
+
+def _check_existing(spec: VariantSpec) -> None:
+    folder = registry.variant_folder(spec.name)
+    if folder is None:
+        return
+    old = manifest.read(folder)
+    same = (old["method"] == spec.method and old["params"] == spec.params() and old["seed"] == spec.seed
+            and [p["ref"] for p in old["parents"]] == spec.parents)
+    if not same:
+        raise HarnessError(f"variant '{spec.name}' already exists at {folder} with another recipe; "
+                           "choose another name or remove that folder")
+
+
+def _check_mergeable(spec: VariantSpec, parents: dict[str, Path]) -> None:
+    from harness.variants.merge import check_compatible
+
+    try:
+        check_compatible(parents)
+    except HarnessError as exc:
+        raise HarnessError(f"variant '{spec.name}': {exc}") from None
+
+
+def _roles(spec: VariantSpec) -> list[str]:
+    if spec.kind == "prune":
+        return ["parent"]
+    return (["base"] if getattr(spec, "base", None) else []) + ["model"] * len(spec.models)
+
+
+def _make_one(spec: VariantSpec, parents: list[Parent], store: Store, steps: Steps, max_shard_bytes: int) -> Outcome:
+    from harness.variants.calibration import text_digest
+
+    records = [{"role": role, "ref": p.ref, "name": p.name, "kind": p.kind, "path": str(p.path), "sha256": p.fingerprint,
+                "param_count": p.n_params} for role, p in zip(_roles(spec), parents)]
+    inputs = manifest.variant_inputs(spec, records, text_digest() if spec.method in DATA_AWARE else None)
+    final = registry.variants_dir() / spec.name
+    existing = registry.variant_folder(spec.name)
+    if existing is not None:
+        old = manifest.read(existing)
+        if old["variant_id"] != manifest.variant_id(inputs):
+            raise HarnessError(f"variant '{spec.name}' already exists at {existing}, made from other parent weights "
+                               "or calibration text; choose another name or remove that folder")
+        _register(store, spec.name, existing, old, parents)
+        return Outcome(spec.name, "up to date", existing, old)
+    if spec.kind == "merge":
+        _check_mergeable(spec, {p.ref: p.path for p in parents})
+    started = time.perf_counter()
+    with staging(final) as tmp:
+        result = _run(spec, parents, tmp, steps, max_shard_bytes)
+        result.notes.extend(_notes(spec, parents))
+        output_sha256 = model_registry.fingerprint(tmp)
+        same = [p.ref for p in parents if p.fingerprint == output_sha256]
+        if same:
+            raise HarnessError(f"variant '{spec.name}' has exactly the weights of its parent '{same[0]}': "
+                               "the same model, so nothing was made")
+        clash = store.model_clash(output_sha256[:16], spec.name, output_sha256)
+        if clash is not None:
+            raise HarnessError(f"variant '{spec.name}': the store already holds '{clash}' with "
+                               f"{'the same weights' if clash != spec.name else 'other weights under this name'}")
+        reader = WeightReader(tmp)
+        dtype = reader.dtypes[reader.names()[0]]
+        record = manifest.build(spec, records, inputs, output_sha256, result, dtype, time.perf_counter() - started)
+        manifest.write(tmp, record)
+    _register(store, spec.name, final.resolve(), record, parents)
+    return Outcome(spec.name, "made", final.resolve(), record)
+
+
+def _run(spec: VariantSpec, parents: list[Parent], out: Path, steps: Steps, max_shard_bytes: int):
+    if spec.kind == "merge":
+        from harness.variants.merge import merge
+
+        has_base = getattr(spec, "base", None) is not None
+        base = parents[0].path if has_base else None
+        return merge(spec, base, [p.path for p in parents[int(has_base):]], out, steps, max_shard_bytes)
+    from harness.variants import prune, structured
+
+    run = {"magnitude": prune.magnitude, "wanda": prune.wanda, "layer_drop": structured.layer_drop,
+           "mlp_width": structured.mlp_width}[spec.method]
+    return run(spec, parents[0].path, out, steps)
+
+
+def _notes(spec: VariantSpec, parents: list[Parent]) -> list[str]:
+    notes = []
+    if spec.kind == "merge":
+        for parent in parents:
+            folder = registry.variant_folder(parent.name) if parent.kind == "variant" else None
+            if folder is not None and manifest.read(folder)["kind"] == "prune":
+                notes.append(f"parent '{parent.ref}' is pruned: merging does not preserve its sparsity")
+    return notes
+
+
+def _register(store: Store, name: str, path: Path, record: dict, parents: list[Parent]) -> None:
+    for parent in parents:
+        store.register_model(ModelRecord(parent.fingerprint[:16], parent.name, parent.kind, parent.source,
+                                         parent.fingerprint, parent.n_params))
+    fingerprint = record["output_sha256"]
+    store.register_model(ModelRecord(fingerprint[:16], name, "variant", str(path), fingerprint,
+                                     record["param_count"], parents=tuple(p.fingerprint[:16] for p in parents),
+                                     recipe=record))

@@ -1,0 +1,92 @@
+"""PCB-Merging (Parameter Competition Balancing, arXiv 2410.02396), as a mergekit merge method.
+
+Follows the authors' released algorithm, applied per tensor (scope "local": quantiles and min-max
+are taken within each tensor rather than over the whole flattened model, which is what lets it stream
+like every other mergekit method). For task vectors τ_i = θ_i - θ_base of N experts:
+
+1. clamp |τ_i| between its sorted values at positions ⌊d·1e-4⌋ and ⌊d·(1-1e-4)⌋-1; τ̃_i = sign(τ_i)·that;
+2. intra_i = exp(N · minmax(|τ̃_i|)²) (self-awareness: large entries of a task matter more);
+3. inter_i = tanh(τ_i ⊙ Σ_j τ_j) (cross-awareness: negative where τ_i opposes the consensus);
+4. raise every score_i = intra_i ⊙ inter_i below its value at position ⌊d·(1-r)⌋ to that value, then
+   min-max to [0, 1]: scale_i is 0 on the dropped fraction and in (0, 1] on the kept top r;
+5. θ = θ_base + λ · Σ_i w_i·scale_i⊙τ̃_i / max(Σ_i scale_i, 1e-12), w_i the per-model weights (the
+   paper's evolutionary-search coefficients; 1 by default).
+
+Tensors whose name contains an `exclude` entry (embeddings, lm_head, norms by default) keep the base.
+"""
+
+from __future__ import annotations
+
+import torch
+from mergekit.merge_methods import (
+    BasePolicy, GroupMergeMethod, InputContract, MergeMethodSpec, ParameterScope, TensorGroup, get,
+    register, registered_methods,
+)
+from mergekit.merge_methods.base import ParameterSpec
+
+NAME = "pcb"
+DEFAULT_EXCLUDE = ("embed_tokens", "lm_head", "norm")
+OUTLIER_FRACTION = 1e-4
+
+
+def _clamp_rows(x: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    """Clamp each row to its own sorted values at positions ⌊d·low⌋ and ⌊d·(1-high)⌋-1."""
+    d = x.shape[1]
+    ordered = x.sort(dim=1).values
+    return torch.clamp(x, ordered[:, int(d * low)].unsqueeze(1), ordered[:, int(d * (1 - high)) - 1].unsqueeze(1))
+
+
+def _minmax_rows(x: torch.Tensor) -> torch.Tensor:
+    """Min-max each row to [0, 1]; a constant row (nothing to rank) becomes all zeros."""
+    low = x.min(dim=1, keepdim=True).values
+    span = x.max(dim=1, keepdim=True).values - low
+    return torch.where(span > 0, (x - low) / torch.where(span > 0, span, 1), torch.zeros_like(x))
+
+
+def pcb_delta(deltas: torch.Tensor, ratio: float, weights: list[float]) -> torch.Tensor:
+    """The merged task vector of one tensor, from the stacked task vectors [N, *shape]."""
+    n = deltas.shape[0]
+    flat = deltas.reshape(n, -1)
+    magnitude = _clamp_rows(flat.abs(), OUTLIER_FRACTION, OUTLIER_FRACTION)
+    clamped = flat.sign() * magnitude
+    intra = torch.exp(n * _minmax_rows(magnitude) ** 2)
+    inter = torch.tanh(flat * flat.sum(dim=0))
+    scale = _minmax_rows(_clamp_rows(intra * inter, 1 - ratio, 0))
+    coefficients = torch.tensor(weights, dtype=flat.dtype).unsqueeze(1)
+    merged = (coefficients * scale * clamped).sum(dim=0) / scale.sum(dim=0).clamp_min(1e-12)
+    return merged.reshape(deltas.shape[1:])
+
+
+class PCBMerge(GroupMergeMethod):
+    """mergekit's view of PCB: one output tensor at a time, base required."""
+
+    spec = MergeMethodSpec(
+        name=NAME,
+        pretty_name="PCB-Merging",
+        reference_url="https://arxiv.org/abs/2410.02396",
+        contract=InputContract(base=BasePolicy.REQUIRED, min_non_base=1),
+        parameters=(
+            ParameterSpec("ratio", float, ParameterScope.SHARED, default=0.1),
+            ParameterSpec("lambda", float, ParameterScope.SHARED, default=1.0),
+            ParameterSpec("exclude", tuple[str, ...], ParameterScope.SHARED, default=DEFAULT_EXCLUDE),
+            ParameterSpec("weight", float, ParameterScope.NON_BASE, default=1.0),
+        ),
+    )
+
+    def merge_group(self, group: TensorGroup, /, **parameters) -> torch.Tensor:
+        base = group.base.tensor
+        name = group.metadata.name or ""
+        if any(part in name for part in parameters["exclude"]):
+            return base
+        experts = group.non_base
+        work = torch.float64 if base.dtype == torch.float64 else torch.float32
+        deltas = torch.stack([entry.tensor.to(work) - base.to(work) for entry in experts])
+        delta = pcb_delta(deltas, parameters["ratio"], parameters["weight"].values_for(experts))
+        return (base.to(work) + parameters["lambda"] * delta).to(base.dtype)
+
+
+def ensure_registered():
+    """Register PCB with mergekit once per process, so `merge_method: pcb` works there like any method."""
+    if NAME not in {method.spec.name for method in registered_methods()}:
+        register(PCBMerge())
+    return get(NAME)

@@ -1,0 +1,239 @@
+"""The variant recipe: a TOML list of `[[variant]]` tables, each naming its parents and one method.
+
+Every method has its own pydantic spec with extra="forbid", so a misspelt parameter is an error rather
+than a silently used default; validated specs dump every parameter, defaults included, for the manifest.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from harness.errors import HarnessError
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+PATTERN = re.compile(r"^(\d+):(\d+)$")
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    kind: ClassVar[str]
+
+    name: str
+    method: str
+    seed: int = 0
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if not NAME.match(value):
+            raise ValueError("use letters, digits, '.', '_' and '-' only (it becomes a folder name)")
+        return value
+
+    @property
+    def parents(self) -> list[str]:
+        raise NotImplementedError
+
+    def params(self) -> dict:
+        """Every method parameter, defaults included (what the manifest records and the id hashes)."""
+        return self.model_dump(by_alias=True, exclude={"name", "method", "seed", "parent", "base", "models"})
+
+
+class _MergeSpec(_Spec):
+    kind = "merge"
+    models: list[str] = Field(min_length=1)
+    weights: list[float] | None = None
+
+    @model_validator(mode="after")
+    def _one_weight_per_model(self):
+        if self.weights is not None and len(self.weights) != len(self.models):
+            raise ValueError(f"weights: {len(self.weights)} values for {len(self.models)} models")
+        if len(set(self.parents)) != len(self.parents):
+            raise ValueError("a model is listed twice among base and models")
+        return self
+
+    @property
+    def parents(self) -> list[str]:
+        return list(self.models)
+
+    def params(self) -> dict:
+        values = super().params()
+        values["weights"] = self.weights or [1.0] * len(self.models)
+        return values
+
+
+class LinearSpec(_MergeSpec):
+    """Weighted average of the models (model soup); no base."""
+
+    method: Literal["linear"]
+    normalize: bool = True
+
+
+class _TaskVectorSpec(_MergeSpec):
+    """Methods that add a combination of task vectors (model - base) back onto the base."""
+
+    base: str
+    lambda_: float = Field(1.0, alias="lambda")
+
+    @property
+    def parents(self) -> list[str]:
+        return [self.base, *self.models]
+
+
+class TaskArithmeticSpec(_TaskVectorSpec):
+    method: Literal["task_arithmetic"]
+    normalize: bool = False
+
+
+class TiesSpec(_TaskVectorSpec):
+    method: Literal["ties"]
+    density: float = Field(0.2, gt=0, le=1)
+    normalize: bool = True
+
+
+class DareTiesSpec(_TaskVectorSpec):
+    method: Literal["dare_ties"]
+    density: float = Field(0.5, gt=0, le=1)
+    normalize: bool = False
+
+
+class PcbSpec(_TaskVectorSpec):
+    method: Literal["pcb"]
+    ratio: float = Field(0.1, gt=0, le=1)
+    exclude: list[str] = ["embed_tokens", "lm_head", "norm"]
+
+
+class _PruneSpec(_Spec):
+    kind = "prune"
+    parent: str
+
+    @property
+    def parents(self) -> list[str]:
+        return [self.parent]
+
+
+class _CalibratedSpec(_PruneSpec):
+    n_samples: int = Field(32, ge=1)
+    seqlen: int = Field(512, ge=8)
+
+
+class _MaskSpec(_PruneSpec):
+    sparsity: float | None = Field(None, ge=0, lt=1)
+    pattern: str = "unstructured"
+
+    @model_validator(mode="after")
+    def _sparsity_matches_pattern(self):
+        nm = self.n_m
+        if nm is None and self.sparsity is None:
+            raise ValueError("sparsity is required for unstructured pruning")
+        if nm is not None:
+            implied = nm[0] / nm[1]
+            if self.sparsity is not None and abs(self.sparsity - implied) > 1e-9:
+                raise ValueError(f"pattern {self.pattern} means sparsity {implied:g}, not {self.sparsity:g}")
+            self.sparsity = implied
+        return self
+
+    @field_validator("pattern")
+    @classmethod
+    def _known_pattern(cls, value: str) -> str:
+        match = PATTERN.match(value)
+        if value != "unstructured" and (match is None or not 0 < int(match[1]) < int(match[2])):
+            raise ValueError("use 'unstructured' or N:M with 0 < N < M, e.g. '2:4'")
+        return value
+
+    @property
+    def n_m(self) -> tuple[int, int] | None:
+        match = PATTERN.match(self.pattern)
+        return (int(match[1]), int(match[2])) if match else None
+
+
+class MagnitudeSpec(_MaskSpec):
+    """|W| per matrix (unstructured) or per group of M inputs in a row (N:M); no data."""
+
+    method: Literal["magnitude"]
+
+
+class WandaSpec(_MaskSpec, _CalibratedSpec):
+    """|W|·‖X_j‖₂ per output row (unstructured) or per group of M inputs (N:M), block by block."""
+
+    method: Literal["wanda"]
+
+
+class LayerDropSpec(_CalibratedSpec):
+    """Remove the n layers with the lowest Block Influence; default a quarter of them."""
+
+    method: Literal["layer_drop"]
+    n_layers: int | None = Field(None, ge=1)
+
+
+class MlpWidthSpec(_CalibratedSpec):
+    """Remove the same number of MLP neurons in every layer, scored by ‖a_j‖₂·‖down[:, j]‖₂."""
+
+    method: Literal["mlp_width"]
+    ratio: float = Field(0.2, gt=0, lt=1)
+    multiple: int = Field(64, ge=1)
+
+
+METHODS: dict[str, type[_Spec]] = {
+    "linear": LinearSpec, "task_arithmetic": TaskArithmeticSpec, "ties": TiesSpec, "dare_ties": DareTiesSpec,
+    "pcb": PcbSpec, "magnitude": MagnitudeSpec, "wanda": WandaSpec, "layer_drop": LayerDropSpec,
+    "mlp_width": MlpWidthSpec,
+}
+VariantSpec = _Spec
+
+
+class Recipe(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    variant: list[dict] = Field(min_length=1)
+
+
+def load_recipe(path: Path) -> list[VariantSpec]:
+    """Parse and validate a recipe file; every problem is one HarnessError naming the variant and field."""
+    if not path.is_file():
+        raise HarnessError(f"recipe {path}: no such file")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise HarnessError(f"recipe {path}: not valid TOML ({exc})") from None
+    return parse_recipe(raw, str(path))
+
+
+def parse_recipe(raw: dict, where: str = "recipe") -> list[VariantSpec]:
+    try:
+        recipe = Recipe.model_validate(raw)
+    except ValidationError as exc:
+        raise HarnessError(f"{where}: {_first_error(exc)} (expected one or more [[variant]] tables)") from None
+    specs = [parse_variant(entry, f"{where}: variant {index + 1}") for index, entry in enumerate(recipe.variant)]
+    names = [spec.name for spec in specs]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise HarnessError(f"{where}: variant name '{duplicates[0]}' is used twice")
+    return specs
+
+
+def parse_variant(entry: dict, where: str) -> VariantSpec:
+    label = f"variant '{entry['name']}'" if isinstance(entry.get("name"), str) else where
+    method = entry.get("method")
+    if not isinstance(method, str):
+        raise HarnessError(f"{label}: no method (choose one of {', '.join(METHODS)})")
+    if method not in METHODS:
+        close = difflib.get_close_matches(method, METHODS, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else f" (choose one of {', '.join(METHODS)})"
+        raise HarnessError(f"{label}: unknown method '{method}'{hint}")
+    try:
+        return METHODS[method].model_validate(entry)
+    except ValidationError as exc:
+        raise HarnessError(f"{label}: {_first_error(exc)}") from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    field = ".".join(str(part) for part in error["loc"])
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{field}: {message}" if field else message

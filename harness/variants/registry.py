@@ -1,0 +1,33 @@
+"""Where variants live (results/variants/<name>) and how a name becomes a folder.
+
+`harness.models.resolve` asks `variant_folder` before giving up on a name, which is how `harness eval
+--models <variant>` finds made variants without a path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.paths import results_dir
+from harness.variants import manifest
+from harness.variants.recipe import NAME
+
+
+def variants_dir() -> Path:
+    return results_dir() / "variants"
+
+
+def variant_folder(name: str) -> Path | None:
+    """The folder of a finished variant (one with a manifest), or None."""
+    if not NAME.match(name):
+        return None
+    folder = variants_dir() / name
+    return folder.resolve() if (folder / manifest.FILE).is_file() else None
+
+
+def all_manifests() -> list[dict]:
+    root = variants_dir()
+    if not root.is_dir():
+        return []
+    return [manifest.read(folder) for folder in sorted(root.iterdir())
+            if not folder.name.startswith(".") and (folder / manifest.FILE).is_file()]
