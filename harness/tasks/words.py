@@ -1,0 +1,99 @@
+"""Word relations from authored lists (data/words.json): antonyms, plurals and past tenses.
+
+Antonym distractors are other words of the same part of speech, so the choice is about meaning, not
+grammar. Plural and past-tense distractors are the forms a learner produces by over-applying the
+regular rule (childs, goed), the participle (gone) or the unchanged word, which is what makes the
+irregular forms a test of knowledge rather than of spelling rules.
+"""
+
+from __future__ import annotations
+
+import random
+
+from harness.tasks.mc_items import load_json, mc_item, with_shots
+from harness.tasks.spec import BuiltinTask
+
+N_ANTONYM_ITEMS = 300
+_SIBILANT_ENDINGS = ("s", "x", "z", "ch", "sh", "o")
+
+
+def _consonant_y(word: str) -> bool:
+    return word.endswith("y") and word[-2:-1] not in tuple("aeiou")
+
+
+def _regular_plural(noun: str) -> str:
+    if _consonant_y(noun):
+        return noun[:-1] + "ies"
+    return noun + ("es" if noun.endswith(_SIBILANT_ENDINGS) else "s")
+
+
+def _regular_past(verb: str) -> str:
+    if _consonant_y(verb):
+        return verb[:-1] + "ied"
+    return verb + ("d" if verb.endswith("e") else "ed")
+
+
+def _unique_wrong(candidates: list[str], answer: str) -> list[str]:
+    """Candidates in order, without repeats and without the answer."""
+    return [c for i, c in enumerate(candidates) if c != answer and c not in candidates[:i]]
+
+
+def _antonyms() -> list[dict]:
+    groups = load_json("words.json")["antonyms"]
+    records = [(pos, a, b) for pos, pairs in groups.items() for a, b in pairs]
+    records += [(pos, b, a) for pos, a, b in list(records)]
+    rng = random.Random(4_001)
+    items = []
+    for pos, word, opposite in rng.sample(records, N_ANTONYM_ITEMS):
+        others = [r for r in records if r[1] not in (word, opposite)]
+        shots = [(f"Word: {w}\nOpposite:", o) for _, w, o in rng.sample(others, 1)]
+        pool = [w for p, w, _ in records if p == pos and w not in (word, opposite)]
+        question = with_shots(shots, f"Word: {word}\nOpposite:")
+        items.append(mc_item(question, opposite, rng.sample(pool, 3), rng))
+    return items
+
+
+def _forms() -> list[dict]:
+    data = load_json("words.json")
+    records = [
+        ("Singular", "Plural", noun, plural, [noun, _regular_plural(noun), noun + "s", noun + "es"])
+        for noun, plural in data["plural"]
+    ]
+    records += [
+        ("Verb", "Past tense", verb, past, [participle, _regular_past(verb), verb, _regular_plural(verb)])
+        for verb, past, participle in data["past"]
+    ]
+    rng = random.Random(4_002)
+    items = []
+    for ask, give, word, answer, candidates in records:
+        same_kind = [r for r in records if r[0] == ask and r[2] != word]
+        shots = [(f"{ask}: {r[2]}\n{give}:", r[3]) for r in rng.sample(same_kind, 1)]
+        question = with_shots(shots, f"{ask}: {word}\n{give}:")
+        items.append(mc_item(question, answer, rng.sample(_unique_wrong(candidates, answer), 2), rng))
+    return items
+
+
+TASKS = [
+    BuiltinTask(
+        name="words_antonyms",
+        description=(
+            "Opposites from 211 English word pairs (adjectives, verbs, nouns, adverbs): 300 of "
+            "the 422 questions (both ways round), 1-shot, 4 choices of the same part of speech. Single-word answers, nearly all "
+            "single tokens."
+        ),
+        version="1",
+        output_type="multiple_choice",
+        build=_antonyms,
+    ),
+    BuiltinTask(
+        name="words_forms",
+        description=(
+            "Plural of 148 nouns and simple past of 170 verbs, many irregular, 1-shot, 3 choices: "
+            "the right form and two of the over-regularised form (childs, goed), the participle "
+            "(gone) or the unchanged word. Single-word answers of one to three tokens."
+        ),
+        version="1",
+        output_type="multiple_choice",
+        build=_forms,
+    ),
+]
