@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from harness.commands import catalog, compare, evaluate, import_, query, rank, snr, variants
+from harness.commands import catalog, compare, report, evaluate, import_, query, rank, snr, variants
 from harness.commands._common import friendly
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -17,6 +17,7 @@ app.add_typer(models_app, name="models")
 app.command("eval", rich_help_panel="Evaluate")(friendly(evaluate.eval_))
 app.command("rank", rich_help_panel="Rank")(friendly(rank.rank))
 app.command("compare", rich_help_panel="Rank")(friendly(compare.compare))
+app.command("report", rich_help_panel="Rank")(friendly(report.report))
 app.command("query", rich_help_panel="Store")(friendly(query.query))
 app.add_typer(import_.import_app, name="import", rich_help_panel="Store")
 app.command("snr", rich_help_panel="Rank")(friendly(snr.snr))

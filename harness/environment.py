@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import subprocess
+import sys
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -20,7 +21,12 @@ def environment() -> dict:
         except metadata.PackageNotFoundError:
             continue
     return {"python": platform.python_version(), "platform": platform.platform(),
-            "packages": versions, "git_commit": _git_commit()}
+            "packages": versions, "git_commit": _git_commit(), "command": _command()}
+
+
+def _command() -> str:
+    """The command line as the user typed it (program name without its folder)."""
+    return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv and sys.argv[0] else ""
 
 
 def _git_commit() -> str | None:

@@ -366,6 +366,25 @@ class Store:
             frame = frame[frame["model"].isin(list(models))]
         return frame
 
+    def variant_rows(self) -> pd.DataFrame:
+        """Each variant with its first parent, method and achieved sparsity (from its manifest)."""
+        return self.con.execute(
+            """SELECT v.name AS variant, p.name AS parent, v.recipe->>'method' AS method,
+                      TRY_CAST(v.recipe->>'achieved_sparsity' AS DOUBLE) AS sparsity, v.n_params
+               FROM models v JOIN models p ON p.model_id = v.parents[1]
+               WHERE v.kind = 'variant' ORDER BY p.name, method, sparsity, v.name"""
+        ).df()
+
+    def provenance(self) -> dict:
+        """What produced the stored numbers: the commands, and hashes of every model and task."""
+        commands = self.con.execute(
+            """SELECT DISTINCT environment->>'command' FROM runs
+               WHERE environment->>'command' IS NOT NULL ORDER BY 1"""
+        ).fetchall()
+        models = self.con.execute("SELECT name, fingerprint FROM models ORDER BY name").fetchall()
+        tasks = self.con.execute("SELECT name, config_hash FROM tasks ORDER BY name, config_hash").fetchall()
+        return {"commands": [c for (c,) in commands], "models": models, "tasks": tasks}
+
     def models(self) -> pd.DataFrame:
         return self.con.execute(
             """SELECT m.name, m.kind, m.source, left(m.fingerprint, 12) AS fingerprint, m.n_params,

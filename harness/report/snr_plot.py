@@ -16,13 +16,16 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 
-def plot_snr_bars(table: pd.DataFrame, path: str | Path, title: str = "Signal-to-noise ratio per benchmark") -> Path:
-    """Horizontal bars of SNR, highest at the top; benchmarks with undefined SNR are listed as 'n/a'."""
+def plot_snr_bars(table: pd.DataFrame, path: str | Path, title: str = "Signal-to-noise ratio per benchmark",
+                  dropped: frozenset[str] = frozenset()) -> Path:
+    """Horizontal bars of SNR, highest at the top; benchmarks with undefined SNR are listed as 'n/a',
+    and those in `dropped` (removed by an SNR filter) are drawn in grey."""
     path = Path(path)
     rows = table.sort_values("snr", ascending=True, na_position="first")
     values = rows["snr"].to_numpy(dtype=float)
     fig, ax = plt.subplots(figsize=(7, max(2.5, 0.28 * len(rows) + 1)))
-    ax.barh(np.arange(len(rows)), np.nan_to_num(values), color="tab:blue")
+    colours = ["lightgrey" if b in dropped else "tab:blue" for b in rows["benchmark"].astype(str)]
+    ax.barh(np.arange(len(rows)), np.nan_to_num(values), color=colours)
     for y, v in enumerate(values):
         if np.isnan(v):
             ax.text(0, y, " n/a", va="center", fontsize=8, color="tab:red")

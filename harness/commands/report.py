@@ -1,0 +1,58 @@
+"""`harness report`: the store as one self-contained HTML page (and optionally Markdown)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from harness.commands._common import err
+from harness.errors import HarnessError
+from harness.options import DbOption, SeedOption
+from harness.paths import default_db, results_dir
+
+
+def report(
+    db: DbOption = default_db(),
+    out: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = results_dir() / "report.html",
+    md: Annotated[bool, typer.Option("--md", help="Also write a Markdown version beside it.")] = False,
+    source: Annotated[Optional[str], typer.Option("--source", help="Report on an imported leaderboard.")] = None,
+    snr_filter: Annotated[Optional[int], typer.Option(
+        "--snr-filter", min=1, help="Mark all but the K highest-SNR benchmarks as dropped.")] = None,
+    seed: SeedOption = 0,
+) -> None:
+    """Write the leaderboard report: rankings, CSD sensitivity, CD diagram, heatmap, SNR, variants."""
+    from harness.report import sections as build
+    from harness.report.html import render_html, render_markdown
+    from harness.score_tables import imported_table, stored_table
+    from harness.store import Store
+
+    with Store.open(db, read_only=True) as store:
+        table = imported_table(store, source)[0] if source else stored_table(store)
+        items = None if source else stored_table(store, items=True)
+        parts = [build.leaderboard(table, seed, items), build.csd_sensitivity(table, seed), build.critical_difference(table),
+                 build.heatmap(table)]
+        if source is None:
+            parts += [build.snr(store, snr_filter), build.variants(store, table)]
+        footer = build.footer(store, db)
+    sections = [part for part in parts if part is not None]
+    title = f"Leaderboard report: {source or 'evaluated models'}"
+    _write(out, render_html(title, sections, footer))
+    if md:
+        _write(out.with_suffix(".md"), render_markdown(title, sections, footer))
+    err.print(f"report written to {out} ({len(sections)} sections: {', '.join(s.key for s in sections)})")
+
+
+def _write(path: Path, text: str) -> None:
+    """Atomic: a reader never sees half a report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+    if not path.is_file():
+        raise HarnessError(f"--out {path}: could not write the report")

@@ -1,0 +1,89 @@
+"""One self-contained HTML page (inline CSS, PNGs as data URIs, no script) and its Markdown twin.
+
+Every name that reaches the page came from a file or a user, so all text goes through `escape`;
+nothing here builds markup from data without it.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from dataclasses import dataclass, field
+from html import escape
+
+import numpy as np
+import pandas as pd
+
+from harness.report.leaderboard import to_markdown
+
+_CSS = """
+body { font: 15px/1.45 system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
+h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom: 1px solid #ddd; }
+p.what { color: #555; margin-top: 0; }
+table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ddd; padding: 3px 8px; } th { background: #f4f4f4; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+img { max-width: 100%; height: auto; display: block; margin: 0.8em 0; }
+footer { margin-top: 3em; font-size: 0.85em; color: #555; border-top: 1px solid #ddd; }
+code { background: #f4f4f4; padding: 0 3px; }
+"""
+
+
+@dataclass
+class Section:
+    """A titled part of the report: one sentence on what it shows, tables and PNG figures."""
+
+    key: str
+    title: str
+    what: str
+    tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
+    figures: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+def render_html(title: str, sections: list[Section], footer: list[tuple[str, str]]) -> str:
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>", f"<h1>{escape(title)}</h1>"]
+    for section in sections:
+        parts.append(f'<section id="{escape(section.key)}"><h2>{escape(section.title)}</h2>')
+        parts.append(f'<p class="what">{escape(section.what)}</p>')
+        for caption, frame in section.tables:
+            parts.append(_table_html(caption, frame))
+        for caption, png in section.figures:
+            data = base64.b64encode(png).decode("ascii")
+            parts.append(f'<img alt="{escape(caption)}" src="data:image/png;base64,{data}">')
+        parts.append("</section>")
+    parts.append('<footer><h2>Reproducibility</h2><table>')
+    parts.extend(f"<tr><th>{escape(k)}</th><td><code>{escape(v)}</code></td></tr>" for k, v in footer)
+    parts.append("</table></footer></body></html>")
+    return "\n".join(parts)
+
+
+def render_markdown(title: str, sections: list[Section], footer: list[tuple[str, str]]) -> str:
+    lines = [f"# {title}", ""]
+    for section in sections:
+        lines += [f"## {section.title}", "", section.what, ""]
+        for caption, frame in section.tables:
+            lines.append(to_markdown(frame, caption))
+        if section.figures:
+            lines += [f"_{len(section.figures)} figure(s) in the HTML report_", ""]
+    lines += ["## Reproducibility", ""] + [f"- **{k}**: `{v}`" for k, v in footer]
+    return "\n".join(lines) + "\n"
+
+
+def _table_html(caption: str, frame: pd.DataFrame) -> str:
+    head = "".join(f"<th>{escape(str(c))}</th>" for c in frame.columns)
+    rows = []
+    for row in frame.itertuples(index=False):
+        cells = []
+        for value in row:
+            numeric = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+            cells.append(f'<td class="num">{_format(value)}</td>' if numeric else f"<td>{escape(str(value))}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return (f"<table><caption>{escape(caption)}</caption><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def _format(value) -> str:
+    if isinstance(value, (float, np.floating)):
+        return "–" if math.isnan(value) else f"{value:.4g}"
+    return str(value)
