@@ -101,3 +101,17 @@ def test_report_renders_in_headless_chromium(report_html, tmp_path):
     for key in ("leaderboard", "csd", "cd", "heatmap", "snr", "variants"):
         assert f'id="{key}"' in dom.stdout
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom.stdout and "<script>alert" not in dom.stdout
+
+
+def test_rank_groups_variants_under_their_parent(report_db):
+    import json
+
+    result = runner.invoke(app, ["rank", "--db", str(report_db), "--method", "mean", "--variants", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["rows"]
+    names = [row["competitor"] for row in rows]
+    assert names.index("alpha-pruned") == names.index("alpha") + 1  # right after its parent
+    pruned = rows[names.index("alpha-pruned")]
+    alpha = rows[names.index("alpha")]
+    assert pruned["parent"] == "alpha" and alpha["parent"] == ""
+    assert pruned["Δ mean vs parent"] == pytest.approx(pruned["mean"] - alpha["mean"])

@@ -42,6 +42,9 @@ SnrMinOption = Annotated[Optional[float], typer.Option(
 SnrSourceOption = Annotated[Optional[str], typer.Option(
     "--snr-source", help="Imported checkpoint source to estimate SNR from (default: what `harness snr` uses).",
     rich_help_panel=_METHOD)]
+VariantsOption = Annotated[bool, typer.Option(
+    "--variants", help="Group each variant under its parent and show its score change against the parent.",
+    rich_help_panel=_METHOD)]
 RobustnessOption = Annotated[bool, typer.Option(
     "--robustness", help="Also print IIA, rescaling and benchmark-order checks, one table each.",
     rich_help_panel=_METHOD)]
@@ -57,6 +60,7 @@ def rank(
     bootstrap: BootstrapOption = 0,
     seed: SeedOption = 0,
     robustness: RobustnessOption = False,
+    variants: VariantsOption = False,
     snr_filter: SnrFilterOption = None,
     snr_min: SnrMinOption = None,
     snr_source: SnrSourceOption = None,
@@ -93,6 +97,8 @@ def rank(
         _csd.report(table, csd, published, plot, fmt)
     else:
         frame, notes = _leaderboard(table, method, published, bootstrap, seed)
+        if variants:
+            frame = _with_parents(db, frame, method)
         render(frame, fmt, out, title=f"{title} — by {method}", notes=notes)
     if robustness:
         names = list(METHODS) if method == "all" else sorted({method, "mean", "mwr", "borda"})
@@ -162,6 +168,23 @@ def _leaderboard(table, method: str, published, bootstrap: int, seed: int):
     if bootstrap:
         notes += (f"CIs from {bootstrap} bootstrap resamples over {boot.unit} (seed {seed})",)
     return frame.sort_values(["rank", "competitor"], kind="stable").reset_index(drop=True), notes
+
+
+def _with_parents(db: Path, frame, method: str):
+    """Each variant right after its parent, with `parent` and the change of the method's score."""
+    from harness.store import Store
+
+    with Store.open(db, read_only=True) as store:
+        parents = dict(zip(*store.variant_rows()[["variant", "parent"]].to_numpy().T))
+    score = dict(zip(frame["competitor"], frame[method]))
+    frame.insert(2, "parent", frame["competitor"].map(parents).fillna(""))
+    frame.insert(4, f"Δ {method} vs parent",
+                 [score[c] - score[p] if p in score else float("nan") for c, p in zip(frame["competitor"], frame["parent"])])
+    root = frame["parent"].where(frame["parent"].isin(set(score)), frame["competitor"])
+    order = {name: i for i, name in enumerate(frame["competitor"])}
+    frame["_family"] = root.map(order)
+    frame["_is_variant"] = root != frame["competitor"]
+    return frame.sort_values(["_family", "_is_variant", "rank"], kind="stable").drop(columns=["_family", "_is_variant"])
 
 
 def _render_all(table, csd: CSDSettings, fmt: str) -> None:
