@@ -396,9 +396,12 @@ class Store:
 
     def query(self, sql: str) -> pd.DataFrame:
         try:
-            return self.con.execute(sql).df()
+            result = self.con.execute(sql)
+            return result.df() if result.description else pd.DataFrame()
         except duckdb.Error as exc:
-            raise HarnessError(f"query failed: {str(exc).splitlines()[0]}") from None
+            first = str(exc).splitlines()[0]
+            hint = "; the store is read-only unless --write is given" if "read-only" in first else ""
+            raise HarnessError(f"query failed: {first}{hint}") from None
 
     def count(self, table: str) -> int:
         return int(self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])

@@ -85,6 +85,17 @@ def test_query_prints_rows_and_csv(filled_db):
     assert bad.exit_code != 0 and "query failed" in bad.stderr
 
 
+def test_query_is_read_only_unless_write(filled_db):
+    before = digest(filled_db)
+    refused = runner.invoke(app, ["query", "DELETE FROM scores", "--db", str(filled_db)])
+    one_line_error(refused, "read-only", "--write")
+    assert digest(filled_db) == before
+    done = runner.invoke(app, ["query", "DELETE FROM scores WHERE run_id = 'A-t1'", "--db", str(filled_db), "--write"])
+    assert done.exit_code == 0, done.output
+    left = runner.invoke(app, ["query", "SELECT count(*) AS n FROM scores", "--db", str(filled_db), "--csv"])
+    assert left.stdout.splitlines() == ["n", str(len(CELLS) - 1)]
+
+
 def test_tasks_and_models_list(filled_db):
     tasks = runner.invoke(app, ["tasks", "list"])
     assert tasks.exit_code == 0 and "suite core" in tasks.stdout

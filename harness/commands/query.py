@@ -15,11 +15,12 @@ def query(
     sql: Annotated[str, typer.Argument(help="SQL to run against the store.")],
     db: DbOption = default_db(),
     csv: CsvOption = False,
+    write: Annotated[bool, typer.Option("--write", help="Allow statements that change the store.")] = False,
 ) -> None:
-    """Run SQL on the store and print the result."""
+    """Run SQL on the store and print the result; the store is opened read-only unless --write."""
     from harness.report.leaderboard import render
     from harness.store import Store
 
-    with Store.open(db, read_only=True) as store:
+    with Store.open(db, read_only=not write) as store:
         frame = store.query(sql)
     render(frame, "csv" if csv else "table", out)
