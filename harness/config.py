@@ -27,17 +27,27 @@ class ModelSpec(_Spec):
 
 
 class EvalSettings(_Spec):
-    backend: Literal["hf"] = "hf"
+    backend: Literal["hf", "vllm", "auto"] = "hf"
     batch_size: int = Field(default=16, ge=1)
     limit: int | None = Field(default=None, ge=1)
     device: str = "cpu"
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     chunk_size: int = Field(default=256, ge=1)
     bootstrap_iters: int = Field(default=1000, ge=0)
+    # vLLM engine options, passed through unchanged (ignored by the hf backend).
+    tensor_parallel_size: int = Field(default=1, ge=1)
+    data_parallel_size: int = Field(default=1, ge=1)
+    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
+    max_model_len: int | None = Field(default=None, ge=2)
+    enforce_eager: bool = False
 
     def identity(self) -> dict:
-        """The settings that change results (batch size and chunking do not, by design)."""
-        return {"backend": self.backend, "dtype": self.dtype, "limit": self.limit}
+        """The settings that change results (batch size, chunking and parallelism do not, by design).
+
+        max_model_len truncates long requests, so it counts when set; unset it leaves older run ids intact.
+        """
+        length = {"max_model_len": self.max_model_len} if self.max_model_len is not None else {}
+        return {"backend": self.backend, "dtype": self.dtype, "limit": self.limit, **length}
 
 
 class SuiteSpec(_Spec):

@@ -27,7 +27,8 @@ LimitOption = Annotated[Optional[int], typer.Option(
     "--limit", min=1, help="Evaluate only the first N items of each task.", rich_help_panel=_SELECT)]
 
 BackendOption = Annotated[str, typer.Option(
-    "--backend", help="Evaluation backend.", rich_help_panel=_BACKEND)]
+    "--backend", help="hf (transformers), vllm, or auto (vllm when it and a CUDA device are present).",
+    rich_help_panel=_BACKEND)]
 BatchSizeOption = Annotated[int, typer.Option(
     "--batch-size", min=1, help="Sequences per forward pass.", rich_help_panel=_BACKEND)]
 DeviceOption = Annotated[str, typer.Option("--device", help="torch device.", rich_help_panel=_BACKEND)]
@@ -35,6 +36,17 @@ DtypeOption = Annotated[str, typer.Option("--dtype", help="float32, bfloat16 or 
 ChunkOption = Annotated[int, typer.Option(
     "--chunk-size", min=1, help="Requests per committed chunk (a crash loses at most one).",
     rich_help_panel=_BACKEND)]
+TensorParallelOption = Annotated[int, typer.Option(
+    "--tensor-parallel-size", min=1, help="vLLM: GPUs per model replica.", rich_help_panel=_BACKEND)]
+DataParallelOption = Annotated[int, typer.Option(
+    "--data-parallel-size", min=1, help="vLLM: model replicas.", rich_help_panel=_BACKEND)]
+GpuMemoryOption = Annotated[float, typer.Option(
+    "--gpu-memory-utilization", min=0.01, max=1.0, help="vLLM: share of GPU memory the engine may take.",
+    rich_help_panel=_BACKEND)]
+MaxModelLenOption = Annotated[Optional[int], typer.Option(
+    "--max-model-len", min=2, help="vLLM: context length (default: the model's).", rich_help_panel=_BACKEND)]
+EnforceEagerOption = Annotated[bool, typer.Option(
+    "--enforce-eager", help="vLLM: no CUDA graphs (faster start, slower steps).", rich_help_panel=_BACKEND)]
 
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed for every random draw.", rich_help_panel=_OUTPUT)]
 FormatOption = Annotated[str, typer.Option(

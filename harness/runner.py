@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 
-from harness.backends import StoreCachedLM
+from harness.backends import StoreCachedLM, resolve_backend
 from harness.config import EvalSettings
 from harness.display import Display
 from harness.environment import environment
@@ -55,9 +55,15 @@ class ModelSession:
 
     def lm(self):
         if self._lm is None:
-            from harness.backends.hf import build_hf
+            if self.settings.backend == "vllm":
+                from harness.backends.vllm import build_vllm
 
-            self._lm = build_hf(self.model.path, self.settings.batch_size, self.settings.device, self.settings.dtype)
+                self._lm = build_vllm(self.model.path, self.settings)
+            else:
+                from harness.backends.hf import build_hf
+
+                self._lm = build_hf(self.model.path, self.settings.batch_size, self.settings.device,
+                                    self.settings.dtype)
         return self._lm
 
     def count_tokens(self, context: str, continuation: str) -> int:
@@ -71,7 +77,8 @@ class ModelSession:
 class Runner:
     def __init__(self, store: Store, settings: EvalSettings, results_dir: Path, display: Display | None = None):
         self.store = store
-        self.settings = settings
+        # 'auto' is settled once here, so run ids name the backend that actually computes.
+        self.settings = settings.model_copy(update={"backend": resolve_backend(settings.backend)})
         self.results_dir = results_dir
         self.display = display or Display("none")
 

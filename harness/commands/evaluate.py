@@ -11,8 +11,9 @@ from rich.text import Text
 from harness.commands._common import err, out
 from harness.errors import HarnessError
 from harness.options import (
-    BackendOption, BatchSizeOption, ChunkOption, DbOption, DeviceOption, DisplayOption, DtypeOption, LimitOption,
-    ModelsOption, SuiteOption, TasksOption, split_list,
+    BackendOption, BatchSizeOption, ChunkOption, DataParallelOption, DbOption, DeviceOption, DisplayOption,
+    DtypeOption, EnforceEagerOption, GpuMemoryOption, LimitOption, MaxModelLenOption, ModelsOption, SuiteOption,
+    TasksOption, TensorParallelOption, split_list,
 )
 from harness.paths import default_db
 
@@ -29,6 +30,11 @@ def eval_(
     dtype: DtypeOption = "float32",
     chunk_size: ChunkOption = 256,
     display: DisplayOption = "rich",
+    tensor_parallel_size: TensorParallelOption = 1,
+    data_parallel_size: DataParallelOption = 1,
+    gpu_memory_utilization: GpuMemoryOption = 0.9,
+    max_model_len: MaxModelLenOption = None,
+    enforce_eager: EnforceEagerOption = False,
 ) -> None:
     """Evaluate every model on every task; finished runs are skipped, interrupted ones resume."""
     os.environ.setdefault("TQDM_DISABLE", "1")  # lm-eval's and datasets' own bars would fight ours
@@ -48,7 +54,9 @@ def eval_(
         raise HarnessError(f"--display '{display}': choose one of {', '.join(DISPLAYS)}")
     try:
         settings = EvalSettings(backend=backend, batch_size=batch_size, limit=limit, device=device, dtype=dtype,
-                                chunk_size=chunk_size)
+                                chunk_size=chunk_size, tensor_parallel_size=tensor_parallel_size,
+                                data_parallel_size=data_parallel_size, gpu_memory_utilization=gpu_memory_utilization,
+                                max_model_len=max_model_len, enforce_eager=enforce_eager)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise HarnessError(f"--{first['loc'][0].replace('_', '-')}: {first['msg']}") from None
