@@ -95,7 +95,7 @@ def test_mix_of_single_and_multi_token_answers(built):
 
     assert share("compare_yes_no", _is_single_token_shaped) == 1.0
     assert share("words_antonyms", _is_single_token_shaped) > 0.9
-    for name in ("arith_add_2d", "arith_mixed_3d", "seq_next", "compare_pick"):
+    for name in ("arith_add_2d", "arith_mixed_3d", "seq_next", "compare_numbers"):
         assert share(name, _is_multi_token_shaped) > 0.9, name
 
 
@@ -107,19 +107,29 @@ def test_yes_no_is_exactly_balanced(built):
 def test_arithmetic_answers_are_right(built):
     for name in ("arith_add_2d", "arith_mixed_3d"):
         for item in built[name]:
-            a, op, b = re.fullmatch(r"(\d+) ([-+*]) (\d+) =", item["question"].rsplit("\n\n", 1)[-1]).groups()
+            open_problem = item["question"].rsplit("\n\n", 1)[-1]
+            a, op, b = re.fullmatch(r"(\d+) ([-+*]) (\d+) =", open_problem).groups()
             assert item["choices"][item["answer"]] == str(OPERATORS[op](int(a), int(b)))
 
 
 def test_comparison_answers_are_right(built):
-    for item in built["compare_pick"]:
-        relation, a, b = re.search(r"Which is (\w+), (\d+) or (\d+)\?\nAnswer:$", item["question"]).groups()
+    for item in built["compare_numbers"]:
+        asked = re.search(r"Which is (\w+), (\d+) or (\d+)\?\nAnswer:$", item["question"])
+        relation, a, b = asked.groups()
         pick = max if relation == "larger" else min
-        assert item["choices"] == [a, b]
+        assert item["choices"] == [a, b] and len(a) == len(b)
         assert item["choices"][item["answer"]] == str(pick(int(a), int(b)))
+    # how far along each comparative a thing is: "lighter" runs down the weight scale
+    along = {
+        (word, thing): sign * position
+        for scale in load_json("comparisons.json")["scales"]
+        for word, sign in ((scale["more"], 1), (scale["less"], -1))
+        for position, thing in enumerate(scale["order"])
+    }
     for item in built["compare_yes_no"]:
-        a, relation, b = re.search(r"Is (\d+) (\w+) than (\d+)\?\nAnswer:$", item["question"]).groups()
-        holds = int(a) > int(b) if relation == "larger" else int(a) < int(b)
+        asked = re.search(r"Is ([^\n]+) (\w+) than ([^\n]+)\?\nAnswer:$", item["question"])
+        x, relation, y = asked.groups()
+        holds = along[relation, x] > along[relation, y]
         assert item["choices"][item["answer"]] == ("yes" if holds else "no")
 
 
@@ -140,7 +150,8 @@ def test_flores_file_is_found_with_real_text():
 def test_flores_items_keep_all_text(built):
     items = built["english_flores"]
     assert all(set(item) == {"text"} and item["text"] for item in items)
-    assert sum(len(item["text"]) for item in items) >= sum(map(len, english_text.flores_sentences()))
+    sentences = english_text.flores_sentences()
+    assert sum(len(item["text"]) for item in items) >= sum(map(len, sentences))
     assert "CC-BY-SA-4.0" in english_text.TASKS[0].description
 
 

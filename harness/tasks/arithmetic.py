@@ -51,8 +51,8 @@ TASKS = [
     BuiltinTask(
         name="arith_add_2d",
         description=(
-            "Two-digit addition (easy), 1-shot, 4 choices: the sum and three near misses "
-            "(off by 1-2 or a carry slip of 9-11). Multi-token answers (2-3 digit numbers)."
+            "Two-digit addition (easy), 1-shot, 4 choices: the sum and three near misses (off by "
+            "1-2 or a carry slip of 9-11). Multi-token answers (2-3 digit numbers)."
         ),
         version="1",
         output_type="multiple_choice",

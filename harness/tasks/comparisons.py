@@ -1,10 +1,11 @@
-"""Comparisons of everyday things along one property (size, weight, speed, duration, temperature).
+"""Comparisons: is one everyday thing bigger (heavier, faster...) than another, and which of two
+numbers is larger (or smaller).
 
-The authored scales (data/comparisons.json) order things so that every pair has one clear answer.
-Each pair is asked with both comparative words ("heavier", "lighter") and both orders, so a model
-that always says "yes", always picks the first thing or always picks the bigger-sounding one stays at
-chance. Number comparisons were tried first: SmolLM2-135M was at chance on them (48-54%), so they
-could not rank small models.
+Every question is asked in both directions ("larger" and "smaller", both orders), so a model that
+always says "yes", always picks the first choice or always picks the bigger-looking one stays at
+chance. SmolLM2-135M is at chance on both tasks in every wording tried (yes/no, pick one,
+true/false, cloze, single digits): it answers "no" to every yes/no question. They are kept because
+comparing is a basic skill that larger models do have, so the tasks separate those.
 """
 
 from __future__ import annotations
@@ -32,8 +33,14 @@ def _yes_no_questions() -> dict[str, list[str]]:
     questions: dict[str, list[str]] = {"yes": [], "no": []}
     for scale, lesser, greater in _pairs():
         more, less = scale["more"], scale["less"]
-        questions["yes"] += [f"Is {greater} {more} than {lesser}?", f"Is {lesser} {less} than {greater}?"]
-        questions["no"] += [f"Is {lesser} {more} than {greater}?", f"Is {greater} {less} than {lesser}?"]
+        questions["yes"] += [
+            f"Is {greater} {more} than {lesser}?",
+            f"Is {lesser} {less} than {greater}?",
+        ]
+        questions["no"] += [
+            f"Is {lesser} {more} than {greater}?",
+            f"Is {greater} {less} than {lesser}?",
+        ]
     return questions
 
 
@@ -42,34 +49,57 @@ def _build_yes_no() -> list[dict]:
     rng = random.Random(6_001)
     questions = _yes_no_questions()
     solved = [(f"{q}\nAnswer:", answer) for answer, qs in questions.items() for q in qs]
-    drawn = [(q, answer) for answer in ("yes", "no") for q in rng.sample(questions[answer], N_ITEMS // 2)]
+    drawn = [(q, a) for a in ("yes", "no") for q in rng.sample(questions[a], N_ITEMS // 2)]
     rng.shuffle(drawn)
     items = []
     for text, answer in drawn:
         prompt = f"{text}\nAnswer:"
         question = with_shots(fresh_shots(lambda r: r.choice(solved), rng, prompt), prompt)
-        items.append({"question": question, "choices": ["yes", "no"], "answer": ["yes", "no"].index(answer)})
+        choices = ["yes", "no"]
+        items.append({"question": question, "choices": choices, "answer": choices.index(answer)})
     return items
 
 
-def _pick(rng: random.Random, scale: dict, lesser: str, greater: str, relation: str) -> tuple[str, str, list[str]]:
-    """'Which is heavier, x or y?' with its answer and the two things in the order asked."""
-    answer = greater if relation == scale["more"] else lesser
-    first, second = (lesser, greater) if rng.random() < 0.5 else (greater, lesser)
-    return f"Which is {relation}, {first} or {second}?\nAnswer:", answer, [first, second]
+def _number_pair(rng: random.Random) -> tuple[int, int]:
+    """Two different numbers of the same length (2-4 digits), the second usually a near copy of the
+    first (two digits swapped or one changed), so the length of a number gives nothing away."""
+    digits = rng.randint(2, 4)
+    first = rng.randint(10 ** (digits - 1), 10**digits - 1)
+    while True:
+        text = list(str(first))
+        how = rng.choice(("swap", "change", "random"))
+        if how == "swap":
+            i, j = rng.sample(range(digits), 2)
+            text[i], text[j] = text[j], text[i]
+        elif how == "change":
+            i = rng.randrange(digits)
+            text[i] = str(rng.randint(1 if i == 0 else 0, 9))
+        else:
+            text = list(str(rng.randint(10 ** (digits - 1), 10**digits - 1)))
+        if text[0] != "0" and int("".join(text)) != first:
+            return first, int("".join(text))
 
 
-def _build_pick() -> list[dict]:
+def _pick_number(rng: random.Random) -> tuple[str, str, list[str]]:
+    """'Which is larger, a or b?', its answer, and the two numbers in the order asked; the answer
+    comes first or second by a fair coin."""
+    low, high = sorted(_number_pair(rng))
+    relation = rng.choice(("larger", "smaller"))
+    answer, other = (high, low) if relation == "larger" else (low, high)
+    first, second = (answer, other) if rng.random() < 0.5 else (other, answer)
+    prompt = f"Which is {relation}, {first} or {second}?\nAnswer:"
+    return prompt, str(answer), [str(first), str(second)]
+
+
+def _build_numbers() -> list[dict]:
     rng = random.Random(6_002)
-    asked = [(s, lo, hi, rel) for s, lo, hi in _pairs() for rel in (s["more"], s["less"])]
-
-    def solved(r: random.Random) -> tuple[str, str]:
-        return _pick(r, *r.choice(asked))[:2]
-
-    items = []
-    for scale, lesser, greater, relation in rng.sample(asked, N_ITEMS):
-        prompt, answer, choices = _pick(rng, scale, lesser, greater, relation)
-        question = with_shots(fresh_shots(solved, rng, prompt), prompt)
+    items, seen = [], set()
+    while len(items) < N_ITEMS:
+        prompt, answer, choices = _pick_number(rng)
+        if prompt in seen:
+            continue
+        seen.add(prompt)
+        question = with_shots(fresh_shots(lambda r: _pick_number(r)[:2], rng, prompt), prompt)
         items.append({"question": question, "choices": choices, "answer": choices.index(answer)})
     return items
 
@@ -87,14 +117,14 @@ TASKS = [
         build=_build_yes_no,
     ),
     BuiltinTask(
-        name="compare_pick",
+        name="compare_numbers",
         description=(
-            "Which of two everyday things is bigger/heavier/faster/longer/hotter (or the "
-            "opposite)? 1-shot, the 2 choices are the two things in the order asked. Multi-token "
-            "answers (noun phrases such as 'a grain of sand')."
+            "Which of two numbers of the same length (2-4 digits, often the same digits swapped) "
+            "is larger (or smaller)? 1-shot, the 2 choices are the two numbers in the order asked. "
+            "Multi-token answers."
         ),
         version="1",
         output_type="multiple_choice",
-        build=_build_pick,
+        build=_build_numbers,
     ),
 ]

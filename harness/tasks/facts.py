@@ -14,10 +14,11 @@ from harness.tasks.mc_items import load_json, mc_item, with_shots
 from harness.tasks.spec import BuiltinTask
 
 
-def _shots(rng: random.Random, records: list[dict], query: dict, ask: str, give: str) -> list[tuple[str, str]]:
-    """One solved record other than the query, in the same `ask`/`give` format."""
-    others = rng.sample([r for r in records if r is not query], 1)
-    return [(f"{ask}: {r[ask]}\n{give}:", r[give]) for r in others]
+def _question(rng: random.Random, records: list[dict], query: dict, ask: str, give: str) -> str:
+    """The query as an open record after one solved record of another entry, both `ask`/`give`."""
+    shot = rng.choice([r for r in records if r is not query])
+    solved = (f"{ask}: {shot[ask]}\n{give}:", shot[give])
+    return with_shots([solved], f"{ask}: {query[ask]}\n{give}:")
 
 
 def _capitals() -> list[dict]:
@@ -30,7 +31,7 @@ def _capitals() -> list[dict]:
     for ask, give in (("Country", "Capital"), ("Capital", "Country")):
         for rec in countries:
             pool = [r[give] for r in countries if r["region"] == rec["region"] and r is not rec]
-            question = with_shots(_shots(rng, countries, rec, ask, give), f"{ask}: {rec[ask]}\n{give}:")
+            question = _question(rng, countries, rec, ask, give)
             items.append(mc_item(question, rec[give], rng.sample(pool, 3), rng))
     return items
 
@@ -49,14 +50,15 @@ def _element_pool(elements: list[dict], rec: dict, ask: str) -> list[dict]:
 
 def _elements() -> list[dict]:
     elements = [
-        {"number": e["number"], "Atomic number": str(e["number"]), "Symbol": e["symbol"], "Element": e["name"]}
+        {"number": e["number"], "Atomic number": str(e["number"]), "Symbol": e["symbol"],
+         "Element": e["name"]}
         for e in load_json("elements.json")["elements"]
     ]
     rng = random.Random(3_002)
     items = []
     for ask, give in (("Element", "Symbol"), ("Symbol", "Element"), ("Atomic number", "Element")):
         for rec in elements:
-            question = with_shots(_shots(rng, elements, rec, ask, give), f"{ask}: {rec[ask]}\n{give}:")
+            question = _question(rng, elements, rec, ask, give)
             distractors = [e[give] for e in rng.sample(_element_pool(elements, rec, ask), 3)]
             items.append(mc_item(question, rec[give], distractors, rng))
     return items
@@ -77,8 +79,9 @@ TASKS = [
         name="facts_elements",
         description=(
             "The 118 chemical elements asked three ways (name -> symbol, symbol -> name, atomic "
-            "number -> name), 1-shot, 4 choices among look-alike symbols or adjacent atomic numbers. "
-            "Mixed answer lengths: 1-2 letter symbols (mostly single tokens) and multi-token names."
+            "number -> name), 1-shot, 4 choices among look-alike symbols or adjacent atomic "
+            "numbers. Mixed answer lengths: 1-2 letter symbols (mostly single tokens) and "
+            "multi-token names."
         ),
         version="1",
         output_type="multiple_choice",

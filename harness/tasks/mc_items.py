@@ -3,7 +3,8 @@
 Every generator needs the same three things: put the answer at a seeded random position among
 distinct distractors, pick plausible numeric neighbours, and prefix a solved example (one shot) so a
 small model knows the answer format. One shot, not more: every shot is paid for in every choice's
-forward pass, and the whole suite has to run in minutes on a CPU. Keeping them here keeps the task modules about content only.
+forward pass, and the whole suite has to run in minutes on a CPU. Keeping them here keeps the task
+modules about content only.
 """
 
 from __future__ import annotations

@@ -63,9 +63,9 @@ TASKS = [
     BuiltinTask(
         name="seq_next",
         description=(
-            "Next term of a number sequence (counting up or down by a constant, doubling or tripling, "
-            "squares), 1-shot, 4 choices: the fifth term, the result of a wrong rule or a skipped "
-            "term, and slips of 1, 2 or 10. Multi-token answers (1-5 digit numbers)."
+            "Next term of a number sequence (counting up or down by a constant, doubling or "
+            "tripling, squares), 1-shot, 4 choices: the fifth term, the result of a wrong rule or "
+            "a skipped term, and slips of 1, 2 or 10. Multi-token answers (1-5 digit numbers)."
         ),
         version="1",
         output_type="multiple_choice",

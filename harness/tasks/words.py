@@ -2,8 +2,8 @@
 
 Antonym distractors are other words of the same part of speech, so the choice is about meaning, not
 grammar. Plural and past-tense distractors are the forms a learner produces by over-applying the
-regular rule (childs, goed), the participle (gone) or the unchanged word, which is what makes the
-irregular forms a test of knowledge rather than of spelling rules.
+regular rule (childs, goed), other forms of the same word (gone, goes, child's) or the unchanged
+word, which makes the irregular forms a test of knowledge rather than of spelling rules.
 """
 
 from __future__ import annotations
@@ -33,6 +33,10 @@ def _regular_past(verb: str) -> str:
     return verb + ("d" if verb.endswith("e") else "ed")
 
 
+def _present_participle(verb: str) -> str:
+    return (verb[:-1] if verb.endswith("e") and not verb.endswith("ee") else verb) + "ing"
+
+
 def _unique_wrong(candidates: list[str], answer: str) -> list[str]:
     """Candidates in order, without repeats and without the answer."""
     return [c for i, c in enumerate(candidates) if c != answer and c not in candidates[:i]]
@@ -45,31 +49,41 @@ def _antonyms() -> list[dict]:
     rng = random.Random(4_001)
     items = []
     for pos, word, opposite in rng.sample(records, N_ANTONYM_ITEMS):
-        others = [r for r in records if r[1] not in (word, opposite)]
-        shots = [(f"Word: {w}\nOpposite:", o) for _, w, o in rng.sample(others, 1)]
+        _, shot_word, shot_opposite = rng.choice(
+            [r for r in records if r[1] not in (word, opposite)]
+        )
+        shot = (f"Word: {shot_word}\nOpposite:", shot_opposite)
+        question = with_shots([shot], f"Word: {word}\nOpposite:")
         pool = [w for p, w, _ in records if p == pos and w not in (word, opposite)]
-        question = with_shots(shots, f"Word: {word}\nOpposite:")
         items.append(mc_item(question, opposite, rng.sample(pool, 3), rng))
     return items
 
 
 def _forms() -> list[dict]:
     data = load_json("words.json")
+    # plural.removesuffix("s") + "s" is a doubled plural (childrens, mices); for plurals that
+    # already end in s it is the answer itself and drops out
     records = [
-        ("Singular", "Plural", noun, plural, [noun, _regular_plural(noun), noun + "s", noun + "es"])
+        ("Singular", "Plural", noun, plural, [
+            noun, _regular_plural(noun), noun + "s", noun + "es", noun + "'s",
+            plural.removesuffix("s") + "s",
+        ])
         for noun, plural in data["plural"]
     ]
+    # the -s form of a verb (goes) follows the spelling rule of the regular plural
     records += [
-        ("Verb", "Past tense", verb, past, [participle, _regular_past(verb), verb, _regular_plural(verb)])
+        ("Verb", "Past tense", verb, past, [
+            participle, _regular_past(verb), verb, _regular_plural(verb), _present_participle(verb),
+        ])
         for verb, past, participle in data["past"]
     ]
     rng = random.Random(4_002)
     items = []
     for ask, give, word, answer, candidates in records:
-        same_kind = [r for r in records if r[0] == ask and r[2] != word]
-        shots = [(f"{ask}: {r[2]}\n{give}:", r[3]) for r in rng.sample(same_kind, 1)]
-        question = with_shots(shots, f"{ask}: {word}\n{give}:")
-        items.append(mc_item(question, answer, rng.sample(_unique_wrong(candidates, answer), 2), rng))
+        shot = rng.choice([r for r in records if r[0] == ask and r[2] != word])
+        question = with_shots([(f"{ask}: {shot[2]}\n{give}:", shot[3])], f"{ask}: {word}\n{give}:")
+        distractors = rng.sample(_unique_wrong(candidates, answer), 3)
+        items.append(mc_item(question, answer, distractors, rng))
     return items
 
 
@@ -77,9 +91,9 @@ TASKS = [
     BuiltinTask(
         name="words_antonyms",
         description=(
-            "Opposites from 211 English word pairs (adjectives, verbs, nouns, adverbs): 300 of "
-            "the 422 questions (both ways round), 1-shot, 4 choices of the same part of speech. Single-word answers, nearly all "
-            "single tokens."
+            "Opposites from 211 English word pairs (adjectives, verbs, nouns, adverbs): 300 of the "
+            "422 questions (both ways round), 1-shot, 4 choices of the same part of speech. "
+            "Single-word answers, nearly all single tokens."
         ),
         version="1",
         output_type="multiple_choice",
@@ -88,9 +102,10 @@ TASKS = [
     BuiltinTask(
         name="words_forms",
         description=(
-            "Plural of 148 nouns and simple past of 170 verbs, many irregular, 1-shot, 3 choices: "
-            "the right form and two of the over-regularised form (childs, goed), the participle "
-            "(gone) or the unchanged word. Single-word answers of one to three tokens."
+            "Plural of 148 nouns and simple past of 170 verbs, many irregular, 1-shot, 4 choices: "
+            "the right form and three of the over-regularised form (childs, goed), a doubled "
+            "plural (childrens), the possessive, the participle (gone, going), the present (goes) "
+            "or the unchanged word. Single-word answers of one to three tokens."
         ),
         version="1",
         output_type="multiple_choice",
