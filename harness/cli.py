@@ -6,6 +6,7 @@ import typer
 
 from harness.commands import catalog, compare, report, evaluate, import_, query, rank, snr, variants
 from harness.commands._common import friendly
+from harness.commands.hpo import hpo_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Evaluate language models into DuckDB and rank them.")
@@ -22,6 +23,7 @@ app.command("query", rich_help_panel="Store")(friendly(query.query))
 app.add_typer(import_.import_app, name="import", rich_help_panel="Store")
 app.command("snr", rich_help_panel="Rank")(friendly(snr.snr))
 app.add_typer(variants.variants_app, name="variants", rich_help_panel="Evaluate")
+app.add_typer(hpo_app, name="hpo", rich_help_panel="Optimizers")
 tasks_app.command("list")(friendly(catalog.tasks_list))
 models_app.command("list")(friendly(catalog.models_list))
 

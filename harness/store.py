@@ -434,3 +434,20 @@ class Store:
             """SELECT name FROM models WHERE (model_id = ? AND name <> ?) OR (name = ? AND fingerprint <> ?)
                LIMIT 1""", [model_id, name, name, fingerprint]).fetchone()
         return row[0] if row else None
+
+    # ------------------------------------------------------------------ hpo trials (hpo/runner.py, hpo/analysis.py)
+    def hpo_runs(self, study: str) -> pd.DataFrame:
+        """Trials stored per (optimizer, task, seed) of one study, so a rerun can skip finished runs."""
+        return self.con.execute(
+            """SELECT optimizer, task, seed, count(*) AS n_trials FROM hpo_trials WHERE study = ?
+               GROUP BY ALL ORDER BY ALL""", [study]).df()
+
+    def hpo_trials(self, study: str) -> pd.DataFrame:
+        """Every trial of one study in run order; an unknown study raises naming the stored ones."""
+        frame = self.con.execute(
+            """SELECT optimizer, task, seed, trial, config, cost, budget, wall_time FROM hpo_trials
+               WHERE study = ? ORDER BY optimizer, task, seed, trial""", [study]).df()
+        if frame.empty:
+            known = [r[0] for r in self.con.execute("SELECT DISTINCT study FROM hpo_trials ORDER BY 1").fetchall()]
+            raise HarnessError(f"HPO study '{study}': no trials stored (stored: {', '.join(known) or 'none'})")
+        return frame

@@ -1,0 +1,8 @@
+"""Carps-style comparison of hyperparameter optimizers, ranked like models.
+
+space.py (search spaces), bbob.py (test functions), prune_grid.py (the cached pruning table),
+tasks.py (task registry and stable anchors), optimizers.py (ask/tell adapters), config.py (study
+files), runner.py (the resumable trial loop), analysis.py (normalisation, final performance, rank
+tests, anytime curves, performance profiles), report.py and plots.py (tables and figures),
+subset.py (star-discrepancy task subsets). Optuna and Nevergrad come with the `hpo` extra.
+"""
