@@ -71,6 +71,7 @@ class OptunaOptimizer(Optimizer):
         if sampler == "tpe":
             chosen = optuna.samplers.TPESampler(seed=seed)
         else:
+            _require("cmaes")  # Optuna's CMA-ES sampler is a wrapper around it
             chosen = optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
         self._study = optuna.create_study(direction="minimize", sampler=chosen)
         self._trial = None
