@@ -71,7 +71,8 @@ def make(specs: list[VariantSpec], db: Path, steps_for: Callable[[str], Steps],
     for spec in specs:
         if spec.name in model_registry.EMBEDDED:
             raise HarnessError(f"variant '{spec.name}': the name of an embedded model; choose another")
-    external = {ref: _external_parent(ref) for spec in specs for ref in spec.parents if ref not in names}
+    refs = dict.fromkeys(ref for spec in specs for ref in spec.parents if ref not in names)
+    external = {ref: _external_parent(ref) for ref in refs}
     for spec in specs:
         _check_existing(spec)
         if spec.kind == "merge" and not set(spec.parents) & names:

@@ -72,6 +72,13 @@ def decoder_layers(model) -> tuple[torch.nn.ModuleList, str]:
     return layers, "model.layers"
 
 
+def run_decoder(model, input_ids: torch.Tensor) -> None:
+    """Embeddings and decoder blocks only: the LM head's logits (batch x tokens x vocabulary floats, GBs
+    for a real vocabulary) are never needed by a scoring hook."""
+    with torch.no_grad():
+        model.model(input_ids=input_ids, use_cache=False)
+
+
 class _Captured(Exception):
     pass
 
@@ -89,8 +96,7 @@ def first_block_inputs(model, input_ids: torch.Tensor) -> tuple[torch.Tensor, di
 
     handle = layers[0].register_forward_pre_hook(grab, with_kwargs=True)
     try:
-        with torch.no_grad():
-            model(input_ids=input_ids, use_cache=False)
+        run_decoder(model, input_ids)
     except _Captured:
         pass
     finally:

@@ -30,10 +30,12 @@ OUTLIER_FRACTION = 1e-4
 
 
 def _clamp_rows(x: torch.Tensor, low: float, high: float) -> torch.Tensor:
-    """Clamp each row to its own sorted values at positions ⌊d·low⌋ and ⌊d·(1-high)⌋-1."""
+    """Clamp each row to its own sorted values at positions ⌊d·low⌋ and ⌊d·(1-high)⌋-1 (found by
+    selection, not a full sort; a position of -1 means the last, as in Python indexing)."""
     d = x.shape[1]
-    ordered = x.sort(dim=1).values
-    return torch.clamp(x, ordered[:, int(d * low)].unsqueeze(1), ordered[:, int(d * (1 - high)) - 1].unsqueeze(1))
+    lower = x.kthvalue(int(d * low) + 1, dim=1, keepdim=True).values
+    upper = x.kthvalue((int(d * (1 - high)) - 1) % d + 1, dim=1, keepdim=True).values
+    return torch.clamp(x, lower, upper)
 
 
 def _minmax_rows(x: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,7 @@ from them, so these variants differ from their parents in quality only.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -45,12 +46,17 @@ def prune_mask(scores: torch.Tensor, sparsity: float, n_m: tuple[int, int] | Non
         order = groups.argsort(dim=-1, stable=True)[..., :n]
         return torch.zeros_like(groups, dtype=torch.bool).scatter_(-1, order, True).reshape(rows, cols)
     if per_row:
-        k = int(sparsity * cols)
+        k = _floor(sparsity * cols)
         order = scores.argsort(dim=1, stable=True)[:, :k]
         return torch.zeros_like(scores, dtype=torch.bool).scatter_(1, order, True)
-    k = int(sparsity * scores.numel())
+    k = _floor(sparsity * scores.numel())
     order = scores.reshape(-1).argsort(stable=True)[:k]
     return torch.zeros(scores.numel(), dtype=torch.bool).scatter_(0, order, True).reshape(rows, cols)
+
+
+def _floor(count: float) -> int:
+    """floor, forgiving float error: 0.29 * 100 is 28.999999999999996 but means 29 weights."""
+    return math.floor(count + 1e-9)
 
 
 def magnitude(spec, parent: Path, out: Path, steps) -> MethodResult:

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from harness.errors import HarnessError
-from harness.variants.calibration import calibration_batch, decoder_layers, load_model
+from harness.variants.calibration import calibration_batch, decoder_layers, load_model, run_decoder
 from harness.variants.checkpoint import ShardWriter, WeightReader, copy_side_files, read_config, write_config
 from harness.variants.manifest import MethodResult
 
@@ -41,8 +41,7 @@ def block_influence(model, input_ids: torch.Tensor) -> list[float]:
             counts[index] += cos.numel()
         handles.append(layer.register_forward_hook(hook, with_kwargs=True))
     try:
-        with torch.no_grad():
-            model(input_ids=input_ids, use_cache=False)
+        run_decoder(model, input_ids)
     finally:
         for handle in handles:
             handle.remove()
@@ -98,8 +97,7 @@ def neuron_scores(model, input_ids: torch.Tensor) -> list[torch.Tensor]:
             sq_sums[index] = (a * a).sum(dim=0) + (0 if sq_sums[index] is None else sq_sums[index])
         handles.append(down.register_forward_pre_hook(hook))
     try:
-        with torch.no_grad():
-            model(input_ids=input_ids, use_cache=False)
+        run_decoder(model, input_ids)
     finally:
         for handle in handles:
             handle.remove()
