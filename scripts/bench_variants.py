@@ -167,7 +167,8 @@ def main(only: list[str]) -> None:
         for name in merges:
             for label, shard in (("whole", DEFAULT_SHARD_BYTES), ("streamed_64MiB", STREAM_SHARD)):
                 row = _run_child("merge", name, base.path, experts, shard)
-                row["method_memory_fraction_of_model"] = round((row["peak_anon_mb"] - row["baseline_anon_mb"]) / model_mb, 3)
+                row["method_memory_fraction_of_model"] = round(
+                    (row["peak_anon_mb"] - row["baseline_anon_mb"]) / model_mb, 3)
                 report["merges"][f"{name}/{label}"] = row
                 print(f"merge {name:16s} {label:15s} {row['wall_s']:7.1f} s  peak rss {row['peak_rss_mb']:6.0f} MB  "
                       f"x{row['method_memory_fraction_of_model']:.2f} model", flush=True)

@@ -207,6 +207,14 @@ def test_pcb_with_one_expert_and_ratio_one_adds_the_clamped_task_vector():
     assert differs.flatten().nonzero().item() == flat.argmin().item()
 
 
+def test_a_pruned_parent_is_made_first_and_its_merge_flagged(family, results_env):
+    made = make({"name": "merged", "method": "ties", "base": family["base"], "models": ["pruned", family["expert2"]]},
+                {"name": "pruned", "method": "magnitude", "parent": family["expert1"], "sparsity": 0.5})
+    assert list(made) == ["pruned", "merged"]
+    assert made["merged"].manifest["notes"] == ["parent 'pruned' is pruned: merging does not preserve its sparsity"]
+    assert [p["sha256"] for p in made["merged"].manifest["parents"]][1] == made["pruned"].manifest["output_sha256"]
+
+
 # ---------------------------------------------------------------------------------------------- prunes
 def _decoder_matrices(folder: Path) -> dict[str, torch.Tensor]:
     return {name: t for name, t in weights(folder).items() if name.startswith("model.layers.") and t.ndim == 2}

@@ -127,8 +127,8 @@ def _roles(spec: VariantSpec) -> list[str]:
 def _make_one(spec: VariantSpec, parents: list[Parent], store: Store, steps: Steps, max_shard_bytes: int) -> Outcome:
     from harness.variants.calibration import text_digest
 
-    records = [{"role": role, "ref": p.ref, "name": p.name, "kind": p.kind, "path": str(p.path), "sha256": p.fingerprint,
-                "param_count": p.n_params} for role, p in zip(_roles(spec), parents)]
+    records = [{"role": role, "ref": p.ref, "name": p.name, "kind": p.kind, "path": str(p.path),
+                "sha256": p.fingerprint, "param_count": p.n_params} for role, p in zip(_roles(spec), parents)]
     inputs = manifest.variant_inputs(spec, records, text_digest() if spec.method in DATA_AWARE else None)
     final = registry.variants_dir() / spec.name
     existing = registry.variant_folder(spec.name)
