@@ -178,6 +178,23 @@ def test_task_metrics_through_the_runner_equal_hf(tiny_model, tmp_path):
             assert scores["vllm"][(task, metric)] == pytest.approx(value, rel=1e-5, abs=1e-6), (task, metric)
 
 
+def test_data_parallel_replicas_answer_like_one_engine(tiny_model, tiny_vllm):
+    """Two engines as local Ray actors (CPU only): prompts dealt out and put back in order, answers unchanged."""
+    ray = pytest.importorskip("ray", reason="ray (the distributed extra) is not installed")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        lm = VllmLM(tiny_model, dtype="float32", enforce_eager=True, top_k=tiny_vllm.top_k, data_parallel_size=2)
+        requests = mc_requests(SINGLE_TOKEN_TASK, 5) + mc_requests(MIXED_TASK, 3)
+        assert_close(lm.loglikelihood(requests), tiny_vllm.loglikelihood(requests), FAST_TOL)
+        rolling = text_requests(3)
+        assert lm.loglikelihood_rolling(rolling) == pytest.approx(tiny_vllm.loglikelihood_rolling(rolling), abs=1e-6)
+        prompts = [Instance("generate_until", {}, (r.args[0], {"until": ["\n"], "max_gen_toks": 6}), 0)
+                   for r in requests[::4]]
+        assert lm.generate_until(prompts) == tiny_vllm.generate_until(prompts)
+    finally:
+        ray.shutdown()
+
+
 # SmolLM2-135M ---------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_smollm2_loglikelihoods_equal_hf_and_fast_equals_plain(smollm2):

@@ -25,24 +25,37 @@ TokenRequest = tuple[tuple[str, str], list[int], list[int]]
 
 
 class VllmLM(TemplateLM):
-    """lm-eval LM over vllm.LLM; `fast_mc=False` scores every request with a full prefill (the plain path)."""
+    """lm-eval LM over vllm.LLM (one per data-parallel replica, see vllm_replicas); `fast_mc=False` scores every
+    request with a full prefill (the plain path)."""
 
     def __init__(self, path: Path | str, *, dtype: str = "auto", tensor_parallel_size: int = 1,
                  data_parallel_size: int = 1, gpu_memory_utilization: float = 0.9, max_model_len: int | None = None,
                  enforce_eager: bool = False, seed: int = 1234, fast_mc: bool = True, top_k: int = 20,
                  **engine_args: Any) -> None:
         super().__init__()
-        from vllm import LLM
-
         self.fast_mc = fast_mc
         self.top_k = top_k
-        self.llm = LLM(model=str(path), dtype=dtype, tensor_parallel_size=tensor_parallel_size,
-                       data_parallel_size=data_parallel_size, gpu_memory_utilization=gpu_memory_utilization,
-                       max_model_len=max_model_len, enforce_eager=enforce_eager, seed=seed, max_logprobs=top_k,
-                       **engine_args)
-        self.tokenizer = self.llm.get_tokenizer()
+        engine = dict(model=str(path), dtype=dtype, tensor_parallel_size=tensor_parallel_size,
+                      gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
+                      enforce_eager=enforce_eager, seed=seed, max_logprobs=top_k, **engine_args)
+        if data_parallel_size > 1:
+            import torch
+            from transformers import AutoTokenizer
+
+            from harness.backends.vllm_replicas import ReplicatedLLM
+
+            gpus = tensor_parallel_size if torch.cuda.is_available() else 0
+            self.llm = ReplicatedLLM(data_parallel_size, gpus, engine)
+            self.tokenizer = AutoTokenizer.from_pretrained(str(path))
+            model_len = self.llm.max_model_len
+        else:
+            from vllm import LLM
+
+            self.llm = LLM(**engine)
+            self.tokenizer = self.llm.get_tokenizer()
+            model_len = self.llm.llm_engine.model_config.max_model_len
         # A prompt plus the one step vLLM always generates must fit the model length.
-        self.max_prompt_len = self.llm.llm_engine.model_config.max_model_len - 1
+        self.max_prompt_len = model_len - 1
         # A rolling window is the tokens it predicts plus the one before them: it must fit a prompt.
         self.window = self.max_prompt_len - 1
         self.n_prompts = 0
