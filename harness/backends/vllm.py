@@ -58,6 +58,7 @@ class VllmLM(TemplateLM):
         self.max_prompt_len = model_len - 1
         # A rolling window is the tokens it predicts plus the one before them: it must fit a prompt.
         self.window = self.max_prompt_len - 1
+        self._prefix_text = self.tokenizer.decode([self.prefix_token_id])
         self.n_prompts = 0
 
     # tokenisation, as HFLM does it ------------------------------------------------------
@@ -71,10 +72,8 @@ class VllmLM(TemplateLM):
         return bos if bos is not None else self.tokenizer.eos_token_id
 
     def tok_encode(self, string: str, add_special_tokens: bool | None = None, **kwargs) -> list[int]:
-        if add_special_tokens is None:
-            bos = self.tokenizer.decode([self.prefix_token_id])
-            if bos and string.startswith(bos):
-                add_special_tokens = False
+        if add_special_tokens is None and self._prefix_text and string.startswith(self._prefix_text):
+            add_special_tokens = False  # the text already carries its BOS
         if add_special_tokens is None:
             return self.tokenizer.encode(string)
         return self.tokenizer.encode(string, add_special_tokens=add_special_tokens)
