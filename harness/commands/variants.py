@@ -91,13 +91,12 @@ def make(
     with _steps_factory(display) as steps_for:
         outcomes = make_variants(specs, db, steps_for)
     table = Table(title="variants", header_style="bold")
-    for column in ("variant", "status", "method", "parents", "sparsity", "params", "seconds"):
-        table.add_column(column, overflow="fold")
+    _columns(table, ("variant", "status", "method", "parents", "sparsity", "params", "seconds"))
     for outcome in outcomes:
         record = outcome.manifest
         table.add_row(Text(outcome.name), outcome.status, record["method"],
                       Text(", ".join(p["name"] for p in record["parents"])), _sparsity(record),
-                      f"{record['param_count']:,}", f"{record['wall_time_s']:.1f}")
+                      _millions(record["param_count"]), f"{record['wall_time_s']:.1f}")
     out.print(table)
     if outcomes:
         out.print(Text(f"folders under {outcomes[0].path.parent}"))
@@ -115,12 +114,10 @@ def list_() -> None:
         out.print(f"no variants under {variants_dir()} (make some with `harness variants make recipe.toml`)")
         return
     table = Table(title=f"variants in {variants_dir()}", header_style="bold")
-    for column in ("variant", "kind", "method", "parents", "sparsity", "params", "output sha256", "created"):
-        table.add_column(column, overflow="fold")
+    _columns(table, ("variant", "method", "parents", "sparsity", "params", "sha256"))
     for record in records:
-        table.add_row(Text(record["name"]), record["kind"], record["method"],
-                      Text(", ".join(p["name"] for p in record["parents"])), _sparsity(record),
-                      f"{record['param_count']:,}", record["output_sha256"][:12], record["created_at"])
+        table.add_row(Text(record["name"]), record["method"], Text(", ".join(p["name"] for p in record["parents"])),
+                      _sparsity(record), _millions(record["param_count"]), record["output_sha256"][:8])
     out.print(table)
 
 
@@ -134,6 +131,16 @@ def show(name: Annotated[str, typer.Argument(help="Variant name.")]) -> None:
         known = ", ".join(record["name"] for record in all_manifests()) or "none made yet"
         raise HarnessError(f"variant '{name}': not found (variants: {known})")
     out.print_json(json.dumps(manifest.read(folder)))
+
+
+def _columns(table: Table, names: tuple[str, ...]) -> None:
+    """Only the parents column folds in a narrow terminal; names, methods and numbers stay whole."""
+    for name in names:
+        table.add_column(name, no_wrap=name != "parents", overflow="fold")
+
+
+def _millions(count: int) -> str:
+    return f"{count / 1e6:.1f}M"
 
 
 def _sparsity(record: dict) -> str:
