@@ -10,6 +10,9 @@ falls back to the plain path, so results never depend on k.
 
 Tokenisation, the prefix token and the rolling windows follow lm-eval's HFLM, so the same request gives
 the same tokens on both backends (the parity tests check the log-likelihoods).
+
+One engine per process at a time: freeing any vLLM engine tears down vLLM's process-wide parallel state and
+breaks every other engine still alive in that process (the runner holds one model's engine at a time).
 """
 
 from __future__ import annotations
