@@ -56,7 +56,9 @@ $(VLLM_VENV)/.installed: $(VLLM_BIN)/python pyproject.toml scripts/vllm_cpu_site
 	cp scripts/vllm_cpu_sitecustomize.py "$$($(VLLM_BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/sitecustomize.py"
 	touch $@
 
+# The import check fails loudly where a broken venv would only make tests/test_vllm.py skip.
 test-vllm: $(VLLM_VENV)/.installed
+	$(VLLM_BIN)/python -c "import ray, vllm, lm_eval.models.vllm_causallms"
 	VLLM_ENABLE_V1_MULTIPROCESSING=0 VLLM_CPU_KVCACHE_SPACE=1 $(VLLM_BIN)/python -m pytest -q tests/test_vllm.py
 
 bench: install $(VLLM_VENV)/.installed
