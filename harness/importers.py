@@ -97,6 +97,16 @@ def _rows(path: Path) -> Iterable[tuple[int, list[str]]]:
         raise MalformedFileError(f"{path}: {err}") from None
 
 
+def _header(path: Path) -> tuple[Iterable[tuple[int, list[str]]], list[str]]:
+    """The remaining rows and the stripped header line; an empty file is malformed."""
+    rows = iter(_rows(path))
+    try:
+        _, header = next(rows)
+    except StopIteration:
+        raise MalformedFileError(f"{path}: empty file") from None
+    return rows, [h.strip() for h in header]
+
+
 def _check_columns(path: Path, header: Sequence[str], names: Iterable[str], what: str) -> None:
     for name in names:
         if name not in header:
@@ -140,12 +150,7 @@ def read_wide_csv(
     path = Path(path)
     if on_duplicate not in DUPLICATES:
         raise ValueError(f"on_duplicate must be one of {DUPLICATES}, got {on_duplicate!r}")
-    rows = iter(_rows(path))
-    try:
-        _, header = next(rows)
-    except StopIteration:
-        raise MalformedFileError(f"{path}: empty file") from None
-    header = [h.strip() for h in header]
+    rows, header = _header(path)
     blank = [i + 1 for i, h in enumerate(header) if not h]
     if blank:
         raise MalformedFileError(f"{path}:1: column {blank[0]} has no name")
@@ -215,12 +220,7 @@ def read_long_csv(
     named with `aggregate`, and returned separately. A repeated (competitor, benchmark) raises.
     """
     path = Path(path)
-    rows = iter(_rows(path))
-    try:
-        _, header = next(rows)
-    except StopIteration:
-        raise MalformedFileError(f"{path}: empty file") from None
-    header = [h.strip() for h in header]
+    rows, header = _header(path)
     chosen = {}
     for role, explicit in (("competitor", competitor_col), ("benchmark", benchmark_col), ("value", value_col)):
         if explicit is not None:

@@ -13,10 +13,9 @@ import json
 import platform
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 
-from harness.environment import environment
+from harness.environment import environment, package_versions
 
 FILE = "manifest.json"
 FORMAT = 1
@@ -80,12 +79,7 @@ def build(spec, parents: list[dict], inputs: dict, output_sha256: str, result: M
 
 
 def _versions() -> dict:
-    versions = {}
-    for name in _LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
+    versions = package_versions(_LIBRARIES)
     versions["harness_git_commit"] = environment()["git_commit"]
     return versions
 
