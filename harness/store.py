@@ -376,14 +376,19 @@ class Store:
         ).df()
 
     def provenance(self) -> dict:
-        """What produced the stored numbers: the commands, and hashes of every model and task."""
+        """What produced the stored numbers: the commands and git commits of the runs, and hashes of every
+        model and task."""
         commands = self.con.execute(
             """SELECT DISTINCT environment->>'command' FROM runs
                WHERE environment->>'command' IS NOT NULL ORDER BY 1"""
         ).fetchall()
+        commits = self.con.execute(
+            """SELECT DISTINCT environment->>'git_commit' FROM runs
+               WHERE environment->>'git_commit' IS NOT NULL ORDER BY 1""").fetchall()
         models = self.con.execute("SELECT name, fingerprint FROM models ORDER BY name").fetchall()
         tasks = self.con.execute("SELECT name, config_hash FROM tasks ORDER BY name, config_hash").fetchall()
-        return {"commands": [c for (c,) in commands], "models": models, "tasks": tasks}
+        return {"commands": [c for (c,) in commands], "commits": [c for (c,) in commits], "models": models,
+                "tasks": tasks}
 
     def models(self) -> pd.DataFrame:
         return self.con.execute(
@@ -442,12 +447,16 @@ class Store:
             """SELECT optimizer, task, seed, count(*) AS n_trials FROM hpo_trials WHERE study = ?
                GROUP BY ALL ORDER BY ALL""", [study]).df()
 
+    def hpo_studies(self) -> list[str]:
+        """Names of the studies with stored trials, for the report's optimizer comparison."""
+        return [r[0] for r in self.con.execute("SELECT DISTINCT study FROM hpo_trials ORDER BY 1").fetchall()]
+
     def hpo_trials(self, study: str) -> pd.DataFrame:
         """Every trial of one study in run order; an unknown study raises naming the stored ones."""
         frame = self.con.execute(
             """SELECT optimizer, task, seed, trial, config, cost, budget, wall_time FROM hpo_trials
                WHERE study = ? ORDER BY optimizer, task, seed, trial""", [study]).df()
         if frame.empty:
-            known = [r[0] for r in self.con.execute("SELECT DISTINCT study FROM hpo_trials ORDER BY 1").fetchall()]
-            raise HarnessError(f"HPO study '{study}': no trials stored (stored: {', '.join(known) or 'none'})")
+            known = ", ".join(self.hpo_studies()) or "none"
+            raise HarnessError(f"HPO study '{study}': no trials stored (stored: {known})")
         return frame

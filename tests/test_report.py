@@ -15,35 +15,71 @@ from typer.testing import CliRunner
 
 from harness.cli import app
 from harness.store import ModelRecord, Store
-from tests.test_cli import store_items
+from tests.test_cli import one_line_error, store_items
+from tests.test_hpo_cli import STUDY as TINY_STUDY  # 3 optimizers x 5 tasks: enough for Friedman
 
 runner = CliRunner()
 EVIL = "<script>alert(1)</script>"
+MODEL_SECTIONS = ("leaderboard", "csd", "cd", "heatmap", "snr", "variants")
+HPO_SECTIONS = ("hpo-ranking", "hpo-anytime", "hpo-profile")
 
 
-@pytest.fixture(scope="module")
-def report_db(tmp_path_factory) -> Path:
+def _seed_models(path: Path) -> None:
     """Five models (one with a hostile name, one a 50%-sparse variant) with per-item results on four tasks."""
     rng = np.random.default_rng(3)
     skill = {"alpha": 0.85, "beta": 0.7, EVIL: 0.6, "gamma": 0.45, "alpha-pruned": 0.65}
     per_model = {m: {t: (rng.random(200) < min(0.95, p + d)).astype(float)
                      for t, d in (("arith", 0.0), ("facts", 0.05), ("words", -0.1), ("seq", 0.02))}
                  for m, p in skill.items()}
-    path = tmp_path_factory.mktemp("report") / "h.duckdb"
     store_items(path, per_model)
     with Store.open(path) as store:  # make alpha-pruned a registered variant of alpha
         store.con.execute("DELETE FROM models WHERE name = 'alpha-pruned'")
         store.register_model(ModelRecord("id-alpha-pruned", "alpha-pruned", "variant", "test", "fp-pruned" * 8, 5,
                                          parents=("id-alpha",), recipe={"method": "wanda", "achieved_sparsity": 0.5}))
+
+
+def _report(db: Path, out: Path, *extra: str) -> Path:
+    result = runner.invoke(app, ["report", "--db", str(db), "--out", str(out), "--n-boot", "50", *extra])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def report_db(tmp_path_factory) -> Path:
+    """Models only: no HPO trials."""
+    path = tmp_path_factory.mktemp("report") / "h.duckdb"
+    _seed_models(path)
     return path
 
 
 @pytest.fixture(scope="module")
-def report_html(report_db, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("out") / "report.html"
-    result = runner.invoke(app, ["report", "--db", str(report_db), "--out", str(out), "--md"])
+def hpo_db(tmp_path_factory) -> Path:
+    """HPO trials only, from a real (tiny) `harness hpo run`."""
+    folder = tmp_path_factory.mktemp("hpo")
+    (folder / "tiny.toml").write_text(TINY_STUDY)
+    path = folder / "hpo.duckdb"
+    result = runner.invoke(app, ["hpo", "run", str(folder / "tiny.toml"), "--db", str(path), "--quiet"])
     assert result.exit_code == 0, result.output
-    return out
+    return path
+
+
+@pytest.fixture(scope="module")
+def full_db(hpo_db, tmp_path_factory) -> Path:
+    """The models of `report_db` and the trials of `hpo_db` in one store."""
+    path = tmp_path_factory.mktemp("full") / "h.duckdb"
+    shutil.copyfile(hpo_db, path)
+    _seed_models(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def report_html(full_db, tmp_path_factory) -> Path:
+    return _report(full_db, tmp_path_factory.mktemp("out") / "report.html", "--md")
+
+
+@pytest.fixture(scope="module")
+def plain_html(report_db, tmp_path_factory) -> Path:
+    return _report(report_db, tmp_path_factory.mktemp("plain") / "report.html")
 
 
 class _Collector(HTMLParser):
@@ -63,44 +99,89 @@ class _Collector(HTMLParser):
         self.text.append(data)
 
 
+def _parse(path: Path) -> _Collector:
+    parser = _Collector()
+    parser.feed(path.read_text())
+    parser.close()
+    return parser
+
+
 def test_report_parses_with_every_section_and_no_network(report_html):
     html = report_html.read_text()
-    parser = _Collector()
-    parser.feed(html)
-    parser.close()
-    assert {"leaderboard", "csd", "cd", "heatmap", "snr", "variants"} <= parser.ids
+    parser = _parse(report_html)
+    assert set(MODEL_SECTIONS + HPO_SECTIONS) <= parser.ids
     assert "script" not in parser.tags  # the hostile model name stayed text
-    assert EVIL in "".join(parser.text)
+    text = "".join(parser.text)
+    assert EVIL in text
     assert parser.urls == [] and not re.search(r"https?://", html)
-    assert parser.tags.count("img") >= 6
+    # rank confidence, CSD profile and scatter, CD, heatmap, SNR, sparsity curve; optimizer CD, anytime, profile
+    assert parser.tags.count("img") == parser.tags.count("figcaption") >= 10
+    for method in ("mwr", "bt", "elo", "openskill", "csd"):  # every method's rank sits beside its interval
+        assert re.search(rf"<th>{method}</th>", html)
+    assert re.search(r"<td>\d+ \(\d+–\d+\)</td>", html)
+    for optimizer in ("random", "optuna-tpe", "optuna-cmaes"):
+        assert f"<td>{optimizer}</td>" in html
+    assert "study tiny" in text and "Friedman p =" in text
     markdown = report_html.with_suffix(".md").read_text()
     assert "## Variants against their parents" in markdown and "&lt;script&gt;" in markdown
+    assert "## Optimizer ranking" in markdown and "Performance profile of study tiny" in markdown
 
 
-def test_report_footer_has_provenance(report_html, report_db):
+def test_report_without_hpo_trials_has_no_optimizer_sections(plain_html):
+    parser = _parse(plain_html)
+    assert set(MODEL_SECTIONS) <= parser.ids and not parser.ids & set(HPO_SECTIONS)
+    assert "hpo study" not in plain_html.read_text()
+
+
+def test_report_of_hpo_trials_alone(hpo_db, tmp_path):
+    parser = _parse(_report(hpo_db, tmp_path / "r.html"))
+    assert parser.ids == set(HPO_SECTIONS)
+    empty = tmp_path / "empty.duckdb"
+    Store.open(empty).close()
+    result = runner.invoke(app, ["report", "--db", str(empty), "--out", str(tmp_path / "e.html")])
+    one_line_error(result, str(empty), "nothing to report")
+    assert not (tmp_path / "e.html").exists()
+
+
+def test_report_footer_has_provenance(report_html, full_db):
     html = report_html.read_text()
-    assert str(report_db) in html and "schema version" in html and "package duckdb" in html
+    assert str(full_db) in html and "schema version" in html and "package duckdb" in html
     assert "fp-alpha" in html  # model fingerprints are listed as input hashes
+    trials = re.search(r"<th>hpo study tiny</th><td><code>(\d+) trials, 3 optimizers, 5 tasks, sha256 ([0-9a-f]{64})",
+                       html)
+    assert trials and int(trials.group(1)) == 3 * 5 * 2 * 8
 
 
-def test_report_renders_in_headless_chromium(report_html, tmp_path):
+def _chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     assert chromium, "Debian's chromium is required (make test installs it)"
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
              "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
-             f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0"]
-    shot = tmp_path / "shot.png"
-    taken = subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1200,2400",
-                            report_html.as_uri()], capture_output=True, text=True, timeout=120)
-    assert shot.is_file() and shot.stat().st_size > 10_000, taken.stderr[-2000:]
-    dom = subprocess.run([chromium, *flags, "--dump-dom", report_html.as_uri()],
-                         capture_output=True, text=True, timeout=120)
+             f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0"]
+    return subprocess.run([chromium, *flags, *args], capture_output=True, text=True, timeout=120)
+
+
+def _dom(page: Path, profile: Path) -> str:
+    """The page as Chromium built it, after checking it logged no console error."""
+    dom = _chromium("--dump-dom", page.as_uri(), profile=profile)
     assert dom.returncode == 0, dom.stderr[-2000:]
     console_errors = [line for line in dom.stderr.splitlines() if "CONSOLE" in line and "rror" in line]
     assert console_errors == []
-    for key in ("leaderboard", "csd", "cd", "heatmap", "snr", "variants"):
-        assert f'id="{key}"' in dom.stdout
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom.stdout and "<script>alert" not in dom.stdout
+    return dom.stdout
+
+
+def test_report_renders_in_headless_chromium(report_html, plain_html, tmp_path):
+    shot = tmp_path / "shot.png"
+    taken = _chromium(f"--screenshot={shot}", "--window-size=1200,2400", report_html.as_uri(),
+                      profile=tmp_path / "profile")
+    assert shot.is_file() and shot.stat().st_size > 10_000, taken.stderr[-2000:]
+    dom = _dom(report_html, tmp_path / "profile")
+    for key in MODEL_SECTIONS + HPO_SECTIONS:
+        assert f'id="{key}"' in dom
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom and "<script>alert" not in dom
+    plain = _dom(plain_html, tmp_path / "profile")
+    assert all(f'id="{key}"' in plain for key in MODEL_SECTIONS)
+    assert not any(f'id="{key}"' in plain for key in HPO_SECTIONS)
 
 
 def test_rank_groups_variants_under_their_parent(report_db):

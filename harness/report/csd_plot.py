@@ -1,8 +1,11 @@
-"""Failure-sensitivity scatter for CSD: base E[S_m] (no elimination) against the drop under elimination.
+"""Failure-sensitivity charts for CSD (csd.md section 1.5), on standalone Agg figures (no display,
+no global pyplot state).
 
-The paper's `two_dimension` chart, with what it lacked: 95% error bars and the median split lines
-that define the harness's quadrant labels. Drawn on a standalone Agg figure, so no display or
-global pyplot state is involved.
+- the profile: E[S_m] under each elimination schedule, one line per competitor (the authors'
+  "Expected Win Score" chart), with 95% error bars;
+- the scatter: base E[S_m] (no elimination) against the drop under elimination (the paper's
+  `two_dimension` chart), with 95% error bars and the median split lines that define the
+  harness's generalist/specialist quadrant labels.
 """
 
 from __future__ import annotations
@@ -22,6 +25,37 @@ _COLOURS = {
     "steady underdog": "tab:blue",
     "fragile underdog": "tab:orange",
 }
+
+
+def plot_sensitivity_profile(result: FailureSensitivity, path: str | Path) -> Path:
+    """E[S_m] against the schedule, competitors ordered by E[S_m] under the last schedule, coloured by
+    quadrant label; writes a PNG at `path` and returns the path."""
+    path = Path(path)
+    expected, se = result.expected, result.se
+    order = np.argsort(-expected[:, -1], kind="stable")
+    x = np.arange(len(result.schedules))
+    fig = Figure(figsize=(9, 5.5))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    shown = set()
+    for rank, i in enumerate(order):
+        label = result.labels[i]
+        colour = _COLOURS.get(label, "grey")
+        offset = (rank - (len(order) - 1) / 2) * min(0.02, 0.3 / max(len(order), 1))
+        ax.errorbar(x + offset, expected[i], yerr=Z95 * se[i], fmt="o-", color=colour, alpha=0.8, linewidth=1,
+                    markersize=3, capsize=2, label=None if label in shown else label)
+        shown.add(label)
+        ax.annotate(result.competitors[i], (x[-1] + offset, expected[i, -1]), xytext=(4, 0),
+                    textcoords="offset points", fontsize=7, va="center")
+    ax.set_xticks(x, result.schedule_names)
+    ax.set_xlim(-0.3, x[-1] + 0.8)
+    ax.set_xlabel("elimination schedule (competitors cut per round)")
+    ax.set_ylabel("E[S_m] (expected Swiss-tournament wins)")
+    ax.set_title("CSD failure-sensitivity profile (bars: 95% CI)")
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return path
 
 
 def plot_failure_sensitivity(result: FailureSensitivity, path: str | Path) -> Path:

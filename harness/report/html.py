@@ -14,7 +14,7 @@ from html import escape
 import numpy as np
 import pandas as pd
 
-from harness.report.leaderboard import to_markdown
+from harness.report.leaderboard import escape_markdown as esc, to_markdown
 
 _CSS = """
 body { font: 15px/1.45 system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
@@ -23,7 +23,8 @@ p.what { color: #555; margin-top: 0; }
 table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ddd; padding: 3px 8px; } th { background: #f4f4f4; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
-img { max-width: 100%; height: auto; display: block; margin: 0.8em 0; }
+figure { margin: 0.8em 0; } img { max-width: 100%; height: auto; display: block; }
+figcaption { color: #555; font-size: 0.9em; }
 footer { margin-top: 3em; font-size: 0.85em; color: #555; border-top: 1px solid #ddd; }
 code { background: #f4f4f4; padding: 0 3px; }
 """
@@ -31,7 +32,10 @@ code { background: #f4f4f4; padding: 0 3px; }
 
 @dataclass
 class Section:
-    """A titled part of the report: one sentence on what it shows, tables and PNG figures."""
+    """A titled part of the report: one sentence on what it shows, tables and PNG figures.
+
+    Table and figure captions are shown on the page, so a caption can explain its own item.
+    """
 
     key: str
     title: str
@@ -50,7 +54,8 @@ def render_html(title: str, sections: list[Section], footer: list[tuple[str, str
             parts.append(_table_html(caption, frame))
         for caption, png in section.figures:
             data = base64.b64encode(png).decode("ascii")
-            parts.append(f'<img alt="{escape(caption)}" src="data:image/png;base64,{data}">')
+            parts.append(f'<figure><img alt="{escape(caption)}" src="data:image/png;base64,{data}">'
+                         f"<figcaption>{escape(caption)}</figcaption></figure>")
         parts.append("</section>")
     parts.append('<footer><h2>Reproducibility</h2><table>')
     parts.extend(f"<tr><th>{escape(k)}</th><td><code>{escape(v)}</code></td></tr>" for k, v in footer)
@@ -59,14 +64,13 @@ def render_html(title: str, sections: list[Section], footer: list[tuple[str, str
 
 
 def render_markdown(title: str, sections: list[Section], footer: list[tuple[str, str]]) -> str:
-    lines = [f"# {title}", ""]
+    lines = [f"# {esc(title)}", ""]
     for section in sections:
-        lines += [f"## {section.title}", "", section.what, ""]
+        lines += [f"## {esc(section.title)}", "", esc(section.what), ""]
         for caption, frame in section.tables:
             lines.append(to_markdown(frame, caption))
-        if section.figures:
-            lines += [f"_{len(section.figures)} figure(s) in the HTML report_", ""]
-    lines += ["## Reproducibility", ""] + [f"- **{k}**: `{v}`" for k, v in footer]
+        lines += [f"_Figure (in the HTML report): {esc(caption)}_\n" for caption, _ in section.figures]
+    lines += ["## Reproducibility", ""] + [f"- **{esc(k)}**: `` {v} ``" for k, v in footer]
     return "\n".join(lines) + "\n"
 
 

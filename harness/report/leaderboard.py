@@ -38,10 +38,13 @@ def to_rich(frame: pd.DataFrame, title: str = "") -> Table:
     return table
 
 
-def to_markdown(frame: pd.DataFrame, title: str = "", notes: tuple[str, ...] = ()) -> str:
-    def esc(text: str) -> str:
-        return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+def escape_markdown(text: str) -> str:
+    """Data as Markdown text: table pipes and HTML tags cannot take effect."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
+
+def to_markdown(frame: pd.DataFrame, title: str = "", notes: tuple[str, ...] = ()) -> str:
+    esc = escape_markdown
     lines = [f"## {esc(title)}", ""] if title else []
     lines.append("| " + " | ".join(esc(str(c)) for c in frame.columns) + " |")
     lines.append("|" + "|".join("---:" if _is_numeric(frame[c]) else "---" for c in frame.columns) + "|")

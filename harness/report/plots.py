@@ -44,16 +44,26 @@ def plot_heatmap(table: ScoreTable, path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_rank_intervals(frame: pd.DataFrame, path: Path, method: str) -> Path:
-    """Point rank and bootstrap rank interval per competitor, best at the top."""
-    rows = frame.sort_values(["rank", "competitor"], ascending=[False, False])
-    fig, ax = _figure(7, 1.0 + 0.3 * len(rows))
-    y = np.arange(len(rows))
-    ax.hlines(y, rows["rank_low"], rows["rank_high"], color="tab:blue", linewidth=3, alpha=0.5)
-    ax.plot(rows["rank"], y, "o", color="tab:blue")
-    ax.set_yticks(y, rows["competitor"].astype(str).tolist(), fontsize=8)
-    ax.set_xlabel(f"rank under {method} (95% bootstrap interval)")
+def plot_rank_intervals(frame: pd.DataFrame, path: Path) -> Path:
+    """Point rank and 95% bootstrap rank interval per competitor under each method, best at the top.
+
+    `frame` is long: competitor, method, rank, rank_low, rank_high; competitors keep their order of
+    first appearance (the leaderboard's), methods sit side by side within a competitor's row.
+    """
+    competitors = list(dict.fromkeys(frame["competitor"]))
+    methods = list(dict.fromkeys(frame["method"]))
+    row = {c: len(competitors) - 1 - i for i, c in enumerate(competitors)}
+    step = 0.7 / max(len(methods), 1)
+    fig, ax = _figure(8, 1.2 + (0.2 + 0.05 * len(methods)) * len(competitors))
+    for k, method in enumerate(methods):
+        part = frame[frame["method"] == method]
+        y = part["competitor"].map(row).to_numpy(dtype=float) + 0.35 - step * (k + 0.5)
+        ax.hlines(y, part["rank_low"], part["rank_high"], color=f"C{k % 10}", linewidth=2.5, alpha=0.5)
+        ax.plot(part["rank"], y, "o", color=f"C{k % 10}", markersize=4, label=method)
+    ax.set_yticks([row[c] for c in competitors], [str(c) for c in competitors], fontsize=8)
+    ax.set_xlabel("rank (dot) and 95% bootstrap interval (bar); 1 = best")
     ax.invert_xaxis()
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return _save(fig, path)
 
 

@@ -6,7 +6,9 @@ an empty or meaningless plot.
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -18,6 +20,7 @@ from harness.store import Store
 from tournaments import ScoreTable
 
 CSD_SIMS = 20_000
+BOOT_CSD_SIMS = 1_000  # per bootstrap resample: rank intervals need the order, not a precise E[S_m]
 BOOTSTRAP = 200
 LEADERBOARD_METHODS = ("mwr", "mean", "borda", "copeland", "bt", "elo", "openskill", "csd")
 
@@ -27,8 +30,12 @@ def _png(draw: Callable[[Path], Path]) -> bytes:
         return draw(Path(tmp) / "figure.png").read_bytes()
 
 
-def leaderboard(table: ScoreTable, seed: int, items: ScoreTable | None = None) -> Section | None:
-    """`items`, when given, is the same table with per-item replicates: the bootstrap then resamples items."""
+def leaderboard(table: ScoreTable, seed: int, items: ScoreTable | None = None,
+                n_boot: int = BOOTSTRAP) -> Section | None:
+    """`items`, when given, is the same table with per-item replicates: the bootstrap then resamples items.
+
+    Every method's bootstrap uses the same seed, so all methods see the same resamples.
+    """
     from harness.report.plots import plot_rank_intervals
     from tournaments.methods import rank, rank_all
     from tournaments.stats import bootstrap_ranking
@@ -36,23 +43,35 @@ def leaderboard(table: ScoreTable, seed: int, items: ScoreTable | None = None) -
     if table.n_competitors < 2:
         return None
     ranks, tau, _ = rank_all(table, LEADERBOARD_METHODS, params={"csd": {"n_sims": CSD_SIMS, "seed": seed}})
-    boot = bootstrap_ranking(items if items is not None else table, lambda t: rank(t, "mwr"), n_boot=BOOTSTRAP,
-                             seed=seed)
-    intervals = boot.to_frame()
-    ranks = ranks.reset_index()
-    ranks["mwr rank 95% CI"] = ranks["competitor"].map(
-        {c: f"{lo}–{hi}" for c, lo, hi in zip(intervals["competitor"], intervals["rank_low"], intervals["rank_high"])})
+    sample = items if items is not None else table
+    intervals = []
+    for method in LEADERBOARD_METHODS:
+        params = {"n_sims": BOOT_CSD_SIMS, "seed": seed} if method == "csd" else {}
+        boot = bootstrap_ranking(sample, partial(rank, method=method, **params), n_boot=n_boot, seed=seed)
+        frame = boot.to_frame()[["competitor", "rank_low", "rank_high"]].assign(method=method)
+        intervals.append(frame.assign(rank=ranks.loc[frame["competitor"], method].to_numpy()))
+    order = {c: i for i, c in enumerate(ranks.index)}  # leaderboard order; methods stay in their order within
+    intervals = pd.concat(intervals, ignore_index=True).sort_values(
+        "competitor", key=lambda col: col.map(order), kind="stable")
+    cells = intervals.assign(cell=[f"{r} ({lo}–{hi})" for r, lo, hi in zip(
+        intervals["rank"], intervals["rank_low"], intervals["rank_high"])])
+    side_by_side = cells.pivot(index="competitor", columns="method", values="cell").loc[
+        list(ranks.index), list(LEADERBOARD_METHODS)]
     return Section(
         "leaderboard", "Leaderboard under every ranking method",
-        f"Rank of each model under each method (CSD: {CSD_SIMS} simulated Swiss tournaments), with a 95% interval "
-        f"for the mean-win-rate rank from {BOOTSTRAP} bootstrap resamples over {boot.unit}.",
-        tables=[("ranks", ranks), ("Kendall tau-b between methods", tau.reset_index(names="method"))],
-        figures=[("rank confidence", _png(lambda p: plot_rank_intervals(intervals, p, "mean win rate")))],
+        f"Each model's rank under each method side by side (CSD: {CSD_SIMS} simulated Swiss tournaments), "
+        f"with its 95% rank interval in brackets from {n_boot} bootstrap resamples over {boot.unit}.",
+        tables=[("rank (95% interval) per method, ordered by mean win rate (mwr)",
+                 side_by_side.reset_index(names="model").rename_axis(columns=None)),
+                ("Kendall tau-b between methods (1 = identical order)", tau.reset_index(names="method"))],
+        figures=[("Rank confidence: each dot is a model's rank under one method and its bar the 95% bootstrap "
+                  "interval; models whose bars overlap are not reliably ordered by the data.",
+                  _png(lambda p: plot_rank_intervals(intervals, p)))],
     )
 
 
 def csd_sensitivity(table: ScoreTable, seed: int) -> Section | None:
-    from harness.report.csd_plot import plot_failure_sensitivity
+    from harness.report.csd_plot import plot_failure_sensitivity, plot_sensitivity_profile
     from tournaments.sensitivity import failure_sensitivity
 
     if table.n_competitors < 3:
@@ -71,7 +90,12 @@ def csd_sensitivity(table: ScoreTable, seed: int) -> Section | None:
         f"Expected Swiss-tournament score with {counts} eliminations per round; the drop shows who relies on "
         "never having a bad round (specialists) and who holds up (generalists).",
         tables=[("E[S_m] per schedule", result.to_frame())],
-        figures=[("base score vs drop", _png(lambda p: plot_failure_sensitivity(result, p)))],
+        figures=[("Failure-sensitivity profile: one line per model, its expected wins as more competitors are cut "
+                  "each round; a steep fall marks a model that needs every round to go well.",
+                  _png(lambda p: plot_sensitivity_profile(result, p))),
+                 ("Generalist/specialist scatter: base score against its drop under the harshest schedule; high "
+                  "base with a small drop is a robust generalist, a large drop an aggressive specialist.",
+                  _png(lambda p: plot_failure_sensitivity(result, p)))],
     )
 
 
@@ -159,15 +183,71 @@ def variants(store: Store, table: ScoreTable) -> Section | None:
     )
 
 
+def optimizer_comparison(store: Store, seed: int, n_boot: int = BOOTSTRAP) -> list[Section]:
+    """Three sections over every stored HPO study (carps normalisation), or none without trials."""
+    from harness.report.cd_diagram import plot_cd_diagram
+    from hpo.analysis import from_trials
+    from hpo.plots import plot_anytime, plot_profile
+    from hpo.report import compare, leaderboard as optimizer_leaderboard, notes
+
+    studies = {study: compare(from_trials(store.hpo_trials(study)), "carps", n_boot=n_boot, seed=seed)
+               for study in store.hpo_studies()}
+    if not studies:
+        return []
+    tested = {study: c for study, c in studies.items() if c.tests.friedman is not None}
+    ranking = Section(
+        "hpo-ranking", "Optimizer ranking",
+        "Optimizers ordered by their mean rank over tasks of the final best cost, normalised per task as carps "
+        "does (0 = best cost any run found, 1 = worst), with a 95% interval over seeds and the tasks each won.",
+        tables=[(f"study {study}: " + "; ".join(notes(c)), optimizer_leaderboard(c)) for study, c in studies.items()],
+        figures=_per_study(tested, "Critical-difference diagram of study {study}: optimizers joined by a bar are not "
+                           "significantly different (Friedman and Nemenyi over tasks).",
+                           lambda c, path, title: plot_cd_diagram(c.tests.friedman, path, c.tests.wilcoxon, title)),
+    )
+    anytime = Section(
+        "hpo-anytime", "Optimizer anytime performance",
+        "How good each optimizer's best configuration so far is as its trial budget is spent: left its mean rank "
+        "over tasks, right its mean normalised regret with a 95% band from resampling tasks.",
+        figures=_per_study(studies, "Anytime curves of study {study}: incumbent rank and regret against the share "
+                           "of trials used.", lambda c, path, title: plot_anytime(c.curves, path, title)),
+    )
+    profile = Section(
+        "hpo-profile", "Optimizer performance profiles",
+        "For each optimizer, the share of tasks on which its final normalised cost is within a factor tau of the "
+        "best optimizer on that task (Dolan-Moré); a curve that rises earlier and higher is better.",
+        figures=_per_study(studies, "Performance profile of study {study}.",
+                           lambda c, path, title: plot_profile(c.profile, path, title)),
+    )
+    return [ranking, anytime, profile]
+
+
+def _per_study(studies: dict, caption: str, draw: Callable) -> list[tuple[str, bytes]]:
+    """One figure per study: `draw(comparison, path, title)`, captioned with the study's name filled in."""
+    return [(caption.format(study=study), _png(partial(draw, c, title=f"study {study}")))
+            for study, c in studies.items()]
+
+
 def footer(store: Store, db: Path) -> list[tuple[str, str]]:
+    """Where the numbers came from: code, store, the commands that wrote them, and hashes of the inputs."""
     from harness.environment import environment
 
     env = environment()
     info = store.provenance()
     rows = [("database", str(db)), ("schema version", str(store.schema_version())),
-            ("git commit", env.get("git_commit") or "unknown"), ("python", env["python"])]
+            ("git commit", env.get("git_commit") or "unknown"), ("python", env["python"]),
+            ("report command", env["command"])]
     rows += [(f"package {name}", version) for name, version in sorted(env["packages"].items())]
+    rows += [("run git commit", commit) for commit in info["commits"]]
     rows += [("command", command) for command in info["commands"]]
     rows += [(f"model {name}", fingerprint) for name, fingerprint in info["models"]]
     rows += [(f"task {name}", config_hash) for name, config_hash in info["tasks"]]
+    rows += [(f"hpo study {study}", _trials_digest(store.hpo_trials(study))) for study in store.hpo_studies()]
     return rows
+
+
+def _trials_digest(trials: pd.DataFrame) -> str:
+    """A study's size and a sha256 over what the comparison reads (wall time left out: it never repeats)."""
+    inputs = trials.drop(columns=["wall_time"]).sort_values(["optimizer", "task", "seed", "trial"])
+    digest = hashlib.sha256(inputs.to_csv(index=False).encode()).hexdigest()
+    return (f"{len(trials)} trials, {trials['optimizer'].nunique()} optimizers, {trials['task'].nunique()} tasks, "
+            f"sha256 {digest}")
