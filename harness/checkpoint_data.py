@@ -72,6 +72,9 @@ def read_olmo_log(path: str | Path, run: str | None = None) -> pd.DataFrame:
     frame = pd.read_csv(path)
     if "_step" not in frame.columns:
         raise ValueError(f"{path.name}: no `_step` column; not a per-checkpoint log")
+    steps = frame["_step"].to_numpy(dtype=float)
+    if not np.all((steps >= 0) & (steps < 2**53) & (steps == np.floor(steps))):  # NaN and inf fail too
+        raise ValueError(f"{path.name}: `_step` must hold whole numbers >= 0")
     described = _olmo_metric_columns(frame.columns)
     values = frame[described["column"]].to_numpy(dtype=float)
     n_rows, n_cols = values.shape
@@ -83,7 +86,7 @@ def read_olmo_log(path: str | Path, run: str | None = None) -> pd.DataFrame:
         tokens = np.full(n_rows, np.nan)
     long = pd.DataFrame(
         {
-            "step": np.repeat(frame["_step"].to_numpy(dtype=int), n_cols),
+            "step": np.repeat(steps.astype(np.int64), n_cols),
             "tokens": np.repeat(tokens, n_cols),
             **{key: np.tile(described[key].to_numpy(), n_rows)
                for key in ("task", "split", "format", "shots", "metric")},

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -43,6 +44,11 @@ def read_checkpoints(path: str | Path, layout: str) -> pa.Table:
     frame = frame[frame["value"].notna()]
     if frame.empty:
         raise MalformedFileError(f"{path}: no checkpoint scores found")
+    infinite = frame[frame["value"].abs() == math.inf]
+    if not infinite.empty:
+        row = infinite.iloc[0]
+        raise MalformedFileError(f"{path}: run {row.competitor!r} step {row.replicate}: {row.benchmark!r}: "
+                                 f"infinite value")
     twice = frame.duplicated(["competitor", "benchmark", "replicate"])
     if twice.any():
         row = frame[twice].iloc[0]
@@ -74,20 +80,32 @@ def _olmo_rows(path: Path) -> pd.DataFrame:
 def _locate_csv_problem(files: list[Path]) -> str | None:
     """The first ragged row or non-numeric score cell among `files`, as 'file:line: ...'."""
     for file in files:
-        with open(file, newline="", encoding="utf-8") as handle:
-            reader = csv.reader(handle)
-            header = next(reader, [])
-            scored = [i for i, name in enumerate(header) if name == "_step" or name.startswith("eval/")]
-            for fields in reader:
-                line = reader.line_num
-                if len(fields) != len(header):
-                    return f"{file}:{line}: expected {len(header)} fields, got {len(fields)}"
-                for i in scored:
-                    cell = fields[i].strip()
-                    try:
-                        float(cell or "nan")
-                    except ValueError:
-                        return f"{file}:{line}: column {header[i]!r}: non-numeric value {cell!r}"
+        try:
+            problem = _csv_problem(file)
+        except UnicodeDecodeError as err:
+            return f"{file}: not UTF-8 text ({err.reason} at byte {err.start})"
+        except csv.Error as err:
+            return f"{file}: {err}"
+        if problem:
+            return problem
+    return None
+
+
+def _csv_problem(file: Path) -> str | None:
+    with open(file, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        scored = [i for i, name in enumerate(header) if name == "_step" or name.startswith("eval/")]
+        for fields in reader:
+            line = reader.line_num
+            if len(fields) != len(header):
+                return f"{file}:{line}: expected {len(header)} fields, got {len(fields)}"
+            for i in scored:
+                cell = fields[i].strip()
+                try:
+                    float(cell or "nan")
+                except ValueError:
+                    return f"{file}:{line}: column {header[i]!r}: non-numeric value {cell!r}"
     return None
 
 
@@ -101,10 +119,13 @@ def _lm_eval_rows(path: Path) -> pd.DataFrame:
         raise MalformedFileError(_locate_json_problem(path) or f"{path}: invalid JSON ({err.msg})") from None
     except (KeyError, AttributeError, TypeError):
         raise MalformedFileError(_locate_json_problem(path) or f"{path}: unreadable results file") from None
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError, OverflowError) as err:
         raise MalformedFileError(f"{path}: {err}") from None
-    values = pd.to_numeric(long["value"], errors="coerce")
-    bad = values.isna() & long["value"].notna()
+    except RecursionError:
+        raise MalformedFileError(_locate_json_problem(path) or f"{path}: invalid JSON (nested too deeply)") from None
+    scores = [_score(v) for v in long["value"]]
+    bad = pd.Series([s is None for s in scores], index=long.index)
+    values = pd.Series([math.nan if s is None else s for s in scores], index=long.index, dtype=float)
     if bad.any():
         row = long[bad].iloc[0]
         raise MalformedFileError(f"{path}: {row.model}/{row.setting} step {row.step}: task {row.task!r} "
@@ -119,6 +140,23 @@ def _lm_eval_rows(path: Path) -> pd.DataFrame:
     })
 
 
+def _score(value: object) -> float | None:
+    """A reported score as a float (NaN when absent), or None when it is not a number at all."""
+    if value is None:
+        return math.nan
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    if isinstance(value, (bool, int, float)):
+        try:
+            return float(value)
+        except OverflowError:  # a JSON integer beyond float range
+            return math.inf if value > 0 else -math.inf
+    return None
+
+
 def _locate_json_problem(path: Path) -> str | None:
     """The first results file that is not valid JSON or has no 'results' object, as 'file:line: ...'."""
     for file in sorted(path.glob("*/**/*.json")):
@@ -126,6 +164,10 @@ def _locate_json_problem(path: Path) -> str | None:
             doc = json.loads(file.read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:
             return f"{file}:{err.lineno}: column {err.colno}: invalid JSON ({err.msg})"
+        except UnicodeDecodeError as err:
+            return f"{file}: not UTF-8 text ({err.reason} at byte {err.start})"
+        except RecursionError:
+            return f"{file}: invalid JSON (nested too deeply)"
         results = doc.get("results") if isinstance(doc, dict) else None
         if not isinstance(results, dict) or not all(isinstance(m, dict) for m in results.values()):
             return f"{file}:1: not an lm-eval results file (no 'results' object of per-task metrics)"

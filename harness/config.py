@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness.errors import HarnessError
+from harness.spec_files import first_error, one_line, read_toml
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ModelSpec(_Spec):
@@ -67,15 +67,9 @@ class SuiteSpec(_Spec):
 
 def load_suite(path: Path) -> SuiteSpec:
     """Read a suite TOML file; any problem becomes one line naming the file and the field."""
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise HarnessError(f"suite file {path}: not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise HarnessError(f"suite file {path}: not valid TOML ({exc})") from None
+    raw = read_toml(path, "suite file")
     try:
         return SuiteSpec.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise HarnessError(f"suite file {path}: field '{where}': {first['msg']}") from None
+        where, message = first_error(exc)
+        raise HarnessError(f"suite file {one_line(str(path))}: field '{where or '(top level)'}': {message}") from None

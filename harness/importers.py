@@ -17,6 +17,7 @@ from typing import Iterable, Sequence
 import pandas as pd
 
 from harness.errors import HarnessError
+from harness.spec_files import one_line
 from tournaments.table import ScoreTable
 
 MISSING = {"", "-", "na", "n/a", "nan", "none", "null"}
@@ -26,7 +27,10 @@ DUPLICATES = ("error", "number", "first")
 
 
 class MalformedFileError(HarnessError, ValueError):
-    """A results file that cannot be read as it claims to be; the message says where."""
+    """A results file that cannot be read as it claims to be; the message says where, on one line."""
+
+    def __init__(self, message: str):
+        super().__init__(one_line(message))
 
 
 def _norm(name: str) -> str:
@@ -271,21 +275,56 @@ RUN_COLUMNS = ["run", "model", "task", "metric", "filter", "value", "stderr", "n
 SAMPLE_COLUMNS = ["run", "model", "task", "doc_id", "filter", "metric", "value"]
 
 
-def _load_json(path: Path) -> dict:
+def load_results_json(path: Path) -> dict:
+    """An lm-eval results file as a dict with a 'results' object; anything else is one MalformedFileError."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError as err:
+        raise MalformedFileError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     except json.JSONDecodeError as err:
         raise MalformedFileError(f"{path}:{err.lineno}: column {err.colno}: invalid JSON ({err.msg})") from None
+    except RecursionError:
+        raise MalformedFileError(f"{path}: invalid JSON (nested too deeply)") from None
     if not isinstance(data, dict) or not isinstance(data.get("results"), dict):
         raise MalformedFileError(f"{path}:1: not an lm-eval results file (no 'results' object)")
     return data
+
+
+def _per_task(data: dict, key: str, path: Path) -> dict:
+    """data[key] (an object keyed by task, as lm-eval writes 'versions', 'n-shot', ...), {} when absent."""
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise MalformedFileError(f"{path}:1: {key!r} is not an object")
+    return value
+
+
+def _task_entry(table: dict, key: str, task: str, path: Path) -> dict:
+    value = table.get(task)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise MalformedFileError(f"{path}:1: {key!r} entry for task {task!r} is not an object")
+    return value
+
+
+def _effective_count(value: object, task: str, path: Path) -> int | None:
+    """n-samples.<task>.effective: a whole number of items (stored as a 32-bit count), or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) \
+            or not 0 <= value < 2**31:
+        raise MalformedFileError(f"{path}:1: 'n-samples' of task {task!r}: 'effective' is not a count: {value!r:.40}")
+    return int(value)
 
 
 def _model_name(data: dict, folder: Path) -> str:
     name = data.get("model_name")
     if isinstance(name, str) and name:
         return name
-    args = (data.get("config") or {}).get("model_args")
+    config = data.get("config")
+    args = config.get("model_args") if isinstance(config, dict) else None
     if isinstance(args, dict) and args.get("pretrained"):
         return str(args["pretrained"])
     if isinstance(args, str):
@@ -296,36 +335,59 @@ def _model_name(data: dict, folder: Path) -> str:
 
 
 def _scalar(value: object) -> float | None:
-    """A per-sample metric as a float, or None for values that are not one number (e.g. BLEU pairs)."""
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, (int, float)):
-        return float(value)
-    return None
+    """A metric as a float, or None for values that are not one number (e.g. BLEU pairs) and for NaN."""
+    if not isinstance(value, (bool, int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # a JSON integer beyond float range
+        number = math.inf if value > 0 else -math.inf
+    return None if math.isnan(number) else number
+
+
+def _finite(value: object, where: str) -> float | None:
+    """_scalar, with an infinite value refused (it would break every mean and ranking downstream)."""
+    number = _scalar(value)
+    if number is not None and math.isinf(number):
+        raise MalformedFileError(f"{where}: infinite value {value!r:.40}")
+    return number
+
+
+def _doc_id(value: object, path: Path, line_no: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
+        raise MalformedFileError(f"{path}:{line_no}: 'doc_id' must be a whole number from 0 to 2**31 - 1, "
+                                 f"got {value!r:.40}")
+    return value
 
 
 def _read_samples(path: Path, run: str, model: str, task: str) -> list[tuple]:
     out = []
-    with open(path, encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise MalformedFileError(f"{path}:{line_no}: column {err.colno}: invalid JSON ({err.msg})") from None
-            if not isinstance(record, dict) or "doc_id" not in record:
-                raise MalformedFileError(f"{path}:{line_no}: sample without 'doc_id'")
-            metrics = record.get("metrics")
-            if not isinstance(metrics, list):
-                raise MalformedFileError(f"{path}:{line_no}: sample without a 'metrics' list")
-            for metric in metrics:
-                if metric not in record:
-                    raise MalformedFileError(f"{path}:{line_no}: metric {metric!r} listed but missing")
-                value = _scalar(record[metric])
-                if value is not None:
-                    out.append((run, model, task, int(record["doc_id"]), str(record.get("filter", "none")),
-                                metric, value))
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            lines = handle.read().splitlines()
+    except UnicodeDecodeError as err:
+        raise MalformedFileError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    for line_no, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise MalformedFileError(f"{path}:{line_no}: column {err.colno}: invalid JSON ({err.msg})") from None
+        except RecursionError:
+            raise MalformedFileError(f"{path}:{line_no}: invalid JSON (nested too deeply)") from None
+        if not isinstance(record, dict) or "doc_id" not in record:
+            raise MalformedFileError(f"{path}:{line_no}: sample without 'doc_id'")
+        doc_id = _doc_id(record["doc_id"], path, line_no)
+        metrics = record.get("metrics")
+        if not isinstance(metrics, list):
+            raise MalformedFileError(f"{path}:{line_no}: sample without a 'metrics' list")
+        for metric in metrics:
+            if not isinstance(metric, str) or metric not in record:
+                raise MalformedFileError(f"{path}:{line_no}: metric {metric!r:.40} listed but missing")
+            value = _finite(record[metric], f"{path}:{line_no}: metric {metric!r}")
+            if value is not None:
+                out.append((run, model, task, doc_id, str(record.get("filter", "none")), metric, value))
     return out
 
 
@@ -346,33 +408,36 @@ def read_lm_eval_dir(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         raise MalformedFileError(f"{root}: no lm-eval results_*.json files found")
     run_rows, sample_rows = [], []
     for file in results_files:
-        data = _load_json(file)
+        data = load_results_json(file)
         run = file.relative_to(root).as_posix()
         model = _model_name(data, file.parent)
         stamp = file.stem[len("results_"):]
-        directions = data.get("higher_is_better") or {}
-        versions = data.get("versions") or {}
-        shots = data.get("n-shot") or {}
-        n_samples = data.get("n-samples") or {}
-        args = (data.get("config") or {}).get("model_args")
-        args_text = json.dumps(args, sort_keys=True) if isinstance(args, dict) else (args or "")
+        directions = _per_task(data, "higher_is_better", file)
+        versions = _per_task(data, "versions", file)
+        shots = _per_task(data, "n-shot", file)
+        n_samples = _per_task(data, "n-samples", file)
+        config = data.get("config")
+        args = config.get("model_args") if isinstance(config, dict) else None
+        args_text = args if isinstance(args, str) else "" if args is None else json.dumps(args, sort_keys=True)
         for task, metrics in data["results"].items():
             if not isinstance(metrics, dict):
                 raise MalformedFileError(f"{file}:1: results entry for task {task!r} is not an object")
+            count = _effective_count(_task_entry(n_samples, "n-samples", task, file).get("effective"), task, file)
+            direction = _task_entry(directions, "higher_is_better", task, file)
             for key, value in metrics.items():
                 if "," not in key or "_stderr," in key:
                     continue
                 metric, filt = key.split(",", 1)
-                number = _scalar(value)
+                number = _finite(value, f"{file}:1: task {task!r} metric {key!r}")
                 if number is None:
                     continue
                 stderr = _scalar(metrics.get(f"{metric}_stderr,{filt}"))
-                run_rows.append((run, model, task, metric, filt, number, stderr,
-                                 (n_samples.get(task) or {}).get("effective"),
-                                 (directions.get(task) or {}).get(metric), versions.get(task), shots.get(task),
-                                 data.get("lm_eval_version"), args_text, stamp))
+                higher = direction.get(metric) if isinstance(direction.get(metric), bool) else None
+                run_rows.append((run, model, task, metric, filt, number,
+                                 stderr if stderr is None or math.isfinite(stderr) else None, count, higher,
+                                 versions.get(task), shots.get(task), data.get("lm_eval_version"), args_text, stamp))
             samples_file = file.parent / f"samples_{task}_{stamp}.jsonl"
-            if samples_file.exists():
+            if not set(task) & {"/", "\\", "\x00"} and samples_file.exists():  # a task name is no path
                 sample_rows.extend(_read_samples(samples_file, run, model, task))
     runs = pd.DataFrame(run_rows, columns=RUN_COLUMNS)
     samples = pd.DataFrame(sample_rows, columns=SAMPLE_COLUMNS)

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from harness.checkpoint_import import LOWER_IS_BETTER
-from harness.importers import MalformedFileError, read_lm_eval_dir
+from harness.importers import MalformedFileError, load_results_json, read_lm_eval_dir
 from harness.scoring import SAMPLE_SCHEMA, SCORE_SCHEMA
 from harness.store import ModelRecord, TaskRecord
 
@@ -63,8 +63,10 @@ def _groups(root: Path, result_files: list[str]) -> dict[str, set[str]]:
     """Per results file, the tasks that only aggregate subtasks (ranking them too would count twice)."""
     groups = {}
     for rel in result_files:
-        data = json.loads((root / rel).read_text(encoding="utf-8"))
-        groups[rel] = {task for task, subtasks in (data.get("group_subtasks") or {}).items() if subtasks}
+        subtasks = load_results_json(root / rel).get("group_subtasks") or {}
+        if not isinstance(subtasks, dict):
+            raise MalformedFileError(f"{root / rel}:1: 'group_subtasks' is not an object")
+        groups[rel] = {task for task, members in subtasks.items() if members}
     return groups
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness.errors import HarnessError
+from harness.spec_files import first_error, one_line, read_toml
 from hpo.optimizers import OPTIMIZERS
 from hpo.tasks import Task, make_task
 
@@ -15,12 +16,13 @@ from hpo.tasks import Task, make_task
 class StudySpec(BaseModel):
     """Every optimizer on every task for every seed; n_trials=None uses carps' rule per task."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     study: str = Field(min_length=1)
     optimizers: tuple[str, ...] = Field(min_length=1)
     tasks: tuple[str, ...] = Field(min_length=1)
-    seeds: tuple[int, ...] = Field(default=(0, 1, 2), min_length=1)
+    # Stored as int32, and numpy refuses negative seeds: refuse both here, before any run is stored.
+    seeds: tuple[Annotated[int, Field(ge=0, le=2**31 - 1)], ...] = Field(default=(0, 1, 2), min_length=1)
     n_trials: int | None = Field(default=None, ge=1)
 
     @field_validator("optimizers")
@@ -28,7 +30,7 @@ class StudySpec(BaseModel):
     def _known_optimizers(cls, names: tuple[str, ...]) -> tuple[str, ...]:
         unknown = [n for n in names if n not in OPTIMIZERS]
         if unknown:
-            raise ValueError(f"unknown optimizer(s) {', '.join(unknown)} (known: {', '.join(OPTIMIZERS)})")
+            raise ValueError(f"unknown optimizer(s) {', '.join(map(repr, unknown))} (known: {', '.join(OPTIMIZERS)})")
         return _unique(names)
 
     @field_validator("tasks")
@@ -48,7 +50,7 @@ class StudySpec(BaseModel):
 
 
 def _unique(values: tuple) -> tuple:
-    dupes = sorted({str(v) for v in values if values.count(v) > 1})
+    dupes = sorted({repr(v) for v in values if values.count(v) > 1})
     if dupes:
         raise ValueError(f"listed twice: {', '.join(dupes)}")
     return values
@@ -56,15 +58,9 @@ def _unique(values: tuple) -> tuple:
 
 def load_study(path: Path) -> StudySpec:
     """Read a study TOML file; any problem becomes one line naming the file and the field."""
+    data = read_toml(path, "")
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise HarnessError(f"{path}: no such file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise HarnessError(f"{path}: not valid TOML ({exc})") from None
-    try:
-        return StudySpec(**data)
+        return StudySpec.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "file"
-        raise HarnessError(f"{path}: {where}: {first['msg']}") from None
+        where, message = first_error(exc)
+        raise HarnessError(f"{one_line(str(path))}: {where or 'file'}: {message}") from None

@@ -42,7 +42,7 @@ def parse_rounds(spec: Any, table: ScoreTable | None = None) -> tuple[Round, ...
     if isinstance(spec, Mapping) and set(spec) == {"rounds"}:
         spec = spec["rounds"]
     if isinstance(spec, Mapping):
-        rounds = [_round(str(name), members, str(name)) for name, members in spec.items()]
+        rounds = [_round(str(name), members, _shown(name)) for name, members in spec.items()]
     elif isinstance(spec, Sequence) and not isinstance(spec, str):
         rounds = [_item(item, i + 1) for i, item in enumerate(spec)]
     else:
@@ -61,7 +61,7 @@ def check_rounds(rounds: Sequence[Round], table: ScoreTable) -> None:
     for r in rounds:
         unknown = [b for b in r.benchmarks if b not in known]
         if unknown:
-            raise KeyError(f"round {r.name!r} names unknown benchmark(s): {', '.join(unknown)}")
+            raise KeyError(f"round {r.name!r} names unknown benchmark(s): {', '.join(map(_shown, unknown))}")
 
 
 def _item(item: Any, position: int) -> Round:
@@ -71,10 +71,10 @@ def _item(item: Any, position: int) -> Round:
         extra = set(item) - {"name", "benchmarks"}
         if extra or "benchmarks" not in item:
             raise ValueError(
-                f"round {position}: expected keys 'name' and 'benchmarks', got {', '.join(map(str, item)) or 'none'}"
+                f"round {position}: expected keys 'name' and 'benchmarks', got {', '.join(map(_shown, item)) or 'none'}"
             )
         name = str(item.get("name", f"round {position}"))
-        return _round(name, item["benchmarks"], name)
+        return _round(name, item["benchmarks"], _shown(name))
     return _round(f"round {position}", item, f"round {position}")
 
 
@@ -94,10 +94,16 @@ def _check_unique(rounds: list[Round]) -> None:
     names = [r.name for r in rounds]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise ValueError(f"duplicate round name(s): {', '.join(dupes)}")
+        raise ValueError(f"duplicate round name(s): {', '.join(map(_shown, dupes))}")
     owner: dict[str, str] = {}
     for r in rounds:
         for b in r.benchmarks:
             if b in owner:
                 raise ValueError(f"benchmark {b!r} is in both round {owner[b]!r} and round {r.name!r}")
             owner[b] = r.name
+
+
+def _shown(name: Any) -> str:
+    """A name as written, or its repr when it holds a line break or other unprintable character."""
+    text = str(name)
+    return text if text.isprintable() else repr(text)

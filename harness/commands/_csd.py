@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -61,25 +60,40 @@ class CSDSettings:
 
 def load_rounds(spec: str, table):
     """None for 'auto', else the rounds of a TOML or YAML file, checked against the table."""
+    from harness.spec_files import one_line, read_toml
     from tournaments.rounds import parse_rounds
 
     if spec == "auto":
         return None
     path = Path(spec)
+    where = one_line(f"--rounds {path}")
     if not path.is_file():
-        raise HarnessError(f"--rounds {path}: no such file (or use 'auto')")
+        raise HarnessError(f"{where}: no such file (or use 'auto')")
+    data = _read_yaml(path, where) if path.suffix in (".yaml", ".yml") else read_toml(path, "--rounds")
     try:
-        text = path.read_text(encoding="utf-8")
-        if path.suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
-        else:
-            data = tomllib.loads(text)
         return parse_rounds(data, table)
-    except (ValueError, KeyError, UnicodeDecodeError) as exc:  # TOML, YAML and round errors alike
+    except (ValueError, KeyError) as exc:  # round errors (KeyError: an unknown benchmark)
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        raise HarnessError(f"--rounds {path}: {message}") from None
+        raise HarnessError(f"{where}: {one_line(str(message))}") from None
+
+
+def _read_yaml(path: Path, where: str):
+    """The YAML document in `path`; a syntax or encoding problem is one line with the line number."""
+    import yaml
+
+    from harness.spec_files import one_line
+
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise HarnessError(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise HarnessError(f"{where}: not valid YAML ({one_line(str(exc.problem or exc.context))}{at})") from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else "nested too deeply"
+        raise HarnessError(f"{where}: not valid YAML ({one_line(detail)})") from None
 
 
 def report(table, settings: CSDSettings, published, plot: Path | None, fmt: str) -> None:

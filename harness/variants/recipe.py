@@ -8,25 +8,25 @@ from __future__ import annotations
 
 import difflib
 import re
-import tomllib
 from pathlib import Path
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.errors import HarnessError
+from harness.spec_files import first_error, one_line, read_toml
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 PATTERN = re.compile(r"^(\d+):(\d+)$")
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
     kind: ClassVar[str]
 
     name: str
     method: str
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32)  # torch and numpy seed generators take 0 .. 2**32 - 1
 
     @field_validator("name")
     @classmethod
@@ -195,16 +195,12 @@ class Recipe(BaseModel):
 
 def load_recipe(path: Path) -> list[VariantSpec]:
     """Parse and validate a recipe file; every problem is one HarnessError naming the variant and field."""
-    if not path.is_file():
-        raise HarnessError(f"recipe {path}: no such file")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise HarnessError(f"recipe {path}: not valid TOML ({exc})") from None
+    raw = read_toml(path, "recipe")
     return parse_recipe(raw, str(path))
 
 
 def parse_recipe(raw: dict, where: str = "recipe") -> list[VariantSpec]:
+    where = one_line(where)
     try:
         recipe = Recipe.model_validate(raw)
     except ValidationError as exc:
@@ -213,19 +209,20 @@ def parse_recipe(raw: dict, where: str = "recipe") -> list[VariantSpec]:
     names = [spec.name for spec in specs]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
-        raise HarnessError(f"{where}: variant name '{duplicates[0]}' is used twice")
+        raise HarnessError(f"{where}: variant name {duplicates[0]!r} is used twice")
     return specs
 
 
 def parse_variant(entry: dict, where: str) -> VariantSpec:
-    label = f"variant '{entry['name']}'" if isinstance(entry.get("name"), str) else where
+    name = entry.get("name")
+    label = f"{where} ({one_line(repr(name))})" if isinstance(name, str) else where
     method = entry.get("method")
     if not isinstance(method, str):
         raise HarnessError(f"{label}: no method (choose one of {', '.join(METHODS)})")
     if method not in METHODS:
         close = difflib.get_close_matches(method, METHODS, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else f" (choose one of {', '.join(METHODS)})"
-        raise HarnessError(f"{label}: unknown method '{method}'{hint}")
+        raise HarnessError(f"{label}: unknown method {one_line(repr(method))}{hint}")
     try:
         return METHODS[method].model_validate(entry)
     except ValidationError as exc:
@@ -233,7 +230,5 @@ def parse_variant(entry: dict, where: str) -> VariantSpec:
 
 
 def _first_error(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    field = ".".join(str(part) for part in error["loc"])
-    message = error["msg"].removeprefix("Value error, ")
+    field, message = first_error(exc)
     return f"{field}: {message}" if field else message
