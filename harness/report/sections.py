@@ -112,7 +112,8 @@ def critical_difference(table: ScoreTable) -> Section | None:
         "cd", "Critical-difference diagram",
         f"Mean rank per model over {complete.n_benchmarks} benchmarks; models joined by a bar are not significantly "
         f"different (Friedman p = {result.p_value:.3g}, Nemenyi critical difference {result.critical_difference:.2f}).",
-        figures=[("critical difference", _png(lambda p: plot_cd_diagram(result, p, pairwise)))],
+        figures=[("Critical-difference diagram: each model sits at its mean rank over the benchmarks; models joined "
+                  "by a bar are not significantly different.", _png(lambda p: plot_cd_diagram(result, p, pairwise)))],
     )
 
 
@@ -123,7 +124,8 @@ def heatmap(table: ScoreTable) -> Section:
         "heatmap", "Scores per task",
         "Each model's primary score on each task; colour is its position between the task's worst and best model.",
         tables=[("scores", table.to_frame().reset_index(names="model"))],
-        figures=[("heatmap", _png(lambda p: plot_heatmap(table, p)))],
+        figures=[("Score heatmap: rows are models, columns tasks, the number is the score and darker is better "
+                  "within a task (↓ marks lower-is-better tasks).", _png(lambda p: plot_heatmap(table, p)))],
     )
 
 
@@ -146,7 +148,8 @@ def snr(store: Store, snr_filter: int | None) -> Section | None:
         "snr", "Signal and noise per benchmark",
         f"How well each benchmark separates the models (signal) relative to its item-sampling noise; {rule}.",
         tables=[("SNR", frame)],
-        figures=[("SNR per benchmark", _png(lambda p: plot_snr_bars(frame, p, dropped=dropped)))],
+        figures=[("SNR per benchmark, highest at the top: grey bars are benchmarks dropped from ranking, n/a marks "
+                  "an undefined SNR.", _png(lambda p: plot_snr_bars(frame, p, dropped=dropped)))],
     )
 
 
@@ -174,7 +177,8 @@ def variants(store: Store, table: ScoreTable) -> Section | None:
     figures = []
     if curve["sparsity"].gt(0).any():
         label = "mean score over higher-is-better tasks"
-        figures.append(("quality vs sparsity", _png(lambda p: plot_quality_vs_sparsity(curve, p, label))))
+        figures.append(("Quality against achieved sparsity: one line per parent and pruning method, the parent "
+                        f"itself at sparsity 0 ({label}).", _png(lambda p: plot_quality_vs_sparsity(curve, p, label))))
     return Section(
         "variants", "Variants against their parents",
         "Each pruned or merged variant's score change on every task relative to the model it was made from "
