@@ -17,6 +17,7 @@ from typing import Iterable, Sequence
 import pandas as pd
 
 from harness.errors import HarnessError
+from harness.paths import sibling
 from harness.spec_files import one_line
 from tournaments.table import ScoreTable
 
@@ -436,8 +437,9 @@ def read_lm_eval_dir(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
                 run_rows.append((run, model, task, metric, filt, number,
                                  stderr if stderr is None or math.isfinite(stderr) else None, count, higher,
                                  versions.get(task), shots.get(task), data.get("lm_eval_version"), args_text, stamp))
-            samples_file = file.parent / f"samples_{task}_{stamp}.jsonl"
-            if not set(task) & {"/", "\\", "\x00"} and samples_file.exists():  # a task name is no path
+            # The task name comes from the file: it may only name a file beside it, never reach elsewhere.
+            samples_file = sibling(file.parent, f"samples_{task}_{stamp}.jsonl")
+            if samples_file is not None and samples_file.is_file():
                 sample_rows.extend(_read_samples(samples_file, run, model, task))
     runs = pd.DataFrame(run_rows, columns=RUN_COLUMNS)
     samples = pd.DataFrame(sample_rows, columns=SAMPLE_COLUMNS)

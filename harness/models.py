@@ -2,6 +2,9 @@
 
 A model is either a local folder (dense safetensors + tokenizer) or an embedded name; embedded
 models are built from files inside installed packages, so nothing here ever needs a model hub.
+Every folder passes `harness.trust.check_checkpoint` first: remote code and pickle weights are refused
+unless the user allowed them; allowed pickle weights are converted once to safetensors, so everything
+downstream (fingerprints, backends, variants) only ever reads safetensors.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from math import prod
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.paths import child, file_stem, sibling
+from harness.trust import LoadPolicy, check_checkpoint
 
 
 @dataclass(frozen=True)
@@ -47,41 +52,48 @@ class ModelRef:
     path: Path | None  # None until an embedded model is materialised
     kind: str  # base | variant | external
     source: str
+    weight_format: str = "safetensors"  # or "pickle" (allowed by --allow-pickle, converted by materialize)
+    policy: LoadPolicy = LoadPolicy()
 
 
 @dataclass(frozen=True)
 class ResolvedModel:
     name: str
-    path: Path
+    path: Path  # always a safetensors folder
     kind: str
     source: str
     fingerprint: str
     n_params: int
+    weight_format: str = "safetensors"  # what the source folder held
+    policy: LoadPolicy = LoadPolicy()
 
     @property
     def model_id(self) -> str:
         return self.fingerprint[:16]
 
 
-def resolve(spec: str, name: str | None = None) -> ModelRef:
+def resolve(spec: str, name: str | None = None, policy: LoadPolicy = LoadPolicy()) -> ModelRef:
     """A name of an embedded model, or a path to a local HF folder; fails fast, before any DB work."""
     if spec in EMBEDDED:
-        return ModelRef(name=name or spec, path=None, kind="base", source=f"embedded:{spec}")
+        return ModelRef(name=name or spec, path=None, kind="base", source=f"embedded:{spec}", policy=policy)
+    if any(ord(ch) < 32 for ch in spec):
+        raise HarnessError(f"model {spec!r}: control characters in a model name or path")
     path = Path(spec).expanduser()
     if not path.exists():
         from harness.variants.registry import variant_folder
 
         if (folder := variant_folder(spec)) is not None:
-            return ModelRef(name=name or spec, path=folder, kind="variant", source=str(folder))
+            check_checkpoint(folder, f"model '{spec}'", policy)
+            return ModelRef(name=name or spec, path=folder, kind="variant", source=str(folder), policy=policy)
         known = ", ".join(sorted(EMBEDDED))
         raise HarnessError(f"model '{spec}': no such folder, and not an embedded model ({known})")
     if not path.is_dir():
         raise HarnessError(f"model '{spec}': expected a folder with config.json and *.safetensors")
     if not (path / "config.json").is_file():
         raise HarnessError(f"model '{spec}': {path / 'config.json'} is missing")
-    if not sorted(path.glob("*.safetensors")):
-        raise HarnessError(f"model '{spec}': no *.safetensors weights in {path}")
-    return ModelRef(name=name or path.name, path=path.resolve(), kind="base", source=str(path.resolve()))
+    weight_format = check_checkpoint(path, f"model '{spec}'", policy)
+    return ModelRef(name=name or path.name, path=path.resolve(), kind="base", source=str(path.resolve()),
+                    weight_format=weight_format, policy=policy)
 
 
 def materialize(ref: ModelRef, models_dir: Path) -> ResolvedModel:
@@ -89,10 +101,13 @@ def materialize(ref: ModelRef, models_dir: Path) -> ResolvedModel:
     path = ref.path
     if path is None:
         embedded = EMBEDDED[ref.source.split(":", 1)[1]]
-        path = models_dir / embedded.name
+        path = child(models_dir, embedded.name, "embedded model")
         if not (path / "model.safetensors").is_file():
             _convert_gguf(embedded, path)
-    return ResolvedModel(ref.name, path, ref.kind, ref.source, fingerprint(path), count_parameters(path))
+    elif ref.weight_format == "pickle":
+        path = _convert_pickle(path, models_dir)
+    return ResolvedModel(ref.name, path, ref.kind, ref.source, fingerprint(path), count_parameters(path),
+                         ref.weight_format, ref.policy)
 
 
 def _package_dir(package: str) -> Path:
@@ -134,6 +149,71 @@ def _convert_gguf(embedded: EmbeddedModel, out: Path) -> None:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+PICKLE_INDEX = "pytorch_model.bin.index.json"
+
+
+def _pickle_shards(path: Path) -> list[Path]:
+    """The pickle files transformers itself would load: pytorch_model.bin, or the shards its index names."""
+    index = path / PICKLE_INDEX
+    if index.is_file():
+        try:
+            names = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise HarnessError(f"model '{path}': {index} is not a valid weight index") from None
+        shards = [sibling(path, n) if isinstance(n, str) else None for n in names]
+        if not names or None in shards or not all(s.is_file() for s in shards):
+            raise HarnessError(f"model '{path}': {index} names missing or out-of-folder shard files")
+        return shards
+    if (path / "pytorch_model.bin").is_file():
+        return [path / "pytorch_model.bin"]
+    raise HarnessError(f"model '{path}': pickle weights, but not transformers' layout (pytorch_model.bin or "
+                       f"{PICKLE_INDEX}); convert them to safetensors yourself")
+
+
+def _convert_pickle(source: Path, models_dir: Path) -> Path:
+    """Convert allowed pickle weights once into a safetensors folder under results/models, atomically.
+
+    torch's weights-only unpickler reads them (tensors and plain containers only, never arbitrary
+    objects); the folder name is the source folder's name made safe plus a hash of the pickle bytes.
+    """
+    import torch
+
+    from harness.trust import PICKLE_SUFFIXES
+    from harness.variants.checkpoint import ShardWriter, staging
+
+    shards = _pickle_shards(source)
+    digest = hashlib.sha256()
+    for shard in shards:
+        digest.update(shard.name.encode())
+        with shard.open("rb") as handle:
+            while block := handle.read(1 << 22):
+                digest.update(block)
+    out = child(models_dir, f"{file_stem(source.name)[:120]}-pickle-{digest.hexdigest()[:12]}", "converted model")
+    if (out / "harness_source.json").is_file():
+        return out
+    with staging(out) as tmp:
+        writer = ShardWriter(tmp)
+        for shard in shards:
+            try:
+                state = torch.load(shard, map_location="cpu", weights_only=True)
+            except Exception as exc:  # the weights-only unpickler refuses anything but tensors
+                raise HarnessError(f"model '{source}': {shard.name} cannot be read as plain tensors "
+                                   f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+            if not isinstance(state, dict) or not all(isinstance(t, torch.Tensor) for t in state.values()):
+                raise HarnessError(f"model '{source}': {shard.name} is not a flat state dict of tensors")
+            for key, tensor in state.items():
+                writer.add(key, tensor.clone())  # tied weights share storage; safetensors wants them apart
+            del state
+        writer.close()
+        for file in sorted(source.iterdir()):
+            if file.is_file() and file.suffix not in (*PICKLE_SUFFIXES, ".safetensors") and file.name != PICKLE_INDEX:
+                shutil.copyfile(file, tmp / file.name)
+        (tmp / "harness_source.json").write_text(json.dumps(
+            {"converted_from": str(source), "weight_format": "pickle", "files": [s.name for s in shards],
+             "sha256": digest.hexdigest()}, indent=2) + "\n")
+    return out
 
 
 def fingerprint(path: Path) -> str:

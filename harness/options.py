@@ -11,9 +11,22 @@ _STORE = "Store"
 _SELECT = "What to evaluate"
 _BACKEND = "Backend"
 _OUTPUT = "Output"
+_SAFETY = "Safety"
 
 DbOption = Annotated[Path, typer.Option(
     "--db", envvar="HARNESS_DB", help="DuckDB file holding every result.", rich_help_panel=_STORE)]
+BusyTimeoutOption = Annotated[float, typer.Option(
+    "--busy-timeout", min=0, envvar="HARNESS_BUSY_TIMEOUT", help="Seconds to wait while another process holds "
+    "the database (DuckDB allows one writer); 0 fails at once with a 'database is busy' line.",
+    rich_help_panel=_STORE)]
+
+TrustRemoteCodeOption = Annotated[bool, typer.Option(
+    "--trust-remote-code", help="Accept checkpoints that ask to run their own Python code (auto_map in their "
+    "config, *.py files). That code runs with your rights: only for authors you trust.", rich_help_panel=_SAFETY)]
+AllowPickleOption = Annotated[bool, typer.Option(
+    "--allow-pickle", help="Accept pickle weights (*.bin, *.pt, *.pth, *.ckpt); they are read with torch's "
+    "weights-only unpickler and converted once to safetensors. Only for authors you trust.",
+    rich_help_panel=_SAFETY)]
 
 ModelsOption = Annotated[Optional[list[str]], typer.Option(
     "--models", "-m", help="Model names or local HF folders (repeat, or comma-separate). "

@@ -58,19 +58,19 @@ class ModelSession:
             if self.settings.backend == "vllm":
                 from harness.backends.vllm import build_vllm
 
-                self._lm = build_vllm(self.model.path, self.settings)
+                self._lm = build_vllm(self.model.path, self.settings, self.model.policy.trust_remote_code)
             else:
                 from harness.backends.hf import build_hf
 
                 self._lm = build_hf(self.model.path, self.settings.batch_size, self.settings.device,
-                                    self.settings.dtype)
+                                    self.settings.dtype, self.model.policy.trust_remote_code)
         return self._lm
 
     def count_tokens(self, context: str, continuation: str) -> int:
         if self._counter is None:
             from harness.backends.hf import token_counter
 
-            self._counter = token_counter(self.model.path)
+            self._counter = token_counter(self.model.path, self.model.policy.trust_remote_code)
         return self._counter(context, continuation)
 
 

@@ -6,9 +6,12 @@ schema is versioned in `meta` and migrated forward on open (with a backup copy f
 
 from __future__ import annotations
 
+import filecmp
 import json
+import os
 import re
 import shutil
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -80,6 +83,47 @@ MIGRATIONS: list[list[str]] = [
 _LOCK_PID = re.compile(r"\(PID (\d+)\)")
 
 
+def _busy_timeout(seconds: float | None) -> float:
+    """The caller's wait for a held database, else $HARNESS_BUSY_TIMEOUT, else none."""
+    if seconds is not None:
+        return max(0.0, float(seconds))
+    raw = os.environ.get("HARNESS_BUSY_TIMEOUT", "0")
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        raise HarnessError(f"HARNESS_BUSY_TIMEOUT={raw!r}: expected a number of seconds") from None
+
+
+def _lock_holder(message: str) -> str:
+    """Who holds the lock, from DuckDB's message (it names the PID) and, where readable, its command line."""
+    found = _LOCK_PID.search(message)
+    if not found:
+        return "another process"
+    pid = found.group(1)
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:3]
+    except OSError:
+        argv = []
+    return f"another {'harness ' if any(b'harness' in part for part in argv) else ''}process (pid {pid})"
+
+
+def _open_error(path: Path, message: str) -> HarnessError:
+    if "not a valid DuckDB database" in message or "invalid" in message.lower():
+        return HarnessError(f"--db {path}: not a DuckDB database file")
+    return HarnessError(f"--db {path}: cannot open ({message.splitlines()[0]})")
+
+
+def _backup_copy(path: Path, version: int) -> Path:
+    """Copy the database before migrating it: path.v<version>.bak, never overwriting a different copy."""
+    for n in range(1000):
+        backup = path.with_name(f"{path.name}.v{version}{f'.{n}' if n else ''}.bak")
+        if backup.exists() and not filecmp.cmp(path, backup, shallow=False):
+            continue
+        shutil.copy2(path, backup)
+        return backup
+    raise HarnessError(f"--db {path}: too many backup copies beside it; remove old *.bak files")
+
+
 @dataclass(frozen=True)
 class ModelRecord:
     model_id: str
@@ -119,7 +163,9 @@ class Store:
 
     # ------------------------------------------------------------------ opening
     @classmethod
-    def open(cls, path: str | Path, read_only: bool = False) -> "Store":
+    def open(cls, path: str | Path, read_only: bool = False, busy_timeout: float | None = None) -> "Store":
+        """Open (creating, or migrating with a backup first); a file another process holds is waited for
+        up to `busy_timeout` seconds (default $HARNESS_BUSY_TIMEOUT, else 0), then refused in one line."""
         path = Path(path)
         if read_only and not path.exists():
             raise HarnessError(f"--db {path}: no such database (run `harness eval` first)")
@@ -127,7 +173,7 @@ class Store:
             raise HarnessError(f"--db {path}: is a folder, not a DuckDB file")
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
-        con = cls._connect(path, read_only)
+        con = cls._connect(path, read_only, _busy_timeout(busy_timeout))
         store = cls(con, path, read_only)
         try:
             store._check_schema()
@@ -137,34 +183,41 @@ class Store:
         return store
 
     @staticmethod
-    def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
-        try:
-            return duckdb.connect(str(path), read_only=read_only)
-        except duckdb.Error as exc:
-            message = str(exc)
-            if "lock" in message.lower():
-                pid = _LOCK_PID.search(message)
-                holder = f" by process {pid.group(1)}" if pid else ""
-                raise HarnessError(f"--db {path}: database is busy (locked{holder}); wait for it to finish") from None
-            if "not a valid DuckDB database" in message or "invalid" in message.lower():
-                raise HarnessError(f"--db {path}: not a DuckDB database file") from None
-            raise HarnessError(f"--db {path}: cannot open ({message.splitlines()[0]})") from None
+    def _connect(path: Path, read_only: bool, busy_timeout: float = 0.0) -> duckdb.DuckDBPyConnection:
+        """DuckDB allows one writing process per file and takes an OS lock; a held lock is retried with
+        backoff until `busy_timeout` runs out, then refused in one line naming the holder."""
+        deadline, delay = time.monotonic() + busy_timeout, 0.05
+        while True:
+            try:
+                return duckdb.connect(str(path), read_only=read_only)
+            except duckdb.Error as exc:
+                message = str(exc)
+                if "lock" not in message.lower():
+                    raise _open_error(path, message) from None
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    waited = f"waited {busy_timeout:g} s; " if busy_timeout > 0 else ""
+                    raise HarnessError(
+                        f"database is busy: {path} is in use by {_lock_holder(message)}; {waited}let it finish, or "
+                        "wait for it with --busy-timeout SECONDS (or HARNESS_BUSY_TIMEOUT)") from None
+                time.sleep(min(delay, left))
+                delay = min(delay * 2, 1.0)
 
     def _check_schema(self) -> None:
         version = self.schema_version()
         if version > SCHEMA_VERSION:
             raise HarnessError(
                 f"--db {self.path}: schema version {version} is newer than this harness supports "
-                f"({SCHEMA_VERSION}); upgrade the harness"
+                f"({SCHEMA_VERSION}); upgrade the harness (the file was not changed)"
             )
         if version == SCHEMA_VERSION:
             return
         if self.read_only:
             raise HarnessError(f"--db {self.path}: schema version {version} needs migrating; open it once for writing")
+        backup = None
         if version > 0:
-            backup = self.path.with_name(f"{self.path.name}.v{version}.bak")
-            self.con.execute("CHECKPOINT")
-            shutil.copy2(self.path, backup)
+            self.con.execute("CHECKPOINT")  # everything on disk, so the copy is the whole database
+            backup = _backup_copy(self.path, version)
         self.con.execute("BEGIN TRANSACTION")
         try:
             for step in range(version, SCHEMA_VERSION):
@@ -174,6 +227,11 @@ class Store:
                 "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
             )
             self.con.execute("COMMIT")
+        except duckdb.Error as exc:
+            self.con.execute("ROLLBACK")
+            kept = f"; a copy is at {backup}" if backup else ""
+            raise HarnessError(f"--db {self.path}: migrating schema version {version} to {SCHEMA_VERSION} failed "
+                               f"({str(exc).splitlines()[0]}); the file was left at version {version}{kept}") from None
         except BaseException:
             self.con.execute("ROLLBACK")
             raise

@@ -9,18 +9,23 @@ from typing import Callable
 from lm_eval.api.model import LM
 
 
-def build_hf(path: Path, batch_size: int, device: str, dtype: str) -> LM:
-    """HFLM over a local folder; lm-eval's context grouping (logits_cache) stays on."""
+def build_hf(path: Path, batch_size: int, device: str, dtype: str, trust_remote_code: bool = False) -> LM:
+    """HFLM over a local folder; lm-eval's context grouping (logits_cache) stays on.
+
+    Both safety switches are explicit (never the library's default): remote code only when the user
+    allowed it, and safetensors only (pickle checkpoints were converted by harness.models first).
+    """
     from lm_eval.models.huggingface import HFLM
 
-    return HFLM(pretrained=str(path), batch_size=batch_size, device=device, dtype=dtype, logits_cache=True)
+    return HFLM(pretrained=str(path), batch_size=batch_size, device=device, dtype=dtype, logits_cache=True,
+                trust_remote_code=trust_remote_code, use_safetensors=True)
 
 
-def token_counter(path: Path) -> Callable[[str, str], int]:
+def token_counter(path: Path, trust_remote_code: bool = False) -> Callable[[str, str], int]:
     """Count continuation tokens the way lm-eval splits (context, continuation) for causal models."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
 
     @lru_cache(maxsize=4096)
     def encode(text: str) -> int:

@@ -34,13 +34,14 @@ class VllmLM(TemplateLM):
     def __init__(self, path: Path | str, *, dtype: str = "auto", tensor_parallel_size: int = 1,
                  data_parallel_size: int = 1, gpu_memory_utilization: float = 0.9, max_model_len: int | None = None,
                  enforce_eager: bool = False, seed: int = 1234, fast_mc: bool = True, top_k: int = 20,
-                 **engine_args: Any) -> None:
+                 trust_remote_code: bool = False, **engine_args: Any) -> None:
         super().__init__()
         self.fast_mc = fast_mc
         self.top_k = top_k
         engine = dict(model=str(path), dtype=dtype, tensor_parallel_size=tensor_parallel_size,
                       gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
-                      enforce_eager=enforce_eager, seed=seed, max_logprobs=top_k, **engine_args)
+                      enforce_eager=enforce_eager, seed=seed, max_logprobs=top_k,
+                      trust_remote_code=trust_remote_code, load_format="safetensors", **engine_args)
         if data_parallel_size > 1:
             import torch
             from transformers import AutoTokenizer
@@ -49,7 +50,7 @@ class VllmLM(TemplateLM):
 
             gpus = tensor_parallel_size if torch.cuda.is_available() else 0
             self.llm = ReplicatedLLM(data_parallel_size, gpus, engine)
-            self.tokenizer = AutoTokenizer.from_pretrained(str(path))
+            self.tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
             model_len = self.llm.max_model_len
         else:
             from vllm import LLM
@@ -168,9 +169,9 @@ class VllmLM(TemplateLM):
         return self.llm.generate([{"prompt_token_ids": list(p)} for p in prompts], params, use_tqdm=False)
 
 
-def build_vllm(path: Path, settings) -> VllmLM:
+def build_vllm(path: Path, settings, trust_remote_code: bool = False) -> VllmLM:
     """The engine for one model, from the run's EvalSettings (pass-through of the vLLM engine options)."""
     return VllmLM(path, dtype=settings.dtype, tensor_parallel_size=settings.tensor_parallel_size,
                   data_parallel_size=settings.data_parallel_size,
                   gpu_memory_utilization=settings.gpu_memory_utilization, max_model_len=settings.max_model_len,
-                  enforce_eager=settings.enforce_eager)
+                  enforce_eager=settings.enforce_eager, trust_remote_code=trust_remote_code)

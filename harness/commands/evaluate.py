@@ -11,9 +11,9 @@ from rich.text import Text
 from harness.commands._common import err, out
 from harness.errors import HarnessError
 from harness.options import (
-    BackendOption, BatchSizeOption, ChunkOption, DataParallelOption, DbOption, DeviceOption, DisplayOption,
-    DtypeOption, EnforceEagerOption, GpuMemoryOption, LimitOption, MaxModelLenOption, ModelsOption, SuiteOption,
-    TasksOption, TensorParallelOption, split_list,
+    AllowPickleOption, BackendOption, BatchSizeOption, BusyTimeoutOption, ChunkOption, DataParallelOption, DbOption,
+    DeviceOption, DisplayOption, DtypeOption, EnforceEagerOption, GpuMemoryOption, LimitOption, MaxModelLenOption,
+    ModelsOption, SuiteOption, TasksOption, TensorParallelOption, TrustRemoteCodeOption, split_list,
 )
 from harness.paths import default_db
 
@@ -35,6 +35,9 @@ def eval_(
     gpu_memory_utilization: GpuMemoryOption = 0.9,
     max_model_len: MaxModelLenOption = None,
     enforce_eager: EnforceEagerOption = False,
+    trust_remote_code: TrustRemoteCodeOption = False,
+    allow_pickle: AllowPickleOption = False,
+    busy_timeout: BusyTimeoutOption = 0.0,
 ) -> None:
     """Evaluate every model on every task; finished runs are skipped, interrupted ones resume."""
     os.environ.setdefault("TQDM_DISABLE", "1")  # lm-eval's and datasets' own bars would fight ours
@@ -50,6 +53,7 @@ def eval_(
     from harness.store import Store
     from harness.tasks.lmeval import prepare
     from harness.tasks.registry import resolve_tasks
+    from harness.trust import LoadPolicy
 
     if display not in DISPLAYS:
         raise HarnessError(f"--display '{display}': choose one of {', '.join(DISPLAYS)}")
@@ -70,11 +74,12 @@ def eval_(
                          settings=settings)
     # Validate everything before the store is opened, so bad input never touches it.
     resolve_backend(settings.backend)
-    refs = [model_registry.resolve(m.target, name=m.name if m.path else None) for m in spec.models]
+    policy = LoadPolicy(trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
+    refs = [model_registry.resolve(m.target, name=m.name if m.path else None, policy=policy) for m in spec.models]
     chosen = resolve_tasks(spec.tasks)
     root = results_dir()
     prepared = [prepare(task, root / "tasks") for task in chosen]
-    with Store.open(db) as store:
+    with Store.open(db, busy_timeout=busy_timeout) as store:
         outcomes = Runner(store, settings, root, Display(display, err)).run(refs, prepared)
     _print_outcomes(outcomes)
     if any(o.status == "failed" for o in outcomes):

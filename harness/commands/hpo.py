@@ -10,7 +10,7 @@ import typer
 from harness.commands._common import friendly, out
 from harness.errors import HarnessError
 from harness.options import DbOption, FormatOption, SeedOption, split_list
-from harness.paths import default_db, results_dir
+from harness.paths import child, default_db, plain_name, results_dir
 
 hpo_app = typer.Typer(no_args_is_help=True, help="Compare hyperparameter optimizers on HPO tasks (carps-style).")
 
@@ -31,6 +31,7 @@ def run(
     from hpo.runner import run_study
 
     spec = load_study(config)
+    plain_name(spec.study, f"{config}: study")  # it names the report folder <results>/hpo/<study>
 
     def say(optimizer: str, task: str, seed: int, status: str, seconds: float) -> None:
         if not quiet:
@@ -65,12 +66,12 @@ def report(
         raise HarnessError(f"--format '{fmt}': choose one of {', '.join(FORMATS)}")
     if mode not in ("carps", "stable"):
         raise HarnessError(f"--mode '{mode}': choose carps or stable")
+    folder = out_dir or child(results_dir() / "hpo", study, "--study")
     with Store.open(db, read_only=not publish) as store:
         rows = _rows(store, study)
         comparison = compare(rows, mode, _anchors(rows) if mode == "stable" else None, n_boot=n_boot, seed=seed)
         if publish:
             store.replace_external(f"hpo:{study}", publish_rows(comparison))
-    folder = out_dir or results_dir() / "hpo" / study
     written = write(comparison, folder, f"{study} ({mode})")
     render(leaderboard(comparison), fmt, out, title=f"HPO study {study}: optimizers by mean rank ({mode})",
            notes=notes(comparison) + (f"tables and figures: {folder} ({len(written)} files)",))

@@ -16,7 +16,9 @@ from rich.text import Text
 
 from harness.commands._common import err, friendly, out
 from harness.errors import HarnessError
-from harness.options import DbOption, DisplayOption
+from harness.options import (
+    AllowPickleOption, BusyTimeoutOption, DbOption, DisplayOption, TrustRemoteCodeOption,
+)
 from harness.paths import default_db
 
 variants_app = typer.Typer(no_args_is_help=True, help="Pruned and merged variants of models.")
@@ -75,6 +77,9 @@ def make(
     recipe: Annotated[Path, typer.Argument(help="TOML file with one [[variant]] table per variant.")],
     db: DbOption = default_db(),
     display: DisplayOption = "rich",
+    trust_remote_code: TrustRemoteCodeOption = False,
+    allow_pickle: AllowPickleOption = False,
+    busy_timeout: BusyTimeoutOption = 0.0,
 ) -> None:
     """Make every variant of the recipe under results/variants/ and register it with its parents.
 
@@ -82,6 +87,7 @@ def make(
     merges run before prunes. A variant already made from the same recipe and parents is skipped.
     """
     from harness.display import DISPLAYS
+    from harness.trust import LoadPolicy
     from harness.variants.build import make as make_variants
     from harness.variants.recipe import load_recipe
 
@@ -89,7 +95,8 @@ def make(
         raise HarnessError(f"--display '{display}': choose one of {', '.join(DISPLAYS)}")
     specs = load_recipe(recipe)
     with _steps_factory(display) as steps_for:
-        outcomes = make_variants(specs, db, steps_for)
+        policy = LoadPolicy(trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
+        outcomes = make_variants(specs, db, steps_for, policy=policy, busy_timeout=busy_timeout)
     table = Table(title="variants", header_style="bold")
     _columns(table, ("variant", "status", "method", "parents", "sparsity", "params", "seconds"))
     for outcome in outcomes:

@@ -18,6 +18,7 @@ from harness import models as model_registry
 from harness.errors import HarnessError
 from harness.paths import results_dir
 from harness.store import ModelRecord, Store
+from harness.trust import LoadPolicy
 from harness.variants import manifest, registry
 from harness.variants.checkpoint import DEFAULT_SHARD_BYTES, WeightReader, check_folder, staging
 from harness.variants.recipe import VariantSpec
@@ -39,6 +40,8 @@ class Parent:
     n_params: int
     kind: str
     source: str
+    weight_format: str = "safetensors"  # what the parent's own folder held
+    allow_pickle: bool = False  # it, or an ancestor, was loaded from pickle weights under --allow-pickle
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,8 @@ def order(specs: list[VariantSpec]) -> list[VariantSpec]:
 
 
 def make(specs: list[VariantSpec], db: Path, steps_for: Callable[[str], Steps],
-         max_shard_bytes: int = DEFAULT_SHARD_BYTES) -> list[Outcome]:
+         max_shard_bytes: int = DEFAULT_SHARD_BYTES, policy: LoadPolicy = LoadPolicy(),
+         busy_timeout: float | None = None) -> list[Outcome]:
     """Validate the whole recipe, then make every variant in order; returns one outcome per variant."""
     planned = order(specs)
     names = {spec.name for spec in specs}
@@ -72,29 +76,31 @@ def make(specs: list[VariantSpec], db: Path, steps_for: Callable[[str], Steps],
         if spec.name in model_registry.EMBEDDED:
             raise HarnessError(f"variant '{spec.name}': the name of an embedded model; choose another")
     refs = dict.fromkeys(ref for spec in specs for ref in spec.parents if ref not in names)
-    external = {ref: _external_parent(ref) for ref in refs}
+    external = {ref: _external_parent(ref, policy) for ref in refs}
     for spec in specs:
         _check_existing(spec)
         if spec.kind == "merge" and not set(spec.parents) & names:
             _check_mergeable(spec, {ref: external[ref].path for ref in spec.parents})
     outcomes: list[Outcome] = []
     made: dict[str, Parent] = {}
-    with Store.open(db) as store:
+    with Store.open(db, busy_timeout=busy_timeout) as store:
         for spec in planned:
             parents = [made[ref] if ref in made else external[ref] for ref in spec.parents]
             outcome = _make_one(spec, parents, store, steps_for(spec.name), max_shard_bytes)
             outcomes.append(outcome)
             made[spec.name] = Parent(spec.name, spec.name, outcome.path, outcome.manifest["output_sha256"],
-                                     outcome.manifest["param_count"], "variant", str(outcome.path))
+                                     outcome.manifest["param_count"], "variant", str(outcome.path),
+                                     allow_pickle=outcome.manifest.get("allow_pickle", False))
     return outcomes
 
 
-def _external_parent(ref: str) -> Parent:
+def _external_parent(ref: str, policy: LoadPolicy) -> Parent:
     """A parent outside the recipe: an embedded model, a made variant, or a local HF folder."""
-    resolved = model_registry.materialize(model_registry.resolve(ref), results_dir() / "models")
+    resolved = model_registry.materialize(model_registry.resolve(ref, policy=policy), results_dir() / "models")
     check_folder(resolved.path, f"parent '{ref}'")
+    inherited = resolved.kind == "variant" and manifest.read(resolved.path).get("allow_pickle", False)
     return Parent(ref, resolved.name, resolved.path, resolved.fingerprint, resolved.n_params, resolved.kind,
-                  resolved.source)
+                  resolved.source, resolved.weight_format, resolved.weight_format == "pickle" or inherited)
 
 
 def _check_existing(spec: VariantSpec) -> None:
@@ -128,9 +134,11 @@ def _make_one(spec: VariantSpec, parents: list[Parent], store: Store, steps: Ste
     from harness.variants.calibration import text_digest
 
     records = [{"role": role, "ref": p.ref, "name": p.name, "kind": p.kind, "path": str(p.path),
-                "sha256": p.fingerprint, "param_count": p.n_params} for role, p in zip(_roles(spec), parents)]
+                "sha256": p.fingerprint, "param_count": p.n_params, "weight_format": p.weight_format}
+               | ({"converted_from": p.source} if p.weight_format == "pickle" else {})
+               for role, p in zip(_roles(spec), parents)]
     inputs = manifest.variant_inputs(spec, records, text_digest() if spec.method in DATA_AWARE else None)
-    final = registry.variants_dir() / spec.name
+    final = registry.variant_path(spec.name)
     existing = registry.variant_folder(spec.name)
     if existing is not None:
         old = manifest.read(existing)
@@ -157,6 +165,7 @@ def _make_one(spec: VariantSpec, parents: list[Parent], store: Store, steps: Ste
         reader = WeightReader(tmp)
         dtype = reader.dtypes[reader.names()[0]]
         record = manifest.build(spec, records, inputs, output_sha256, result, dtype, time.perf_counter() - started)
+        record["allow_pickle"] = any(p.allow_pickle for p in parents)  # made from unpickled weights, at any depth
         manifest.write(tmp, record)
     _register(store, spec.name, final.resolve(), record, parents)
     return Outcome(spec.name, "made", final.resolve(), record)

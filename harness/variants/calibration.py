@@ -59,8 +59,10 @@ def load_model(path: Path):
     from transformers.utils import logging
 
     logging.disable_progress_bar()
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
-    return model, AutoTokenizer.from_pretrained(path)
+    # Never the checkpoint's own code nor pickle weights: parents passed harness.trust and are safetensors.
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, trust_remote_code=False,
+                                                 use_safetensors=True).eval()
+    return model, AutoTokenizer.from_pretrained(path, trust_remote_code=False)
 
 
 def decoder_layers(model) -> tuple[torch.nn.ModuleList, str]:

@@ -14,9 +14,9 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.errors import HarnessError
+from harness.paths import PLAIN_NAME as NAME  # variant names become folder names
 from harness.spec_files import first_error, one_line, read_toml
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 PATTERN = re.compile(r"^(\d+):(\d+)$")
 
 
@@ -31,7 +31,7 @@ class _Spec(BaseModel):
     @field_validator("name")
     @classmethod
     def _plain_name(cls, value: str) -> str:
-        if not NAME.match(value):
+        if not NAME.fullmatch(value):
             raise ValueError("use letters, digits, '.', '_' and '-' only (it becomes a folder name)")
         return value
 

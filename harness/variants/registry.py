@@ -8,20 +8,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.paths import results_dir
+from harness.paths import child, is_plain, results_dir
 from harness.variants import manifest
-from harness.variants.recipe import NAME
 
 
 def variants_dir() -> Path:
     return results_dir() / "variants"
 
 
+def variant_path(name: str) -> Path:
+    """Where variant `name` lives: always directly inside variants_dir(), or one line refusing the name."""
+    return child(variants_dir(), name, "variant")
+
+
 def variant_folder(name: str) -> Path | None:
     """The folder of a finished variant (one with a manifest), or None."""
-    if not NAME.match(name):
+    if not is_plain(name):
         return None
-    folder = variants_dir() / name
+    folder = variant_path(name)
     return folder.resolve() if (folder / manifest.FILE).is_file() else None
 
 
