@@ -163,9 +163,12 @@ class Store:
 
     # ------------------------------------------------------------------ opening
     @classmethod
-    def open(cls, path: str | Path, read_only: bool = False, busy_timeout: float | None = None) -> "Store":
+    def open(cls, path: str | Path, read_only: bool = False, busy_timeout: float | None = None,
+             files: bool = True) -> "Store":
         """Open (creating, or migrating with a backup first); a file another process holds is waited for
-        up to `busy_timeout` seconds (default $HARNESS_BUSY_TIMEOUT, else 0), then refused in one line."""
+        up to `busy_timeout` seconds (default $HARNESS_BUSY_TIMEOUT, else 0), then refused in one line.
+        files=False switches off DuckDB's access to anything but this database (COPY TO, ATTACH, read_csv,
+        extensions), so SQL typed by a user can read the store and nothing else."""
         path = Path(path)
         if read_only and not path.exists():
             raise HarnessError(f"--db {path}: no such database (run `harness eval` first)")
@@ -173,7 +176,7 @@ class Store:
             raise HarnessError(f"--db {path}: is a folder, not a DuckDB file")
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
-        con = cls._connect(path, read_only, _busy_timeout(busy_timeout))
+        con = cls._connect(path, read_only, _busy_timeout(busy_timeout), files)
         store = cls(con, path, read_only)
         try:
             store._check_schema()
@@ -183,13 +186,15 @@ class Store:
         return store
 
     @staticmethod
-    def _connect(path: Path, read_only: bool, busy_timeout: float = 0.0) -> duckdb.DuckDBPyConnection:
+    def _connect(path: Path, read_only: bool, busy_timeout: float = 0.0,
+                 files: bool = True) -> duckdb.DuckDBPyConnection:
         """DuckDB allows one writing process per file and takes an OS lock; a held lock is retried with
         backoff until `busy_timeout` runs out, then refused in one line naming the holder."""
         deadline, delay = time.monotonic() + busy_timeout, 0.05
         while True:
             try:
-                return duckdb.connect(str(path), read_only=read_only)
+                return duckdb.connect(str(path), read_only=read_only,
+                                      config={} if files else {"enable_external_access": False})
             except duckdb.Error as exc:
                 message = str(exc)
                 if "lock" not in message.lower():
@@ -463,7 +468,8 @@ class Store:
             return result.df() if result.description else pd.DataFrame()
         except duckdb.Error as exc:
             first = str(exc).splitlines()[0]
-            hint = "; the store is read-only unless --write is given" if "read-only" in first else ""
+            sandboxed = "read-only" in first or "disabled by configuration" in first
+            hint = "; the store is read-only and files are out of reach unless --write is given" if sandboxed else ""
             raise HarnessError(f"query failed: {first}{hint}") from None
 
     def count(self, table: str) -> int:

@@ -219,6 +219,21 @@ def test_imported_names_are_data_never_paths(tmp_path, results_env):
     assert "<script>alert" not in out.read_text() and "&lt;script&gt;" in out.read_text()
 
 
+# ---------------------------------------------------------------------------- query
+@pytest.mark.parametrize("sql", ["COPY (SELECT * FROM models) TO '{out}'", "ATTACH '{out}' AS other"])
+def test_read_only_query_cannot_write_files_either(tmp_path, sql):
+    db, out = tmp_path / "h.duckdb", tmp_path / "leak.csv"
+    fill_store(db)
+    before = digest(db)
+    refused = runner.invoke(app, ["query", sql.format(out=out), "--db", str(db)])
+    one_line_error(refused, "query failed", "--write")
+    assert not out.exists() and digest(db) == before
+    if sql.startswith("COPY"):
+        allowed = runner.invoke(app, ["query", sql.format(out=out), "--db", str(db), "--write"])
+        assert allowed.exit_code == 0, allowed.output
+        assert out.read_text().startswith("model_id,name")
+
+
 # ---------------------------------------------------------------------------- schema versions
 @pytest.fixture()
 def v1_store(tmp_path) -> Path:

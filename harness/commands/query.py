@@ -21,6 +21,6 @@ def query(
     from harness.report.leaderboard import render
     from harness.store import Store
 
-    with Store.open(db, read_only=not write) as store:
+    with Store.open(db, read_only=not write, files=write) as store:  # without --write: no COPY TO, no ATTACH
         frame = store.query(sql)
     render(frame, "csv" if csv else "table", out)
