@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import struct
 import tempfile
 from contextlib import contextmanager
@@ -164,9 +166,14 @@ def copy_side_files(parent: Path, out: Path) -> None:
 
 @contextmanager
 def staging(final: Path) -> Iterator[Path]:
-    """A temporary folder beside `final`, renamed to it only if the block finishes; removed otherwise."""
+    """A temporary folder beside `final`, renamed to it only if the block finishes; removed otherwise.
+
+    Its name carries the builder's pid and host, so the folders a killed build leaves behind (a kill -9
+    skips the cleanup below; each can be as big as the model) are removed by the next build of `final`.
+    """
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
+    _remove_abandoned(final)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-{os.getpid()}@{socket.gethostname()}-", dir=final.parent))
     tmp.chmod(0o755)
     try:
         yield tmp
@@ -174,3 +181,22 @@ def staging(final: Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _remove_abandoned(final: Path) -> None:
+    """Remove staging folders of `final` whose builder was a process on this host that no longer runs."""
+    pattern = re.compile(rf"\.{re.escape(final.name)}-(\d+)@(.+)-[a-z0-9_]+")
+    for folder in final.parent.iterdir():
+        match = pattern.fullmatch(folder.name)
+        if match and match[2] == socket.gethostname() and not _alive(int(match[1])):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
