@@ -61,6 +61,16 @@ MaxModelLenOption = Annotated[Optional[int], typer.Option(
 EnforceEagerOption = Annotated[bool, typer.Option(
     "--enforce-eager", help="vLLM: no CUDA graphs (faster start, slower steps).", rich_help_panel=_BACKEND)]
 
+_SCALE = "Scale out"
+ExecutorOption = Annotated[str, typer.Option(
+    "--executor", help="local (this process) or ray (one Ray task per model and task shard, each writing "
+    "Parquet shards that this process ingests; needs the `distributed` extra).", rich_help_panel=_SCALE)]
+ShardsOption = Annotated[int, typer.Option(
+    "--shards", min=1, help="ray: split each task's items into N shards, one Ray task each.", rich_help_panel=_SCALE)]
+RayAddressOption = Annotated[Optional[str], typer.Option(
+    "--ray-address", help="ray: the cluster to join (default: RAY_ADDRESS, else a new local Ray instance).",
+    rich_help_panel=_SCALE)]
+
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed for every random draw.", rich_help_panel=_OUTPUT)]
 FormatOption = Annotated[str, typer.Option(
     "--format", "-f", help="table, md, json or csv.", rich_help_panel=_OUTPUT)]

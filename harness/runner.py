@@ -83,12 +83,7 @@ class Runner:
         self.display = display or Display("none")
 
     def run(self, models: list[ModelRef], tasks: list[PreparedTask]) -> list[JobOutcome]:
-        _quiet_lm_eval()
-        from lm_eval.tasks import TaskManager
-
-        task_manager = TaskManager(include_defaults=False)
-        for task in tasks:
-            self.store.register_task(_task_record(task))
+        task_manager = self._register_tasks(tasks)
         outcomes: list[JobOutcome] = []
         with self.display.session():
             for ref in models:
@@ -97,6 +92,15 @@ class Runner:
                 for task in tasks:
                     outcomes.append(self._job(session, task, task_manager))
         return outcomes
+
+    def _register_tasks(self, tasks: list[PreparedTask]):
+        """Store the task records; returns the lm-eval TaskManager every job shares."""
+        quiet_lm_eval()
+        from lm_eval.tasks import TaskManager
+
+        for task in tasks:
+            self.store.register_task(_task_record(task))
+        return TaskManager(include_defaults=False)
 
     def _register(self, ref: ModelRef) -> ResolvedModel:
         resolved = materialize(ref, self.results_dir / "models")
@@ -107,43 +111,74 @@ class Runner:
         return resolved
 
     def _job(self, session: ModelSession, task: PreparedTask, task_manager) -> JobOutcome:
-        model, name, metric = session.model, task.task.name, task.task.primary_metric
+        model = session.model
         run_id = run_id_for(model, task, self.settings)
-        if self.store.run_status(run_id) == "done":
-            value = self.store.con.execute(
-                "SELECT value FROM scores WHERE run_id = ? AND metric = ?", [run_id, metric]).fetchone()
-            return JobOutcome(model.name, name, "skipped", metric, value[0] if value else None)
+        if (skipped := self._skipped(model, task, run_id)) is not None:
+            return skipped
         started = time.perf_counter()
-        self.store.start_run(run_id, model.model_id, task.task_id, self.settings.backend,
-                             self.settings.model_dump(), self.settings.limit, environment())
-        job = self.display.job(f"{model.name} · {name}")
+        self._start(model, task, run_id)
+        job = self.display.job(f"{model.name} · {task.task.name}")
         lm = StoreCachedLM(
             inner_factory=session.lm, count_tokens=session.count_tokens, store=self.store, run_id=run_id,
             chunk_size=self.settings.chunk_size,
             on_total=job.add_total, on_advance=job.advance,
         )
+        return self._finish(model, task, run_id, lm, task_manager, job, started)
+
+    def _skipped(self, model: ResolvedModel, task: PreparedTask, run_id: str) -> JobOutcome | None:
+        """The outcome of a run that is already done (nothing to do), else None."""
+        if self.store.run_status(run_id) != "done":
+            return None
+        metric = task.task.primary_metric
+        value = self.store.con.execute(
+            "SELECT value FROM scores WHERE run_id = ? AND metric = ?", [run_id, metric]).fetchone()
+        return JobOutcome(model.name, task.task.name, "skipped", metric, value[0] if value else None)
+
+    def _start(self, model: ResolvedModel, task: PreparedTask, run_id: str) -> None:
+        self.store.start_run(run_id, model.model_id, task.task_id, self.settings.backend,
+                             self.settings.model_dump(), self.settings.limit, environment())
+
+    def _finish(self, model: ResolvedModel, task: PreparedTask, run_id: str, lm: StoreCachedLM, task_manager,
+                job, started: float, work: dict[str, int] | None = None) -> JobOutcome:
+        """Evaluate through `lm` (answers from the store, the rest computed), store samples and scores, mark
+        the run done; any error marks it failed instead. `work` (cached, computed) replaces lm's counts when
+        the model work happened elsewhere (Ray workers)."""
+        name, metric = task.task.name, task.task.primary_metric
         try:
-            results = _evaluate(lm, task, task_manager, self.settings)
+            results = lm_eval_run(lm, task.config, task_manager, self.settings)
             samples = sample_rows(run_id, results["samples"][name], self.store.requests_for_run(run_id))
             n_docs = int(results["n-samples"][name]["effective"])
             scores = score_rows(run_id, results["results"][name], samples, n_docs)
-            counts = {"requests": lm.n_requests, "cached": lm.n_cached, "computed": lm.n_computed}
+            counts = {"requests": lm.n_requests, "cached": lm.n_cached, "computed": lm.n_computed} | (work or {})
             self.store.finish_run(run_id, to_arrow(samples, SAMPLE_SCHEMA), to_arrow(scores, SCORE_SCHEMA), counts)
         except Exception as exc:  # one bad job must not stop the others
-            message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            self.store.fail_run(run_id, message)
-            job.failed()
-            return JobOutcome(model.name, name, "failed", metric, None, lm.n_cached, lm.n_computed,
-                              time.perf_counter() - started, message)
+            return self._failed(model, task, run_id, job, started, error_line(exc), lm.n_cached, lm.n_computed)
         value = scores.loc[scores["metric"] == metric, "value"]
         return JobOutcome(model.name, name, "done", metric, float(value.iloc[0]) if len(value) else None,
-                          lm.n_cached, lm.n_computed, time.perf_counter() - started)
+                          counts["cached"], counts["computed"], time.perf_counter() - started)
+
+    def _failed(self, model: ResolvedModel, task: PreparedTask, run_id: str, job, started: float, message: str,
+                n_cached: int = 0, n_computed: int = 0) -> JobOutcome:
+        self.store.fail_run(run_id, message)
+        job.failed()
+        return JobOutcome(model.name, task.task.name, "failed", task.task.primary_metric, None, n_cached, n_computed,
+                          time.perf_counter() - started, message)
 
 
-def _evaluate(lm, task: PreparedTask, task_manager, settings: EvalSettings) -> dict:
+def error_line(exc: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message."""
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+def lm_eval_run(lm, config: dict, task_manager, settings: EvalSettings, docs: list[int] | None = None) -> dict:
+    """lm-eval over the task's first `settings.limit` items (logged, with bootstrap), or, for a Ray shard, over
+    exactly `docs` (sorted; lm-eval numbers them 0..m-1), where only the requests matter."""
     from lm_eval import simple_evaluate
 
-    return simple_evaluate(model=lm, tasks=[task.config], task_manager=task_manager, limit=settings.limit,
+    if docs is not None:
+        return simple_evaluate(model=lm, tasks=[config], task_manager=task_manager, samples={config["task"]: docs},
+                               log_samples=False, bootstrap_iters=0)
+    return simple_evaluate(model=lm, tasks=[config], task_manager=task_manager, limit=settings.limit,
                            log_samples=True, bootstrap_iters=settings.bootstrap_iters)
 
 
@@ -155,6 +190,6 @@ def _task_record(task: PreparedTask) -> TaskRecord:
     )
 
 
-def _quiet_lm_eval() -> None:
+def quiet_lm_eval() -> None:
     for name in ("lm_eval", "lm-eval", "datasets", "transformers", "accelerate"):
         logging.getLogger(name).setLevel(logging.ERROR)

@@ -352,6 +352,8 @@ class Store:
             return
         columns = ", ".join(rows.column_names)
         verb = "INSERT OR IGNORE" if ignore_duplicates else "INSERT"
+        if hasattr(self.con, "complete"):  # DuckDB 2: a half-read result (a fetchone() above) blocks register()
+            self.con.complete()
         self.con.register("_ingest", rows)
         try:
             self.con.execute(f"{verb} INTO {table} ({columns}) SELECT {columns} FROM _ingest")

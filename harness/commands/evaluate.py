@@ -12,8 +12,9 @@ from harness.commands._common import err, out
 from harness.errors import HarnessError
 from harness.options import (
     AllowPickleOption, BackendOption, BatchSizeOption, BusyTimeoutOption, ChunkOption, DataParallelOption, DbOption,
-    DeviceOption, DisplayOption, DtypeOption, EnforceEagerOption, GpuMemoryOption, LimitOption, MaxModelLenOption,
-    ModelsOption, SuiteOption, TasksOption, TensorParallelOption, TrustRemoteCodeOption, split_list,
+    DeviceOption, DisplayOption, DtypeOption, EnforceEagerOption, ExecutorOption, GpuMemoryOption, LimitOption,
+    MaxModelLenOption, ModelsOption, RayAddressOption, ShardsOption, SuiteOption, TasksOption, TensorParallelOption,
+    TrustRemoteCodeOption, split_list,
 )
 from harness.paths import default_db
 
@@ -38,6 +39,9 @@ def eval_(
     trust_remote_code: TrustRemoteCodeOption = False,
     allow_pickle: AllowPickleOption = False,
     busy_timeout: BusyTimeoutOption = 0.0,
+    executor: ExecutorOption = "local",
+    shards: ShardsOption = 1,
+    ray_address: RayAddressOption = None,
 ) -> None:
     """Evaluate every model on every task; finished runs are skipped, interrupted ones resume."""
     os.environ.setdefault("TQDM_DISABLE", "1")  # lm-eval's and datasets' own bars would fight ours
@@ -48,8 +52,8 @@ def eval_(
     from harness import models as model_registry
     from harness.backends import resolve_backend
     from harness.config import EvalSettings, ModelSpec, SuiteSpec, load_suite
+    from harness.executors import check_executor, make_runner
     from harness.paths import results_dir
-    from harness.runner import Runner
     from harness.store import Store
     from harness.tasks.lmeval import prepare
     from harness.tasks.registry import resolve_tasks
@@ -74,13 +78,15 @@ def eval_(
                          settings=settings)
     # Validate everything before the store is opened, so bad input never touches it.
     resolve_backend(settings.backend)
+    check_executor(executor, shards, ray_address, settings)
     policy = LoadPolicy(trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
     refs = [model_registry.resolve(m.target, name=m.name if m.path else None, policy=policy) for m in spec.models]
     chosen = resolve_tasks(spec.tasks)
     root = results_dir()
     prepared = [prepare(task, root / "tasks") for task in chosen]
     with Store.open(db, busy_timeout=busy_timeout) as store:
-        outcomes = Runner(store, settings, root, Display(display, err)).run(refs, prepared)
+        runner = make_runner(executor, store, settings, root, Display(display, err), shards, ray_address)
+        outcomes = runner.run(refs, prepared)
     _print_outcomes(outcomes)
     if any(o.status == "failed" for o in outcomes):
         raise typer.Exit(1)

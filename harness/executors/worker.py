@@ -1,0 +1,63 @@
+"""What one Ray task runs: one model on one shard of one task, through the same backend code as a local run.
+
+Plain Python (Ray only calls it), so it runs and is tested without Ray. It never opens DuckDB: StoreCachedLM
+gets a ShardCache, which answers from the rows the driver passed in and from this shard's own files, and
+turns every computed chunk into a Parquet shard file. The model is built only if something is left to compute.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from harness.backends import StoreCachedLM
+from harness.config import EvalSettings
+from harness.executors.shards import Shard, ShardCache, done_counts, mark_done
+from harness.models import ResolvedModel
+
+# Test hook: a worker SIGKILLs itself right after writing this many shard files (a real crash mid-run).
+KILL_AFTER_ENV = "HARNESS_RAY_KILL_AFTER_FILES"
+
+
+class _Docs(list):
+    """A sorted doc-id list with set-speed `in` (lm-eval tests membership once per document of the task)."""
+
+    def __init__(self, docs):
+        super().__init__(docs)
+        self._members = frozenset(docs)
+
+    def __contains__(self, doc) -> bool:
+        return doc in self._members
+
+
+def compute_shard(model: ResolvedModel, config: dict, settings: EvalSettings, run_id: str, shard: Shard,
+                  folder: str, known: pd.DataFrame, kill_after: int | None = None) -> dict[str, int]:
+    """Compute every request of `shard` not already answered; returns counts (requests, cached, computed)."""
+    from lm_eval.tasks import TaskManager
+
+    from harness.runner import ModelSession, lm_eval_run, quiet_lm_eval
+
+    path = Path(folder)
+    if (counts := done_counts(path)) is not None:  # a retry of a task whose worker died after finishing
+        return counts | {"computed": 0, "cached": counts["requests"]}
+    quiet_lm_eval()
+    session = ModelSession(model, settings)
+    cache = ShardCache(path, shard.docs, known, on_write=_kill_hook(kill_after))
+    lm = StoreCachedLM(inner_factory=session.lm, count_tokens=session.count_tokens, store=cache, run_id=run_id,
+                       chunk_size=settings.chunk_size)
+    lm_eval_run(lm, config, TaskManager(include_defaults=False), settings, docs=_Docs(shard.docs))
+    counts = {"requests": lm.n_requests, "cached": lm.n_cached, "computed": lm.n_computed}
+    mark_done(path, counts)
+    return counts
+
+
+def _kill_hook(kill_after: int | None) -> Callable[[int], None]:
+    def hook(files_written: int) -> None:
+        if kill_after is not None and files_written == kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return hook
