@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -10,6 +11,18 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
+
+# Hypothesis (tests/test_fuzz_parsers.py): the same inputs on every run, no example database, and its
+# caches in the temp folder rather than a .hypothesis folder in the repository.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), "harness-hypothesis"))
+try:
+    from hypothesis import HealthCheck, settings
+except ImportError:  # the test extra is not installed: only the fuzz tests need it
+    pass
+else:
+    settings.register_profile("harness", derandomize=True, database=None, deadline=None, max_examples=40,
+                              suppress_health_check=list(HealthCheck))
+    settings.load_profile("harness")
 
 REPO = Path(__file__).resolve().parents[1]
 
