@@ -7,8 +7,9 @@ wrong hundreds digit), so a model has to compute rather than spot the only plaus
 from __future__ import annotations
 
 import random
+from functools import partial
 
-from harness.tasks.mc_items import fresh_shots, mc_item, near_numbers, with_shots
+from harness.tasks.mc_items import fresh_shots, held_out, mc_item, near_numbers, with_shots
 from harness.tasks.spec import BuiltinTask
 
 N_ITEMS = 300
@@ -33,11 +34,11 @@ def _mixed_3d(rng: random.Random) -> tuple[str, int]:
     return f"{a} + {b} =", a + b
 
 
-def _build(seed: int, problem, slips: list[int]) -> list[dict]:
-    """N_ITEMS distinct problems, each preceded by one solved problem of the same kind."""
+def _build(seed: int, problem, slips: list[int], n: int = N_ITEMS, exclude: frozenset[str] = frozenset()) -> list[dict]:
+    """n distinct problems not in `exclude`, each preceded by one solved problem of the same kind."""
     rng = random.Random(seed)
-    items, seen = [], set()
-    while len(items) < N_ITEMS:
+    items, seen = [], set(exclude)
+    while len(items) < n:
         prompt, answer = problem(rng)
         if prompt in seen:
             continue
@@ -46,6 +47,19 @@ def _build(seed: int, problem, slips: list[int]) -> list[dict]:
         items.append(mc_item(question, str(answer), near_numbers(answer, slips, 3, rng), rng))
     return items
 
+
+def _task_splits(seed: int, problem, slips: list[int]):
+    """(test builder, held-out builder) of one generator: the test split is the one at `seed`."""
+    test = partial(_build, seed, problem, slips)
+
+    def generate(split_seed: int, n: int, exclude: frozenset[str]) -> list[dict]:
+        return _build(split_seed, problem, slips, n, exclude)
+
+    return test, lambda split: held_out(generate, seed, test(), split)
+
+
+_ADD_2D = _task_splits(2_001, _add_2d, _CARRY_SLIPS)
+_MIXED_3D = _task_splits(2_002, _mixed_3d, _HUNDREDS_SLIPS)
 
 TASKS = [
     BuiltinTask(
@@ -56,7 +70,8 @@ TASKS = [
         ),
         version="1",
         output_type="multiple_choice",
-        build=lambda: _build(2_001, _add_2d, _CARRY_SLIPS),
+        build=_ADD_2D[0],
+        build_held_out=_ADD_2D[1],
     ),
     BuiltinTask(
         name="arith_mixed_3d",
@@ -67,6 +82,7 @@ TASKS = [
         ),
         version="1",
         output_type="multiple_choice",
-        build=lambda: _build(2_002, _mixed_3d, _HUNDREDS_SLIPS),
+        build=_MIXED_3D[0],
+        build_held_out=_MIXED_3D[1],
     ),
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 
-from harness.tasks.mc_items import fresh_shots, load_json, with_shots
+from harness.tasks.mc_items import fresh_shots, held_out, load_json, with_shots
 from harness.tasks.spec import BuiltinTask
 
 N_ITEMS = 300
@@ -91,10 +91,10 @@ def _pick_number(rng: random.Random) -> tuple[str, str, list[str]]:
     return prompt, str(answer), [str(first), str(second)]
 
 
-def _build_numbers() -> list[dict]:
-    rng = random.Random(6_002)
-    items, seen = [], set()
-    while len(items) < N_ITEMS:
+def _build_numbers(seed: int = 6_002, n: int = N_ITEMS, exclude: frozenset[str] = frozenset()) -> list[dict]:
+    rng = random.Random(seed)
+    items, seen = [], set(exclude)
+    while len(items) < n:
         prompt, answer, choices = _pick_number(rng)
         if prompt in seen:
             continue
@@ -126,5 +126,6 @@ TASKS = [
         version="1",
         output_type="multiple_choice",
         build=_build_numbers,
+        build_held_out=lambda split: held_out(_build_numbers, 6_002, _build_numbers(), split),
     ),
 ]

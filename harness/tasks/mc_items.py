@@ -12,6 +12,10 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Callable
+
+# Held-out split sizes, and what is added to a task's seed to draw them (the test split uses the seed).
+HELD_OUT = {"train": (1_000, 1_000_003), "validation": (200, 2_000_003)}
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -52,3 +56,19 @@ def with_shots(shots: list[tuple[str, str]], prompt: str) -> str:
 def load_json(name: str):
     """An authored data file under harness/tasks/data/."""
     return json.loads((DATA_DIR / name).read_text(encoding="utf-8"))
+
+
+def open_prompt(question: str) -> str:
+    """The question an item asks, without its solved shots: what must differ between splits."""
+    return question.rsplit("\n\n", 1)[-1]
+
+
+def held_out(generate: Callable[[int, int, frozenset[str]], list[dict]], seed: int, test: list[dict],
+             split: str) -> list[dict]:
+    """The train or validation items of a generated task: `generate(seed, n, exclude)` draws n items
+    whose open prompts avoid `exclude`; train avoids the test prompts, validation avoids both."""
+    exclude = {open_prompt(item["question"]) for item in test}
+    if split == "validation":
+        exclude |= {open_prompt(item["question"]) for item in held_out(generate, seed, test, "train")}
+    n, offset = HELD_OUT[split]
+    return generate(seed + offset, n, frozenset(exclude))

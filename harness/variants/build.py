@@ -125,19 +125,17 @@ def _check_mergeable(spec: VariantSpec, parents: dict[str, Path]) -> None:
 
 
 def _roles(spec: VariantSpec) -> list[str]:
-    if spec.kind == "prune":
+    if spec.kind != "merge":
         return ["parent"]
     return (["base"] if getattr(spec, "base", None) else []) + ["model"] * len(spec.models)
 
 
 def _make_one(spec: VariantSpec, parents: list[Parent], store: Store, steps: Steps, max_shard_bytes: int) -> Outcome:
-    from harness.variants.calibration import text_digest
-
     records = [{"role": role, "ref": p.ref, "name": p.name, "kind": p.kind, "path": str(p.path),
                 "sha256": p.fingerprint, "param_count": p.n_params, "weight_format": p.weight_format}
                | ({"converted_from": p.source} if p.weight_format == "pickle" else {})
                for role, p in zip(_roles(spec), parents)]
-    inputs = manifest.variant_inputs(spec, records, text_digest() if spec.method in DATA_AWARE else None)
+    inputs = manifest.variant_inputs(spec, records, _data_digest(spec))
     final = registry.variant_path(spec.name)
     existing = registry.variant_folder(spec.name)
     if existing is not None:
@@ -171,13 +169,38 @@ def _make_one(spec: VariantSpec, parents: list[Parent], store: Store, steps: Ste
     return Outcome(spec.name, "made", final.resolve(), record)
 
 
+def _data_digest(spec: VariantSpec) -> str | None:
+    """The data the weights depend on besides the parents (calibration text, or the train or validation
+    items a fine-tune or a coefficient search reads), so that changed data means a new variant_id."""
+    if spec.method in DATA_AWARE:
+        from harness.variants.calibration import text_digest
+
+        return text_digest()
+    if spec.method == "finetune" or getattr(spec, "search", None) is not None:
+        from harness.variants.finetune import items_sha256, task_items
+
+        reads = [(spec.task, "train", None)] if spec.method == "finetune" else [
+            (task, "validation", spec.search.limit) for task in spec.search.tasks]
+        return items_sha256([item for task, split, limit in reads for item in task_items(task, split, limit)])
+    return None
+
+
 def _run(spec: VariantSpec, parents: list[Parent], out: Path, steps: Steps, max_shard_bytes: int):
     if spec.kind == "merge":
         from harness.variants.merge import merge
 
         has_base = getattr(spec, "base", None) is not None
         base = parents[0].path if has_base else None
-        return merge(spec, base, [p.path for p in parents[int(has_base):]], out, steps, max_shard_bytes)
+        models = [p.path for p in parents[int(has_base):]]
+        if getattr(spec, "search", None) is not None:
+            from harness.variants.pcb_search import search_then_merge
+
+            return search_then_merge(spec, base, models, out, steps, max_shard_bytes)
+        return merge(spec, base, models, out, steps, max_shard_bytes)
+    if spec.method == "finetune":
+        from harness.variants.finetune import finetune
+
+        return finetune(spec, parents[0].path, out, steps, max_shard_bytes)
     from harness.variants import prune, structured
 
     run = {"magnitude": prune.magnitude, "wanda": prune.wanda, "layer_drop": structured.layer_drop,

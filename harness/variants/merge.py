@@ -53,6 +53,7 @@ def check_compatible(parents: dict[str, Path]) -> None:
 def mergekit_parameters(spec) -> dict:
     """The recipe's parameters under mergekit's names."""
     params = spec.params()
+    params.pop("search", None)  # how PCB's weights were chosen, not a merge parameter
     mapped = {"weight": params.pop("weights")}
     if spec.method == "pcb":
         params["exclude"] = tuple(params["exclude"])

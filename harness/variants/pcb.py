@@ -45,8 +45,9 @@ def _minmax_rows(x: torch.Tensor) -> torch.Tensor:
     return torch.where(span > 0, (x - low) / torch.where(span > 0, span, 1), torch.zeros_like(x))
 
 
-def pcb_delta(deltas: torch.Tensor, ratio: float, weights: list[float]) -> torch.Tensor:
-    """The merged task vector of one tensor, from the stacked task vectors [N, *shape]."""
+def pcb_terms(deltas: torch.Tensor, ratio: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Everything of PCB but the weights, from the stacked task vectors [N, *shape]: each task's scale
+    and its clamped task vector, both [N, numel]. The coefficient search computes these once."""
     n = deltas.shape[0]
     flat = deltas.reshape(n, -1)
     magnitude = _clamp_rows(flat.abs(), OUTLIER_FRACTION, OUTLIER_FRACTION)
@@ -54,9 +55,35 @@ def pcb_delta(deltas: torch.Tensor, ratio: float, weights: list[float]) -> torch
     intra = torch.exp(n * _minmax_rows(magnitude) ** 2)
     inter = torch.tanh(flat * flat.sum(dim=0))
     scale = _minmax_rows(_clamp_rows(intra * inter, 1 - ratio, 0))
-    coefficients = torch.tensor(weights, dtype=flat.dtype).unsqueeze(1)
-    merged = (coefficients * scale * clamped).sum(dim=0) / scale.sum(dim=0).clamp_min(1e-12)
-    return merged.reshape(deltas.shape[1:])
+    return scale, clamped
+
+
+def combine(scale: torch.Tensor, clamped: torch.Tensor, weights: list[float]) -> torch.Tensor:
+    """The merged (flat) task vector: Σ_i w_i·scale_i⊙τ̃_i / max(Σ_i scale_i, 1e-12)."""
+    coefficients = torch.tensor(weights, dtype=clamped.dtype).unsqueeze(1)
+    return (coefficients * scale * clamped).sum(dim=0) / scale.sum(dim=0).clamp_min(1e-12)
+
+
+def pcb_delta(deltas: torch.Tensor, ratio: float, weights: list[float]) -> torch.Tensor:
+    """The merged task vector of one tensor, from the stacked task vectors [N, *shape]."""
+    return combine(*pcb_terms(deltas, ratio), weights).reshape(deltas.shape[1:])
+
+
+def excluded(name: str, exclude) -> bool:
+    return any(part in name for part in exclude)
+
+
+def tensor_terms(base: torch.Tensor, experts: list[torch.Tensor], ratio: float):
+    """pcb_terms of one parameter tensor, in float32 (float64 if the base is)."""
+    work = torch.float64 if base.dtype == torch.float64 else torch.float32
+    return pcb_terms(torch.stack([expert.to(work) - base.to(work) for expert in experts]), ratio)
+
+
+def apply(base: torch.Tensor, terms, weights: list[float], lambda_: float) -> torch.Tensor:
+    """θ_base + λ·(merged task vector), back in the base's dtype."""
+    scale, clamped = terms
+    delta = combine(scale, clamped, weights).reshape(base.shape)
+    return (base.to(clamped.dtype) + lambda_ * delta).to(base.dtype)
 
 
 class PCBMerge(GroupMergeMethod):
@@ -77,14 +104,11 @@ class PCBMerge(GroupMergeMethod):
 
     def merge_group(self, group: TensorGroup, /, **parameters) -> torch.Tensor:
         base = group.base.tensor
-        name = group.metadata.name or ""
-        if any(part in name for part in parameters["exclude"]):
+        if excluded(group.metadata.name or "", parameters["exclude"]):
             return base
         experts = group.non_base
-        work = torch.float64 if base.dtype == torch.float64 else torch.float32
-        deltas = torch.stack([entry.tensor.to(work) - base.to(work) for entry in experts])
-        delta = pcb_delta(deltas, parameters["ratio"], parameters["weight"].values_for(experts))
-        return (base.to(work) + parameters["lambda"] * delta).to(base.dtype)
+        terms = tensor_terms(base, [entry.tensor for entry in experts], parameters["ratio"])
+        return apply(base, terms, parameters["weight"].values_for(experts), parameters["lambda"])
 
 
 def ensure_registered():

@@ -102,10 +102,90 @@ class DareTiesSpec(_TaskVectorSpec):
     normalize: bool = False
 
 
+def _task_with_held_out(name: str) -> str:
+    """A built-in task name that has train and validation splits (checked when the recipe is read)."""
+    from harness.tasks.registry import builtin_tasks
+    from harness.tasks.spec import tasks_with_held_out
+
+    if name not in builtin_tasks():
+        close = difflib.get_close_matches(name, list(builtin_tasks()), n=1)
+        raise ValueError(f"unknown task '{name}'" + (f"; did you mean '{close[0]}'?" if close else ""))
+    if builtin_tasks()[name].build_held_out is None:
+        raise ValueError(f"task '{name}' has no train/validation split (use one of {', '.join(tasks_with_held_out())})")
+    return name
+
+
+class PcbSearch(BaseModel):
+    """A seeded (1+λ) evolution strategy over the per-model coefficients (the `weights`), scored by mean
+    accuracy on the validation split of `tasks` (the first `limit` items of each), as in the PCB paper."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tasks: list[str] = Field(min_length=1)
+    generations: int = Field(4, ge=1, le=100)
+    population: int = Field(4, ge=1, le=64)
+    limit: int | None = Field(100, ge=1)
+    sigma: float = Field(0.1, gt=0)
+    low: float = Field(0.8, ge=0)
+    high: float = Field(1.3, gt=0)
+
+    @field_validator("tasks")
+    @classmethod
+    def _tasks_with_validation(cls, value: list[str]) -> list[str]:
+        return [_task_with_held_out(name) for name in value]
+
+    @model_validator(mode="after")
+    def _ordered_bounds(self):
+        if self.low >= self.high:
+            raise ValueError(f"low {self.low:g} must be below high {self.high:g}")
+        return self
+
+
 class PcbSpec(_TaskVectorSpec):
     method: Literal["pcb"]
     ratio: float = Field(0.1, gt=0, le=1)
     exclude: list[str] = ["embed_tokens", "lm_head", "norm"]
+    search: PcbSearch | None = None
+
+    @model_validator(mode="after")
+    def _start_inside_bounds(self):
+        if self.search is not None:
+            start = self.weights or [1.0] * len(self.models)
+            if not all(self.search.low <= w <= self.search.high for w in start):
+                raise ValueError(f"weights {start} must lie within search bounds "
+                                 f"[{self.search.low:g}, {self.search.high:g}] (they are where the search starts)")
+        return self
+
+    def params(self) -> dict:
+        values = super().params()
+        if values["search"] is None:
+            del values["search"]  # recipes without a search keep the variant_id they always had
+        return values
+
+
+class FinetuneSpec(_Spec):
+    """An expert: a short, seeded AdamW fine-tune of `parent` on the train split of a built-in task, with
+    the loss on the answer tokens only; tensors named in `frozen` are not trained."""
+
+    kind = "finetune"
+    method: Literal["finetune"]
+    parent: str
+    task: str
+    steps: int = Field(100, ge=1)
+    batch_size: int = Field(16, ge=1)
+    lr: float = Field(5e-5, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    warmup: float = Field(0.1, ge=0, lt=1)
+    frozen: list[str] = ["embed_tokens", "lm_head", "norm"]
+
+    @field_validator("task")
+    @classmethod
+    def _task_with_train_split(cls, value: str) -> str:
+        return _task_with_held_out(value)
+
+    @property
+    def parents(self) -> list[str]:
+        return [self.parent]
 
 
 class _PruneSpec(_Spec):
@@ -182,7 +262,7 @@ class MlpWidthSpec(_CalibratedSpec):
 METHODS: dict[str, type[_Spec]] = {
     "linear": LinearSpec, "task_arithmetic": TaskArithmeticSpec, "ties": TiesSpec, "dare_ties": DareTiesSpec,
     "pcb": PcbSpec, "magnitude": MagnitudeSpec, "wanda": WandaSpec, "layer_drop": LayerDropSpec,
-    "mlp_width": MlpWidthSpec,
+    "mlp_width": MlpWidthSpec, "finetune": FinetuneSpec,
 }
 VariantSpec = _Spec
 
