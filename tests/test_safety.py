@@ -277,7 +277,7 @@ def test_newer_store_is_refused_and_left_byte_identical(v1_store):
     with duckdb.connect(str(v1_store)) as con:
         con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION + 1)])
     before = digest(v1_store)
-    for args in (["rank"], ["query", "SELECT 1", "--write"], ["eval", "--tasks", "nope"]):
+    for args in (["rank"], ["query", "SELECT 1", "--write"], ["models", "list"]):
         result = runner.invoke(app, [*args, "--db", str(v1_store)])
         assert result.exit_code != 0
     result = runner.invoke(app, ["rank", "--db", str(v1_store)])
