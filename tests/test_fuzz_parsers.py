@@ -35,6 +35,7 @@ from harness.config import SuiteSpec, load_suite
 from harness.errors import HarnessError
 from harness.importers import DUPLICATES, read_long_csv, read_wide_csv
 from harness.lm_eval_import import read_lm_eval_runs
+from harness.spec_files import one_line
 from harness.variants.recipe import NAME, load_recipe, parse_recipe
 from hpo.config import load_study
 from tournaments.rounds import parse_rounds
@@ -563,6 +564,16 @@ def test_study_edge_files(scratch):
     ok = load_study(write(scratch / "bom_study.toml", b'\xef\xbb\xbfstudy = "s"\noptimizers = ["random"]\n'
                                                       b'tasks = ["bbob-f1-d2"]\n'))
     assert ok.study == "s"
+
+
+@pytest.mark.parametrize("read,content", [
+    (load_suite, b"models = 1\n"), (load_recipe, b"variant = 1\n"), (load_study, b"study = 1\n"),
+    (lambda path: load_rounds(str(path), TABLE), b"rounds = 1\n"), (lambda path: read_wide_csv(path), b"model\n"),
+    (lambda path: read_checkpoints(path, "olmo"), b"_step\nx\n"),
+], ids=["suite", "recipe", "study", "rounds", "csv", "checkpoints"])
+def test_a_file_name_with_line_breaks_stays_on_one_line(scratch, read, content):
+    path = write(fresh(scratch, "names") / "we\nird\u2028 名.toml", content)
+    refused(pytest.raises(HarnessError, read, path).value, one_line(str(path)))
 
 
 # ---------------------------------------------------------------------------- the CLI on a real store
