@@ -274,6 +274,8 @@ def test_parse_recipe(raw):
 @pytest.mark.parametrize("entry", [
     {"name": "soup", "method": "linear", "models": ["a", "b"], "weights": [math.nan, 1.0]},
     {"name": "ta", "method": "task_arithmetic", "base": "a", "models": ["b"], "lambda": math.inf},
+    {"name": "pcb", "method": "pcb", "base": "a", "models": ["b"],
+     "search": {"tasks": ["arith_add_2d"], "sigma": math.inf}},
     {"name": "soup", "method": "linear", "models": ["a"], "seed": -1},
     {"name": "soup", "method": "linear", "models": ["a"], "seed": 2**64},
     {"name": "a\nb", "method": "linear", "models": ["a"]},

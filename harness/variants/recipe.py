@@ -119,7 +119,7 @@ class PcbSearch(BaseModel):
     """A seeded (1+λ) evolution strategy over the per-model coefficients (the `weights`), scored by mean
     accuracy on the validation split of `tasks` (the first `limit` items of each), as in the PCB paper."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     tasks: list[str] = Field(min_length=1)
     generations: int = Field(4, ge=1, le=100)
