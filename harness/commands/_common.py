@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.text import Text
 
 from harness.errors import HarnessError
+from harness.spec_files import one_line
 
 out = Console()
 err = Console(stderr=True)
@@ -22,7 +23,7 @@ def friendly(func):
         try:
             return func(*args, **kwargs)
         except HarnessError as exc:
-            err.print(Text(f"error: {exc}", style="bold red"), soft_wrap=True)
+            err.print(Text(f"error: {one_line(str(exc))}", style="bold red"), soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper
