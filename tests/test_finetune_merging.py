@@ -164,9 +164,9 @@ def test_pcb_search_over_experts_of_the_same_recipe(tiny_model, results_env, mon
     written = _weights(made["experts-pcb-es"].path)
     assert all(torch.equal(written[n], t) for n, t in candidates.tensors(found["chosen_weights"]).items())
 
-    # the same recipe again (fresh folders) gives the same trace and bytes
+    # the same merge again (fresh folders, the experts as folders) gives the same trace and bytes
     monkeypatch.setenv("HARNESS_RESULTS", str(results_env.parent / "again"))
     monkeypatch.setenv("HARNESS_DB", str(results_env.parent / "again" / "h.duckdb"))
-    again = make(pcb, *experts)["experts-pcb-es"].manifest
+    again = make({**pcb, "models": [str(made[e["name"]].path) for e in experts]})["experts-pcb-es"].manifest
     assert again["result"]["search"]["trace"] == found["trace"]
     assert again["output_sha256"] == record["output_sha256"]
