@@ -67,7 +67,8 @@ def limited_scores(store, models: list[str], limit: int) -> dict[tuple[str, str]
             for r in frame.itertuples()}
 
 
-def table(rows: dict[tuple[str, str], dict], base: str, experts: dict[str, str], merges: list[tuple[str, str]]) -> list[dict]:
+def table(rows: dict[tuple[str, str], dict], base: str, experts: dict[str, str],
+          merges: list[tuple[str, str]]) -> list[dict]:
     """One row per model with accuracy, change against the base and kept gain per task, best mean first."""
     tasks = list(experts)
     models = [(base, "base")] + [(name, f"expert ({task})") for task, name in experts.items()] + merges

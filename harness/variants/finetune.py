@@ -115,7 +115,8 @@ def finetune(spec, parent: Path, out: Path, steps, max_shard_bytes: int = DEFAUL
                      "torch_threads": torch.get_num_threads()},
         "answer_loss_before": round(loss_before, 6),
         "answer_loss_after": round(loss_after, 6),
-        "loss_trace": [round(sum(losses[i:i + every]) / len(losses[i:i + every]), 4) for i in range(0, len(losses), every)],
+        "loss_trace": [round(sum(chunk) / len(chunk), 4)
+                       for chunk in (losses[i:i + every] for i in range(0, len(losses), every))],
     })
 
 
