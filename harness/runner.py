@@ -139,17 +139,19 @@ class Runner:
                              self.settings.model_dump(), self.settings.limit, environment())
 
     def _finish(self, model: ResolvedModel, task: PreparedTask, run_id: str, lm: StoreCachedLM, task_manager,
-                job, started: float, work: dict[str, int] | None = None) -> JobOutcome:
+                job, started: float, computed: int | None = None) -> JobOutcome:
         """Evaluate through `lm` (answers from the store, the rest computed), store samples and scores, mark
-        the run done; any error marks it failed instead. `work` (cached, computed) replaces lm's counts when
-        the model work happened elsewhere (Ray workers)."""
+        the run done; any error marks it failed instead. `computed` replaces lm's count when the model work
+        happened elsewhere (Ray workers); everything else was then answered from the store."""
         name, metric = task.task.name, task.task.primary_metric
         try:
             results = lm_eval_run(lm, task.config, task_manager, self.settings)
             samples = sample_rows(run_id, results["samples"][name], self.store.requests_for_run(run_id))
             n_docs = int(results["n-samples"][name]["effective"])
             scores = score_rows(run_id, results["results"][name], samples, n_docs)
-            counts = {"requests": lm.n_requests, "cached": lm.n_cached, "computed": lm.n_computed} | (work or {})
+            counts = {"requests": lm.n_requests, "cached": lm.n_cached, "computed": lm.n_computed}
+            if computed is not None:
+                counts |= {"cached": lm.n_requests - computed, "computed": computed}
             self.store.finish_run(run_id, to_arrow(samples, SAMPLE_SCHEMA), to_arrow(scores, SCORE_SCHEMA), counts)
         except Exception as exc:  # one bad job must not stop the others
             return self._failed(model, task, run_id, job, started, error_line(exc), lm.n_cached, lm.n_computed)

@@ -126,6 +126,11 @@ def _tables(db: Path, task: str | None = None) -> dict[str, pd.DataFrame]:
         }
 
 
+def _nulls_as_none(frame: pd.DataFrame) -> pd.DataFrame:
+    """Parquet and DuckDB hand pandas different kinds of null (NaN in a string column vs None)."""
+    return frame.astype(object).where(frame.notna(), None)
+
+
 def _assert_same_rows(ours: dict[str, pd.DataFrame], reference: dict[str, pd.DataFrame]) -> None:
     exact = [c for c in REQUEST_SCHEMA.names if c != "logprob"]
     mine, theirs = ours["requests"], reference["requests"]
@@ -139,6 +144,35 @@ def _assert_same_rows(ours: dict[str, pd.DataFrame], reference: dict[str, pd.Dat
         np.testing.assert_allclose(mine["value"], theirs["value"], rtol=RTOL, atol=0)
     pd.testing.assert_frame_equal(ours["runs"], reference["runs"])
     assert set(ours["runs"]["status"]) == {"done"}
+
+
+def test_a_shard_worker_writes_the_task_doc_ids_and_reuses_what_is_known(prepared, local_db, tmp_path):
+    """compute_shard in this process (what a Ray task runs): lm-eval numbers a shard's documents 0..m-1, the
+    shard files must carry the task's own doc ids; a finished shard, or one whose rows are known, computes nothing."""
+    from harness.executors.shards import done_counts
+    from harness.executors.worker import compute_shard
+    from harness.models import materialize
+    from harness.runner import run_id_for
+
+    root, ref, tasks = prepared
+    task, model = tasks[MC_TASK], materialize(ref, root / "local" / "models")
+    run_id = run_id_for(model, task, SETTINGS)
+    shard = split_docs(SETTINGS.limit, 2)[1]  # docs 1, 3, 5, 7, 9
+    empty = _tables(local_db)["requests"].iloc[:0]
+    counts = compute_shard(model, task.config, SETTINGS, run_id, shard, str(tmp_path / "a"), empty)
+    assert counts == {"requests": 20, "cached": 0, "computed": 20} == done_counts(tmp_path / "a")
+    written = read_shards(shard_files(tmp_path / "a")).to_pandas().sort_values(["doc_id", "idx"], ignore_index=True)
+    reference = _tables(local_db, MC_TASK)["requests"]
+    reference = reference[reference["doc_id"].isin(shard.docs)].sort_values(["doc_id", "idx"], ignore_index=True)
+    exact = [c for c in REQUEST_SCHEMA.names if c != "logprob"]
+    pd.testing.assert_frame_equal(_nulls_as_none(written[exact]), _nulls_as_none(reference[exact]), check_dtype=False)
+    np.testing.assert_allclose(written["logprob"], reference["logprob"], rtol=RTOL, atol=0)
+    # Done already: nothing recomputed, nothing written.
+    again = compute_shard(model, task.config, SETTINGS, run_id, shard, str(tmp_path / "a"), empty)
+    assert again["computed"] == 0 and len(shard_files(tmp_path / "a")) == 3
+    # Every row already in the store (passed in as `known`): nothing computed, no file written.
+    known = compute_shard(model, task.config, SETTINGS, run_id, shard, str(tmp_path / "b"), reference)
+    assert known == {"requests": 20, "cached": 20, "computed": 0} and not shard_files(tmp_path / "b")
 
 
 @needs_ray
@@ -157,48 +191,46 @@ def test_two_ray_workers_store_exactly_the_rows_of_a_local_run(ray_local, prepar
 
 @needs_ray
 def test_a_killed_worker_leaves_shards_that_the_rerun_reuses_without_duplicates(ray_local, prepared, local_db,
-                                                                                 monkeypatch):
+                                                                                 tiny_model, monkeypatch):
+    """The crash runs in this process; the re-run is the CLI (`--executor ray --ray-address`) joining the same
+    Ray instance, as a user re-running the command would."""
     from harness.executors.worker import KILL_AFTER_ENV
-    from harness.runner import run_id_for
     from harness.models import materialize
+    from harness.runner import run_id_for
 
     root, ref, tasks = prepared
     task = tasks[MC_TASK]
     run_id = run_id_for(materialize(ref, root / "models"), task, SETTINGS)
-    # Each shard has 5 questions x 4 choices = 20 requests, 3 chunks of 8: the worker dies after its first file.
-    monkeypatch.setenv(KILL_AFTER_ENV, "1")
+    # Each shard has 5 questions x 4 choices = 20 requests, 3 chunks of 8. Shard 1's worker dies after its first
+    # file; shard 2 finishes.
+    monkeypatch.setenv(KILL_AFTER_ENV, "1-of-2:1")
     [crashed] = _ray_run(root, ref, [task], "crash.duckdb", shards=2, retries=0)
-    assert crashed.status == "failed" and "shard 1-of-2" in crashed.error and "shard 2-of-2" in crashed.error
+    monkeypatch.delenv(KILL_AFTER_ENV)
+    assert crashed.status == "failed" and "shard 1-of-2" in crashed.error and "2-of-2" not in crashed.error
     assert "WorkerCrashedError" in crashed.error, crashed.error
-    left = shard_files(run_folder(root / "ray", run_id))
-    assert len(left) == 2  # one file from each killed worker, kept for the re-run
-    with Store.open(root / "crash.duckdb") as store:  # what the dead workers wrote is already ingested
-        assert store.count("requests") == read_shards(left).num_rows == 16
+    folder = run_folder(root / "ray", run_id)
+    assert [len(shard_files(folder / name)) for name in ("1-of-2", "2-of-2")] == [1, 3]  # kept for the re-run
+    with Store.open(root / "crash.duckdb") as store:  # what both workers wrote is already in the store
+        assert store.count("requests") == read_shards(shard_files(folder)).num_rows == 8 + 20
         assert store.run_status(run_id) == "failed"
 
-    monkeypatch.delenv(KILL_AFTER_ENV)
-    [rerun] = _ray_run(root, ref, [task], "crash.duckdb", shards=2, retries=0)
-    assert rerun.status == "done"
-    reference = _tables(local_db, MC_TASK)
-    total = int(reference["runs"]["n_requests"].sum())
-    assert (rerun.n_computed, rerun.n_cached) == (total - 16, 16)  # the 16 requests in shards were not redone
-    _assert_same_rows(_tables(root / "crash.duckdb"), reference)
-
-
-@needs_ray
-def test_cli_runs_on_a_given_ray_cluster(ray_local, prepared, local_db, tiny_model):
-    """`harness eval --executor ray --ray-address` joins a running cluster and stores the local run's scores."""
-    root, _, _ = prepared
-    env = os.environ | {"HARNESS_RESULTS": str(root / "cli"), "HARNESS_DB": str(root / "cli.duckdb")}
+    env = os.environ | {"HARNESS_RESULTS": str(root / "ray"), "HARNESS_DB": str(root / "crash.duckdb")}
     address = ray_local.get_runtime_context().gcs_address
     done = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "eval", "--models", str(tiny_model), "--tasks", MC_TASK, "--limit", "10",
-         "--batch-size", "8", "--chunk-size", "8", "--display", "none", "--executor", "ray", "--shards", "2",
-         "--ray-address", address], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        [sys.executable, "-m", "harness.cli", "eval", "--models", str(tiny_model), "--tasks", MC_TASK,
+         "--limit", str(SETTINGS.limit), "--batch-size", "8", "--chunk-size", "8", "--display", "plain",
+         "--executor", "ray", "--shards", "2", "--ray-address", address],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    ours = _tables(root / "cli.duckdb")["requests"]
-    theirs = _tables(local_db, MC_TASK)["requests"]
-    assert ours[["doc_id", "idx", "req_hash"]].equals(theirs[["doc_id", "idx", "req_hash"]])
+    # Progress counts finished shards: one line, for shard 1's 20 requests; the finished shard 2 did not run again.
+    assert [line for line in done.stderr.splitlines() if "requests" in line] == [f"tiny · {MC_TASK}: 20/20 requests"]
+    reference = _tables(local_db, MC_TASK)
+    _assert_same_rows(_tables(root / "crash.duckdb"), reference)
+    # Shard 1 computed only what its dead worker had not written: 20 - 8 requests.
+    with Store.open(root / "crash.duckdb", read_only=True) as store:
+        counts = store.query(f"SELECT n_requests, n_cached, n_computed FROM runs WHERE run_id = '{run_id}'")
+    assert counts.iloc[0].tolist() == [40, 28, 12]
+    assert not run_folder(root / "ray", run_id).exists()
 
 
 def test_cli_refuses_ray_options_without_ray_executor(tmp_path, monkeypatch):

@@ -24,8 +24,8 @@ from harness.config import EvalSettings
 from harness.display import Display
 from harness.errors import HarnessError
 from harness.executors import RAY_MISSING, check_executor
-from harness.executors.shards import Shard, done_counts, read_shards, run_folder, shard_files, split_docs
-from harness.executors.worker import KILL_AFTER_ENV, compute_shard
+from harness.executors.shards import DONE, Shard, done_counts, read_shards, run_folder, shard_files, split_docs
+from harness.executors.worker import KILL_AFTER_ENV, compute_shard, kill_after_for
 from harness.models import ModelRef, ResolvedModel
 from harness.runner import JobOutcome, ModelSession, Runner, error_line, run_id_for
 from harness.store import Store
@@ -75,7 +75,7 @@ class _Job:
     started: float = field(default_factory=time.perf_counter)
     progress: object = None
     pending: dict = field(default_factory=dict)  # Ray ObjectRef -> Shard
-    work: dict[str, int] = field(default_factory=lambda: {"cached": 0, "computed": 0})
+    computed: int = 0  # requests the model computed in this invocation's shard tasks
     errors: list[str] = field(default_factory=list)
     outcome: JobOutcome | None = None
 
@@ -88,8 +88,7 @@ class RayRunner(Runner):
         super().__init__(store, settings, results_dir.resolve(), display)
         check_executor("ray", shards, address, self.settings)
         self.shards, self.address, self.retries = shards, address, retries
-        kill_after = os.environ.get(KILL_AFTER_ENV)
-        self._kill_after = int(kill_after) if kill_after else None
+        self._kill_spec = os.environ.get(KILL_AFTER_ENV)
         # Ray picks the GPU: inside a task the one it granted is always "cuda".
         cuda = self.settings.device.startswith("cuda")
         self._worker_settings = self.settings.model_copy(update={"device": "cuda"}) if cuda else self.settings
@@ -124,7 +123,7 @@ class RayRunner(Runner):
             config = lm_eval_config(task.task, task.data_path.resolve())  # workers may not share our cwd
             for shard in todo:
                 ref = remote.remote(model, config, self._worker_settings, run_id, shard, str(job.folder / shard.name),
-                                    known, self._kill_after)
+                                    known, kill_after_for(shard, self._kill_spec))
                 job.pending[ref] = shard
         return job
 
@@ -142,7 +141,7 @@ class RayRunner(Runner):
             except Exception as exc:  # a worker that died or raised: keep its files, fail the run, go on
                 job.errors.append(f"shard {shard.name}: {error_line(getattr(exc, 'cause', None) or exc)}")
             else:
-                job.work = {k: job.work[k] + counts[k] for k in job.work}
+                job.computed += counts["computed"]
                 job.progress.add_total(counts["requests"])
                 job.progress.advance(counts["requests"])
             self._ingest(job.folder / shard.name)
@@ -156,14 +155,17 @@ class RayRunner(Runner):
     def _complete(self, job: _Job, task_manager) -> JobOutcome:
         if job.errors:
             return self._failed(job.model, job.task, job.run_id, job.progress, job.started, "; ".join(job.errors),
-                                job.work["cached"], job.work["computed"])
+                                n_computed=job.computed)
         lm = StoreCachedLM(inner_factory=_no_model(job.run_id), store=self.store, run_id=job.run_id,
                            count_tokens=ModelSession(job.model, self.settings).count_tokens,
                            chunk_size=self.settings.chunk_size)
         outcome = self._finish(job.model, job.task, job.run_id, lm, task_manager, job.progress, job.started,
-                               work=job.work)
+                               computed=job.computed)
         if outcome.status == "done":  # the rows are in the store now; shards were only the way there
             shutil.rmtree(job.folder, ignore_errors=True)
+        else:  # e.g. a shard file deleted by hand: the next attempt reruns every shard (computing only what is missing)
+            for marker in job.folder.glob(f"*/{DONE}"):
+                marker.unlink()
         return outcome
 
 

@@ -19,7 +19,8 @@ from harness.config import EvalSettings
 from harness.executors.shards import Shard, ShardCache, done_counts, mark_done
 from harness.models import ResolvedModel
 
-# Test hook: a worker SIGKILLs itself right after writing this many shard files (a real crash mid-run).
+# Test hook, read by the driver: "N" makes every shard's worker SIGKILL itself right after writing its N-th shard
+# file (a real crash mid-run); "1-of-2:N" only the worker of that shard.
 KILL_AFTER_ENV = "HARNESS_RAY_KILL_AFTER_FILES"
 
 
@@ -53,6 +54,14 @@ def compute_shard(model: ResolvedModel, config: dict, settings: EvalSettings, ru
     counts = {"requests": lm.n_requests, "cached": lm.n_cached, "computed": lm.n_computed}
     mark_done(path, counts)
     return counts
+
+
+def kill_after_for(shard: Shard, spec: str | None) -> int | None:
+    """The KILL_AFTER_ENV setting as it applies to one shard."""
+    if not spec:
+        return None
+    name, _, count = spec.rpartition(":")
+    return int(count) if name in ("", shard.name) else None
 
 
 def _kill_hook(kill_after: int | None) -> Callable[[int], None]:
