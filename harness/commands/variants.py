@@ -88,12 +88,12 @@ def make(
     """
     from harness.display import DISPLAYS
     from harness.trust import LoadPolicy
-    from harness.variants.build import make as make_variants
     from harness.variants.recipe import load_recipe
 
     if display not in DISPLAYS:
         raise HarnessError(f"--display '{display}': choose one of {', '.join(DISPLAYS)}")
     specs = load_recipe(recipe)
+    from harness.variants.build import make as make_variants  # torch: only once the recipe is known good
     with _steps_factory(display) as steps_for:
         policy = LoadPolicy(trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
         outcomes = make_variants(specs, db, steps_for, policy=policy, busy_timeout=busy_timeout)
