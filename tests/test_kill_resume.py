@@ -345,6 +345,7 @@ def registered_variants_are_complete(db: Path, variants: Path) -> int:
     for name, source, stored in rows:
         folder = Path(source)
         assert folder.parent == variants.resolve() and not folder.name.startswith("."), (name, source)
+        assert (folder / "manifest.json").is_file(), f"{name}: registered, but {folder} has no manifest"
         manifest = json.loads((folder / "manifest.json").read_text())
         assert manifest["name"] == name and (folder / "config.json").is_file(), name
         assert fingerprint(folder) == manifest["output_sha256"] == stored, f"{name}: weights do not match manifest"
