@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install browser demo test test-vllm bench clean
+.PHONY: install browser demo reproduce reproduce-pruning reproduce-merging test test-vllm bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,9 +29,30 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 browser:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
 
+# SmolLM2-135M and seven pruned variants (examples/variants.toml) on the first 20 items of every core task,
+# ranked with each variant's change against its parent. Every step skips work already done.
+DEMO_MODELS := smollm2-135m,smollm2-magnitude30,smollm2-magnitude50,smollm2-wanda30,smollm2-wanda50,smollm2-wanda-2of4,smollm2-drop4,smollm2-mlp80
+DEMO_LIMIT := 20
+
 demo: install
-	$(BIN)/harness eval --models smollm2-135m --tasks core
-	$(BIN)/harness rank
+	$(BIN)/harness variants make examples/variants.toml
+	$(BIN)/harness eval --models $(DEMO_MODELS) --tasks core --limit $(DEMO_LIMIT)
+	$(BIN)/harness rank --variants --models $(DEMO_MODELS)
+
+# Bits per byte vs sparsity, magnitude vs Wanda, on FLORES+ English (PNG + table); fails if Wanda is worse at 50%.
+reproduce-pruning: install
+	$(BIN)/python scripts/reproduce_pruning.py --limit $(DEMO_LIMIT)
+
+# Two experts fine-tuned from SmolLM2-135M (train splits of arith_add_2d and compare_numbers) merged by linear,
+# task arithmetic, TIES, DARE-TIES and PCB (plain and with coefficient search), evaluated on the first 100 test
+# items of both tasks and ranked; kept-gain table in results/reproduce/merging/table.{md,json}.
+reproduce-merging: install
+	$(BIN)/python scripts/reproduce_merging.py
+
+# The whole embedded-default pipeline, offline, on embedded data only; every step resumes.
+# variants -> evaluation -> SNR -> ranking -> optimizer comparison -> results/report.html (and .md).
+reproduce: install reproduce-pruning reproduce-merging
+	HARNESS=$(BIN)/harness scripts/reproduce.sh
 
 test: install browser
 	$(BIN)/python -m pytest -q
@@ -66,4 +87,4 @@ bench: install $(VLLM_VENV)/.installed
 	@for script in scripts/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(VLLM_VENV) results/harness.duckdb results/bench
+	rm -rf $(VENV) $(VLLM_VENV) results/harness.duckdb results/bench results/variants results/reproduce

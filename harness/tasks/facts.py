@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-from harness.tasks.mc_items import load_json, mc_item, with_shots
+from harness.tasks.mc_items import load_json, mc_item, mixed_order, with_shots
 from harness.tasks.spec import BuiltinTask
 
 
@@ -33,7 +33,7 @@ def _capitals() -> list[dict]:
             pool = [r[give] for r in countries if r["region"] == rec["region"] and r is not rec]
             question = _question(rng, countries, rec, ask, give)
             items.append(mc_item(question, rec[give], rng.sample(pool, 3), rng))
-    return items
+    return mixed_order(items, 3_001)
 
 
 def _element_pool(elements: list[dict], rec: dict, ask: str) -> list[dict]:
@@ -61,7 +61,7 @@ def _elements() -> list[dict]:
             question = _question(rng, elements, rec, ask, give)
             distractors = [e[give] for e in rng.sample(_element_pool(elements, rec, ask), 3)]
             items.append(mc_item(question, rec[give], distractors, rng))
-    return items
+    return mixed_order(items, 3_002)
 
 
 TASKS = [
@@ -71,7 +71,7 @@ TASKS = [
             "Capital cities of 182 countries, asked both ways (country -> capital, capital -> "
             "country), 1-shot, 4 choices from the same region. Multi-token answers (place names)."
         ),
-        version="1",
+        version="2",
         output_type="multiple_choice",
         build=_capitals,
     ),
@@ -83,7 +83,7 @@ TASKS = [
             "numbers. Mixed answer lengths: 1-2 letter symbols (mostly single tokens) and "
             "multi-token names."
         ),
-        version="1",
+        version="2",
         output_type="multiple_choice",
         build=_elements,
     ),

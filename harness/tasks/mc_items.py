@@ -29,6 +29,14 @@ def mc_item(question: str, answer: str, distractors: list[str], rng: random.Rand
     return {"question": question, "choices": choices, "answer": position}
 
 
+def mixed_order(items: list[dict], seed: int) -> list[dict]:
+    """`items` in a seeded random order: generators that walk their data in order (by atomic number,
+    country by country, plurals before verbs) would otherwise make `--limit N` test one kind only."""
+    mixed = list(items)
+    random.Random(seed).shuffle(mixed)
+    return mixed
+
+
 def near_numbers(answer: int, offsets: list[int], k: int, rng: random.Random) -> list[str]:
     """k distinct non-negative numbers answer+offset: the slips a model (or a person) would make."""
     pool = sorted({answer + off for off in offsets if off != 0 and answer + off >= 0})

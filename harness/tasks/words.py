@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-from harness.tasks.mc_items import load_json, mc_item, with_shots
+from harness.tasks.mc_items import load_json, mc_item, mixed_order, with_shots
 from harness.tasks.spec import BuiltinTask
 
 N_ANTONYM_ITEMS = 300
@@ -84,7 +84,7 @@ def _forms() -> list[dict]:
         question = with_shots([(f"{ask}: {shot[2]}\n{give}:", shot[3])], f"{ask}: {word}\n{give}:")
         distractors = rng.sample(_unique_wrong(candidates, answer), 3)
         items.append(mc_item(question, answer, distractors, rng))
-    return items
+    return mixed_order(items, 4_002)
 
 
 TASKS = [
@@ -107,7 +107,7 @@ TASKS = [
             "plural (childrens), the possessive, the participle (gone, going), the present (goes) "
             "or the unchanged word. Single-word answers of one to three tokens."
         ),
-        version="1",
+        version="2",
         output_type="multiple_choice",
         build=_forms,
     ),
