@@ -52,7 +52,7 @@ reproduce-merging: install
 # The whole embedded-default pipeline, offline, on embedded data only; every step resumes.
 # variants -> evaluation -> SNR -> ranking -> optimizer comparison -> results/report.html (and .md).
 reproduce: install reproduce-pruning reproduce-merging
-	HARNESS=$(BIN)/harness scripts/reproduce.sh
+	REPRODUCE_EVAL_ARGS="--limit $(DEMO_LIMIT)" HARNESS=$(BIN)/harness scripts/reproduce.sh
 
 test: install browser
 	$(BIN)/python -m pytest -q
