@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,29 +19,15 @@ from safetensors.torch import load_file
 from harness.errors import HarnessError
 from harness.tasks.mc_items import open_prompt
 from harness.tasks.registry import builtin_tasks
-from harness.variants import build
 from harness.variants.pcb_search import Candidates, evolve
 from harness.variants.recipe import parse_recipe
+from tests.test_variants import make
 
 # sha256 of each test split as it was before held-out splits existed: the store caches by these items
 TEST_ITEMS_SHA256 = {
     "arith_add_2d": "9e5ea57dfe6262c3", "arith_mixed_3d": "ff8ce186a08f5a68", "compare_numbers": "8a91b4b702374187",
 }
 FINETUNE = {"method": "finetune", "steps": 12, "batch_size": 8, "lr": 3e-3, "warmup": 0.0}
-
-
-class _Quiet:
-    def start(self, total: int) -> None:
-        pass
-
-    def advance(self) -> None:
-        pass
-
-
-def make(*variants: dict) -> dict[str, build.Outcome]:
-    outcomes = build.make(parse_recipe({"variant": list(variants)}), Path(os.environ["HARNESS_DB"]),
-                          lambda name: _Quiet())
-    return {outcome.name: outcome for outcome in outcomes}
 
 
 def _weights(folder: Path) -> dict[str, torch.Tensor]:
