@@ -291,23 +291,22 @@ def load_results_json(path: Path) -> dict:
     return data
 
 
-def _per_task(data: dict, key: str, path: Path) -> dict:
-    """data[key] (an object keyed by task, as lm-eval writes 'versions', 'n-shot', ...), {} when absent."""
-    value = data.get(key)
+def _object(value: object, what: str, path: Path) -> dict:
+    """`value` if it is a JSON object, {} when absent; anything else is a one-line error naming `what`."""
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise MalformedFileError(f"{path}:1: {key!r} is not an object")
+        raise MalformedFileError(f"{path}:1: {what} is not an object")
     return value
+
+
+def _per_task(data: dict, key: str, path: Path) -> dict:
+    """data[key] (an object keyed by task, as lm-eval writes 'versions', 'n-shot', ...), {} when absent."""
+    return _object(data.get(key), repr(key), path)
 
 
 def _task_entry(table: dict, key: str, task: str, path: Path) -> dict:
-    value = table.get(task)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise MalformedFileError(f"{path}:1: {key!r} entry for task {task!r} is not an object")
-    return value
+    return _object(table.get(task), f"{key!r} entry for task {task!r}", path)
 
 
 def _effective_count(value: object, task: str, path: Path) -> int | None:

@@ -25,12 +25,11 @@ def compare(
     Binary metrics use McNemar's exact test, continuous ones a paired bootstrap, both on the items
     both models answered, so the test sees the pairing that unpaired z-tests throw away.
     """
-    from harness.report.leaderboard import FORMATS, render
+    from harness.report.leaderboard import check_format, render
     from harness.store import Store
     from tournaments.stats import compare_on_tasks
 
-    if fmt not in FORMATS:
-        raise HarnessError(f"--format '{fmt}': choose one of {', '.join(FORMATS)}")
+    check_format(fmt)
     with Store.open(db, read_only=True) as store:
         items = store.item_rows([model_a, model_b])
     for name in (model_a, model_b):

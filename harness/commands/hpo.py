@@ -58,12 +58,11 @@ def report(
     fmt: FormatOption = "table",
 ) -> None:
     """Leaderboard (mean rank, normalised final cost with CI), rank tests, and the figures on disk."""
-    from harness.report.leaderboard import FORMATS, render
+    from harness.report.leaderboard import check_format, render
     from harness.store import Store
     from hpo.report import compare, leaderboard, notes, publish_rows, write
 
-    if fmt not in FORMATS:
-        raise HarnessError(f"--format '{fmt}': choose one of {', '.join(FORMATS)}")
+    check_format(fmt)
     if mode not in ("carps", "stable"):
         raise HarnessError(f"--mode '{mode}': choose carps or stable")
     folder = out_dir or child(results_dir() / "hpo", study, "--study")
@@ -89,13 +88,12 @@ def subset(
     fmt: FormatOption = "table",
 ) -> None:
     """Dev and test task subsets with low star discrepancy, chosen by carps' rule over sizes and scalings."""
-    from harness.report.leaderboard import FORMATS, render
+    from harness.report.leaderboard import check_format, render
     from harness.store import Store
     from hpo import analysis
     from hpo.subset import choose_subsets
 
-    if fmt not in FORMATS:
-        raise HarnessError(f"--format '{fmt}': choose one of {', '.join(FORMATS)}")
+    check_format(fmt)
     with Store.open(db, read_only=True) as store:
         rows = _rows(store, study)
     final = analysis.final_performance(analysis.normalise(rows, "carps"))

@@ -74,11 +74,10 @@ def rank(
     fmt: FormatOption = "table",
 ) -> None:
     """Rank competitors; every method sees the same ScoreTable."""
-    from harness.report.leaderboard import FORMATS, render
+    from harness.report.leaderboard import check_format, render
     from tournaments.methods import METHODS, get_method
 
-    if fmt not in FORMATS:
-        raise HarnessError(f"--format '{fmt}': choose one of {', '.join(FORMATS)}")
+    check_format(fmt)
     if method != "all":
         try:
             get_method(method)

@@ -25,12 +25,11 @@ def snr(
         "setting; it uses 30 for dense OLMo 2 curves).", show_default=False)] = None,
 ) -> None:
     """One row per benchmark: signal (spread of final scores), noise, SNR, and which noise it is."""
-    from harness.report.leaderboard import FORMATS, render
+    from harness.report.leaderboard import check_format, render
     from harness.snr_inputs import DEFAULT_LAST, benchmark_snr
     from harness.store import Store
 
-    if fmt not in FORMATS:
-        raise HarnessError(f"--format '{fmt}': choose one of {', '.join(FORMATS)}")
+    check_format(fmt)
     if plot is not None and plot.suffix.lower() != ".png":
         raise HarnessError(f"--plot {plot}: give a .png path")
     with Store.open(db, read_only=True) as store:

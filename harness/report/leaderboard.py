@@ -11,8 +11,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from harness.errors import HarnessError
 
 FORMATS = ("table", "md", "json", "csv")
+
+
+def check_format(fmt: str) -> None:
+    """Refuse an unknown --format before any work is done."""
+    if fmt not in FORMATS:
+        raise HarnessError(f"--format '{fmt}': choose one of {', '.join(FORMATS)}")
 
 
 def render(frame: pd.DataFrame, fmt: str, console: Console, title: str = "", notes: tuple[str, ...] = ()) -> None:
