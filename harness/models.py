@@ -12,10 +12,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
 import shutil
 import struct
-import tempfile
 from dataclasses import dataclass
 from math import prod
 from pathlib import Path
@@ -123,13 +121,12 @@ def _convert_gguf(embedded: EmbeddedModel, out: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
 
+    from harness.variants.checkpoint import staging
+
     source = _package_dir(embedded.package)
     if not (source / embedded.gguf_file).is_file():
         raise HarnessError(f"model '{embedded.name}': {source / embedded.gguf_file} is missing")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    tmp.chmod(0o755)  # mkdtemp's 0700 would hide the converted model from other users
-    try:
+    with staging(out) as tmp:  # a killed conversion leaves a folder the next one removes
         tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=embedded.gguf_file)
         quantised = AutoModelForCausalLM.from_pretrained(source, gguf_file=embedded.gguf_file, dtype=torch.float32)
         config = quantised.config
@@ -145,10 +142,6 @@ def _convert_gguf(embedded: EmbeddedModel, out: Path) -> None:
         )
         if out.exists():
             shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 PICKLE_INDEX = "pytorch_model.bin.index.json"

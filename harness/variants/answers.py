@@ -78,11 +78,7 @@ def mean_loss(model, pairs: list[Pair], pad_id: int, batch_size: int = 32) -> fl
 @torch.no_grad()
 def accuracy(model, tokenizer, items: list[dict], pad_id: int, batch_size: int = 32) -> float:
     """Share of items whose correct choice has the highest summed log-probability (lm-eval's acc)."""
-    pairs, owner = [], []
-    for index, item in enumerate(items):
-        for choice in item["choices"]:
-            pairs.append(encode(tokenizer, item["question"], choice))
-            owner.append(index)
+    pairs = [encode(tokenizer, item["question"], choice) for item in items for choice in item["choices"]]
     scores = torch.empty(len(pairs), dtype=torch.float64)
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start:start + batch_size]
