@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from harness.atomic import write_text
 from harness.commands._common import err
 from harness.errors import HarnessError
 from harness.options import DbOption, SeedOption
@@ -65,11 +64,6 @@ def _model_sections(table, items, seed: int, n_boot: int) -> list:
 
 def _write(path: Path, text: str) -> None:
     """Atomic: a reader never sees half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    write_text(path, text)
     if not path.is_file():
         raise HarnessError(f"--out {path}: could not write the report")

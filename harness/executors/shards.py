@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from harness.atomic import write_text
 from harness.backends.cached import REQUEST_SCHEMA
 from harness.errors import HarnessError
 
@@ -85,10 +86,7 @@ def write_shard(rows: pa.Table, folder: Path, stem: str) -> Path:
 
 
 def mark_done(folder: Path, counts: dict[str, int]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{DONE}.{uuid.uuid4().hex[:8]}.tmp"
-    tmp.write_text(json.dumps(counts), encoding="utf-8")
-    os.replace(tmp, folder / DONE)
+    write_text(folder / DONE, json.dumps(counts))
 
 
 def done_counts(folder: Path) -> dict[str, int] | None:

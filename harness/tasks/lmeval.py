@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.atomic import write_text
 from harness.tasks.spec import BuiltinTask
 
 _METRICS = {
@@ -39,11 +38,7 @@ def prepare(task: BuiltinTask, tasks_dir: Path) -> PreparedTask:
     items_hash = hashlib.sha256(payload.encode()).hexdigest()
     path = tasks_dir / f"{task.name}-v{task.version}-{items_hash[:12]}.jsonl"
     if not path.is_file():
-        tasks_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=tasks_dir)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(payload)
-        os.replace(tmp, path)
+        write_text(path, payload)
     config = lm_eval_config(task, path)
     identity = {k: v for k, v in config.items() if k != "dataset_kwargs"} | {"items_sha256": items_hash}
     config_hash = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
