@@ -12,13 +12,16 @@ from tournaments import ScoreTable, mean_score
 from tournaments.aggregate import borda
 from tournaments.ranking import Ranking
 from tournaments.stats import (
+    bootstrap_floor_note,
     bootstrap_ranking,
+    clopper_pearson,
     compare_on_tasks,
     compare_paired,
     friedman,
     holm,
     kendall_tau,
     mcnemar,
+    min_bootstrap_resamples,
     nemenyi_q,
     paired_bootstrap,
     resample_table,
@@ -59,6 +62,49 @@ def test_mcnemar_by_hand():
         mcnemar([0, 1], [1])
 
 
+def test_mcnemar_interval_is_exact_clopper_pearson():
+    """Issue 18's case: 5 vs 0 discordant of 20, exact p = 2 / 2^5 = 0.0625. The Wald interval was
+    [0.060, 0.440] (excludes 0); the exact conditional one must contain it."""
+    a = np.array([1] * 5 + [1] * 5 + [0] * 10)
+    b = np.array([0] * 5 + [1] * 5 + [0] * 10)
+    r = mcnemar(a, b)
+    assert r.p_value == pytest.approx(0.0625, rel=1e-12)  # closed form 2 * 0.5^5
+    # Clopper-Pearson closed form at x = n: lower = (alpha/2)^(1/n), upper = 1; difference = (2 share - 1) * 5/20.
+    # Only float rounding separates the beta quantile from the closed form, hence rel=1e-9.
+    assert r.ci_low == pytest.approx((2 * 0.025 ** (1 / 5) - 1) * 5 / 20, rel=1e-9)  # -0.0109
+    assert r.ci_high == pytest.approx(0.25, rel=1e-12) and r.ci_low <= 0 <= r.ci_high
+    assert "Clopper-Pearson" in r.interval
+    # the 8-of-9 case: scipy's exact binomial interval, mapped to the difference (same quantiles, rel=1e-9)
+    ci = sps.binomtest(8, 9).proportion_ci(0.95, method="exact")
+    r = mcnemar(np.array([1] * 8 + [0] + [1] * 5 + [0] * 6), np.array([0] * 8 + [1] + [1] * 5 + [0] * 6))
+    assert (r.ci_low, r.ci_high) == pytest.approx(((2 * ci.low - 1) * 9 / 20, (2 * ci.high - 1) * 9 / 20), rel=1e-9)
+
+
+@pytest.mark.parametrize("level", [0.95, 0.99])
+def test_mcnemar_interval_agrees_with_exact_p_over_a_grid(level):
+    """Over every split of 0-40 discordant items, the interval excludes 0 exactly when the exact p < 1 - level.
+    At share 1/2 the binomial is symmetric, so the two-sided exact p is twice the smaller tail, which is the
+    test that Clopper-Pearson inverts. No tail of a Binomial(n, 1/2) equals 0.025 or 0.005 (they are multiples
+    of 2^-n), so there is no tie at the boundary for rounding to break."""
+    checked = 0
+    for only_a in range(41):
+        for only_b in range(41 - only_a):
+            a = np.array([1] * only_a + [0] * only_b + [1] * 7 + [0] * 5)
+            b = np.array([0] * only_a + [1] * only_b + [1] * 7 + [0] * 5)
+            r = mcnemar(a, b, level=level)
+            assert (r.p_value >= 1 - level) == (r.ci_low <= 0 <= r.ci_high), (only_a, only_b, r)
+            assert r.ci_low <= r.diff <= r.ci_high
+            checked += 1
+    assert checked == 41 * 42 // 2
+
+
+def test_clopper_pearson_matches_scipy():
+    for x, n in [(0, 10), (3, 10), (10, 10), (17, 40), (1, 1)]:
+        ci = sps.binomtest(x, n).proportion_ci(0.95, method="exact")  # scipy's Clopper-Pearson
+        assert clopper_pearson(x, n) == pytest.approx((ci.low, ci.high), rel=1e-9, abs=1e-15)
+    assert clopper_pearson(0, 0) == (0.0, 1.0)
+
+
 def test_paired_bootstrap_by_hand():
     rng = np.random.default_rng(0)
     a = rng.normal(0.5, 0.1, 400)
@@ -91,6 +137,27 @@ def test_paired_comparison_on_real_code_items(code_items):
     assert close.loc[0, "p_value"] == 1.0 and close.loc[0, "diff"] == 0 and not close.loc[0, "significant"]
     continuous = compare_paired(code_items.values[i, 0] * 0.5 + 0.25, code_items.values[j, 0], n_boot=500)
     assert continuous.test == "paired_bootstrap"
+
+
+def test_bootstrap_floor_is_reported_when_holm_cannot_reach_alpha():
+    """Six tasks whose differences are constant shifts: no resample is as far from the mean as 0, so each
+    bootstrap p is its floor 1/(B+1). Holm multiplies the smallest by m = 6, so B = 100 gives 6/101 = 0.059
+    and nothing is significant; B = 120 gives 6/121 = 0.0496 (closed form m / (B + 1) < 0.05 <=> B >= 120)."""
+    base = np.random.default_rng(5).normal(0.5, 0.1, 60)
+    pairs = {f"t{i}": (base + 0.01 * (i + 1), base) for i in range(6)}
+    few = compare_on_tasks(pairs, n_boot=100, seed=0)
+    assert list(few["test"].unique()) == ["paired_bootstrap"]
+    np.testing.assert_allclose(few["p_value"], 1 / 101)
+    np.testing.assert_allclose(few["p_holm"], 6 / 101)
+    assert not few["significant"].any()
+    note = bootstrap_floor_note(few, n_boot=100)
+    assert note is not None and "\n" not in note and "6 bootstrap task(s)" in note and "--n-boot 120" in note
+    assert min_bootstrap_resamples(6) == 120 and min_bootstrap_resamples(1) == 20 and min_bootstrap_resamples(7) == 140
+    enough = compare_on_tasks(pairs, n_boot=120, seed=0)
+    assert enough["significant"].all() and bootstrap_floor_note(enough, n_boot=120) is None
+    binary = compare_on_tasks({"t": (np.array([1.0, 0, 1, 1]), np.array([0.0, 0, 1, 0]))}, n_boot=100)
+    assert binary.loc[0, "test"] == "mcnemar" and bootstrap_floor_note(binary, n_boot=100) is None
+    assert list(few["interval"].unique()) == ["percentile bootstrap"]
 
 
 # --------------------------------------------------------------------------- bootstrap
@@ -149,6 +216,28 @@ def test_friedman_matches_scipy_and_the_cd_formula():
     assert 0 <= r.p_value_iman_davenport <= 1
     with pytest.raises(ValueError, match="complete table"):
         friedman(small([[1, np.nan], [2, 3]]))
+
+
+def test_friedman_tie_correction_matches_scipy():
+    """Issue 18's case: 3 models x 6 binary benchmarks. Uncorrected chi2 was 1.750 (p 0.417); scipy and R's
+    friedman.test divide by C = 1 - sum(t^3 - t) / (N k (k^2 - 1)) = 1 - 54/144 = 0.625 and give 2.800."""
+    x = np.array([[1, 1, 1, 1, 0, 1], [1, 0, 1, 0, 0, 1], [0, 0, 1, 0, 1, 0]], dtype=float)
+    r = friedman(small(x))
+    ref = sps.friedmanchisquare(*x)
+    # same closed form evaluated in another order: agreement to float rounding, rel=1e-9
+    assert r.chi2 == pytest.approx(ref.statistic, rel=1e-9) and r.chi2 == pytest.approx(2.8, rel=1e-9)
+    assert r.p_value == pytest.approx(ref.pvalue, rel=1e-9)  # 0.2466
+    assert r.tie_correction == pytest.approx(0.625, rel=1e-12)
+    # Iman-Davenport from the corrected chi2 (Demsar 2006 eq.): F = (N-1) chi2 / (N(k-1) - chi2) = 14 / 9.2
+    assert r.iman_davenport == pytest.approx(14 / 9.2, rel=1e-9)
+    assert r.p_value_iman_davenport == pytest.approx(sps.f.sf(14 / 9.2, 2, 10), rel=1e-9)
+    # many ties: integer scores 0-2 for 5 competitors on 12 benchmarks
+    ints = np.random.default_rng(7).integers(0, 3, size=(5, 12)).astype(float)
+    ref = sps.friedmanchisquare(*ints)
+    assert friedman(small(ints)).chi2 == pytest.approx(ref.statistic, rel=1e-9)
+    assert friedman(small(ints)).p_value == pytest.approx(ref.pvalue, rel=1e-9)
+    flat = friedman(small(np.ones((3, 4))))  # every benchmark ties everyone: scipy gives nan, we say no evidence
+    assert flat.chi2 == 0 and flat.p_value == 1.0
 
 
 def test_nemenyi_q_table_and_reference_cds():

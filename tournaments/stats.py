@@ -124,6 +124,7 @@ class PairedResult:
     ci_high: float
     p_value: float
     statistic: float | None = None
+    interval: str = ""  # how ci_low/ci_high were made, named in `harness compare` output
 
 
 def _shared(a: Sequence[float], b: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -142,7 +143,11 @@ def mcnemar(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> Pair
 
     Only discordant items carry information: under H0 the n01 + n10 of them split 50/50, so the
     p-value is a two-sided exact binomial test (valid for any count, no continuity correction
-    needed). The interval is the Wald interval of the paired difference in accuracy.
+    needed). The interval is the exact conditional one: the Clopper-Pearson interval of the share
+    of discordant items that A wins, mapped to the accuracy difference (2 share - 1) * discordant / n.
+    At share 1/2 the binomial is symmetric, so the test's two-sided p is twice the smaller tail and
+    the interval excludes 0 exactly when p < 1 - level (a Wald interval can exclude 0 at p = 0.06).
+    With no discordant item the interval is [0, 0]: given the items, the models never differ.
     """
     x, y = _shared(a, b)
     if not np.all(np.isin(x, (0.0, 1.0)) & np.isin(y, (0.0, 1.0))):
@@ -153,10 +158,21 @@ def mcnemar(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> Pair
     discordant = only_a + only_b
     p = 1.0 if discordant == 0 else float(sps.binomtest(only_a, discordant, 0.5).pvalue)
     diff = (only_a - only_b) / n
-    var = max((only_a + only_b) / n - diff**2, 0.0) / n
-    z = sps.norm.ppf(0.5 + level / 2.0)
-    return PairedResult("mcnemar", n, float(x.mean()), float(y.mean()), diff, diff - z * np.sqrt(var),
-                        diff + z * np.sqrt(var), p, float(discordant))
+    low, high = clopper_pearson(only_a, discordant, level)
+    scale = discordant / n
+    return PairedResult("mcnemar", n, float(x.mean()), float(y.mean()), diff, (2 * low - 1) * scale,
+                        (2 * high - 1) * scale, p, float(discordant), "exact Clopper-Pearson")
+
+
+def clopper_pearson(successes: int, trials: int, level: float = 0.95) -> tuple[float, float]:
+    """Exact binomial interval: the proportions whose one-sided tail tests at (1 - level) / 2 keep
+    `successes`; beta quantiles give them in closed form. [0, 1] when there are no trials."""
+    if trials == 0:
+        return 0.0, 1.0
+    tail = (1.0 - level) / 2.0
+    low = 0.0 if successes == 0 else float(sps.beta.ppf(tail, successes, trials - successes + 1))
+    high = 1.0 if successes == trials else float(sps.beta.ppf(1.0 - tail, successes + 1, trials - successes))
+    return low, high
 
 
 def paired_bootstrap(
@@ -183,7 +199,7 @@ def paired_bootstrap(
     extreme = np.sum(np.abs(means - observed) >= abs(observed) - 1e-12)
     p = float((extreme + 1) / (n_boot + 1))
     return PairedResult("paired_bootstrap", n, float(x.mean()), float(y.mean()), observed, float(low),
-                        float(high), min(p, 1.0))
+                        float(high), min(p, 1.0), interval="percentile bootstrap")
 
 
 def compare_paired(a: Sequence[float], b: Sequence[float], n_boot: int = 10000, seed: int = 0,
@@ -209,12 +225,39 @@ def compare_on_tasks(
     rows = []
     for task, (a, b) in pairs.items():
         r = compare_paired(a, b, n_boot, seed, level)
-        rows.append((task, r.test, r.n_items, r.mean_a, r.mean_b, r.diff, r.ci_low, r.ci_high, r.p_value))
+        rows.append((task, r.test, r.n_items, r.mean_a, r.mean_b, r.diff, r.ci_low, r.ci_high, r.interval, r.p_value))
     frame = pd.DataFrame(rows, columns=["task", "test", "n_items", "mean_a", "mean_b", "diff", "ci_low", "ci_high",
-                                        "p_value"])
+                                        "interval", "p_value"])
     frame["p_holm"] = holm(frame["p_value"].to_numpy()) if len(frame) else []
     frame["significant"] = frame["p_holm"] < alpha
     return frame
+
+
+def bootstrap_floor_note(frame: pd.DataFrame, n_boot: int, alpha: float = 0.05) -> str | None:
+    """One line when the bootstrap's resolution, not the data, kept a task from significance.
+
+    A paired-bootstrap p-value cannot go below 1/(n_boot + 1); Holm multiplies the smallest of m
+    p-values by m, so with m / (n_boot + 1) >= alpha a task whose resamples were never as extreme as
+    0 can still miss alpha. Returns None when no bootstrap task sits at that floor unresolved.
+    """
+    floor = 1.0 / (n_boot + 1)
+    boot = frame["test"] == "paired_bootstrap"
+    stuck = boot & (frame["p_value"] <= floor * (1 + 1e-9)) & ~frame["significant"]
+    if not stuck.any():
+        return None
+    m = len(frame)
+    return (f"{int(stuck.sum())} bootstrap task(s) sit at the p-value floor 1/(n_boot+1) = {floor:.2g}, and Holm "
+            f"over {m} tasks leaves them at p_holm >= {frame.loc[stuck, 'p_holm'].min():.2g}, not below {alpha:g}: "
+            f"too few resamples to tell; rerun with --n-boot {min_bootstrap_resamples(m, alpha)} or more")
+
+
+def min_bootstrap_resamples(m: int, alpha: float = 0.05) -> int:
+    """Smallest n_boot with m / (n_boot + 1) < alpha: below it, Holm over m tasks can keep a bootstrap
+    task that beat every resample at p_holm >= alpha."""
+    n_boot = max(int(np.floor(m / alpha)) - 1, 1)
+    while m / (n_boot + 1) >= alpha:  # floor() may land one short through rounding
+        n_boot += 1
+    return n_boot
 
 
 def holm(p_values: Sequence[float]) -> np.ndarray:
@@ -244,6 +287,7 @@ class FriedmanResult:
     critical_difference: float
     q_alpha: float
     alpha: float
+    tie_correction: float = 1.0  # C that divided chi2; 1 without ties
 
 
 def within_benchmark_ranks(table: ScoreTable) -> np.ndarray:
@@ -264,9 +308,12 @@ def nemenyi_q(k: int, alpha: float = 0.05) -> float:
 def friedman(table: ScoreTable, alpha: float = 0.05) -> FriedmanResult:
     """Friedman chi-square, its Iman-Davenport F form, and the Nemenyi CD (Demsar 2006).
 
-    Competitors are the treatments and benchmarks the blocks. CD = q_alpha sqrt(k(k+1)/(6N)):
-    mean ranks further apart than CD differ at level alpha. With many competitors and few
-    benchmarks CD is huge; report Wilcoxon-Holm alongside.
+    Competitors are the treatments and benchmarks the blocks. Tied scores share an average rank,
+    which shrinks the rank variance; chi2 is divided by C = 1 - sum(t^3 - t) / (N k (k^2 - 1)) over
+    the tie groups t (Hollander & Wolfe; scipy and R do the same), and the F form uses that chi2.
+    Without it binary or rounded scores understate chi2. CD = q_alpha sqrt(k(k+1)/(6N)): mean ranks
+    further apart than CD differ at level alpha. With many competitors and few benchmarks CD is
+    huge; report Wilcoxon-Holm alongside. If every benchmark ties every competitor, chi2 = 0, p = 1.
     """
     ranks = within_benchmark_ranks(table)
     k, n = ranks.shape
@@ -274,13 +321,17 @@ def friedman(table: ScoreTable, alpha: float = 0.05) -> FriedmanResult:
         raise ValueError(f"Friedman needs at least 2 competitors and 2 benchmarks, got {k} x {n}")
     mean_ranks = ranks.mean(axis=1)
     chi2 = 12.0 * n / (k * (k + 1)) * (np.sum(mean_ranks**2) - k * (k + 1) ** 2 / 4.0)
+    ties = sum(float(np.sum(t**3 - t)) for t in (np.unique(col, return_counts=True)[1] for col in ranks.T))
+    correction = 1.0 - ties / (n * k * (k * k - 1.0))
+    chi2 = chi2 / correction if correction > 1e-12 else 0.0
     p = float(sps.chi2.sf(chi2, k - 1))
     denominator = n * (k - 1) - chi2
-    f = (n - 1) * chi2 / denominator if denominator > 0 else np.inf
+    f = (n - 1) * chi2 / denominator if denominator > 1e-12 * n * k else np.inf
     p_f = float(sps.f.sf(f, k - 1, (k - 1) * (n - 1))) if np.isfinite(f) else 0.0
     q = nemenyi_q(k, alpha)
     cd = q * np.sqrt(k * (k + 1) / (6.0 * n))
-    return FriedmanResult(table.competitors, mean_ranks, n, float(chi2), p, float(f), p_f, float(cd), q, alpha)
+    return FriedmanResult(table.competitors, mean_ranks, n, float(chi2), p, float(f), p_f, float(cd), q, alpha,
+                          float(correction))
 
 
 def wilcoxon_holm(table: ScoreTable, alpha: float = 0.05) -> pd.DataFrame:
