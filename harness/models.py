@@ -12,12 +12,14 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import re
 import shutil
 import struct
 from dataclasses import dataclass
 from math import prod
 from pathlib import Path
 
+from harness.atomic import write_text
 from harness.errors import HarnessError
 from harness.paths import child, file_stem, sibling
 from harness.trust import LoadPolicy, check_checkpoint
@@ -83,14 +85,50 @@ def resolve(spec: str, name: str | None = None, policy: LoadPolicy = LoadPolicy(
         if (folder := variant_folder(spec)) is not None:
             check_checkpoint(folder, f"model '{spec}'", policy)
             return ModelRef(name=name or spec, path=folder, kind="variant", source=str(folder), policy=policy)
+        if HUB_ID.fullmatch(spec):
+            return _from_hub(spec, name, policy)
         known = ", ".join(sorted(EMBEDDED))
-        raise HarnessError(f"model '{spec}': no such folder, and not an embedded model ({known})")
+        raise HarnessError(f"model '{spec}': no such folder, not a variant, not a hub id (org/name[@revision]), "
+                           f"and not an embedded model ({known})")
     if not path.is_dir():
         raise HarnessError(f"model '{spec}': expected a folder with config.json and *.safetensors")
     if not (path / "config.json").is_file():
         raise HarnessError(f"model '{spec}': {path / 'config.json'} is missing")
     weight_format = check_checkpoint(path, f"model '{spec}'", policy)
     return ModelRef(name=name or path.name, path=path.resolve(), kind="base", source=str(path.resolve()),
+                    weight_format=weight_format, policy=policy)
+
+
+# org/name, optionally @revision (a branch, tag or commit).
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?")
+# Only what evaluating needs: config, safetensors, tokenizer and chat template (never code, pickles only if allowed).
+HUB_FILES = ["config.json", "generation_config.json", "*.safetensors", "model.safetensors.index.json", "tokenizer*",
+             "special_tokens_map.json", "added_tokens.json", "vocab.*", "merges.txt", "*.model", "chat_template.*"]
+
+
+def _from_hub(spec: str, name: str | None, policy: LoadPolicy) -> ModelRef:
+    """A hub model as a snapshot folder in the normal hub cache (fetched once; offline, read from the cache).
+    The checkpoint is checked before any library loads it; the resolved commit becomes part of its source."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+
+    repo, _, revision = spec.partition("@")
+    patterns = HUB_FILES + (["*.bin", "*.pt", "pytorch_model.bin.index.json"] if policy.allow_pickle else [])
+    try:
+        folder = Path(snapshot_download(repo, revision=revision or None, allow_patterns=patterns))
+    except GatedRepoError:
+        raise HarnessError(f"model '{spec}': gated or private on the hub; accept its terms there and set "
+                           "HF_TOKEN") from None
+    except RepositoryNotFoundError:
+        raise HarnessError(f"model '{spec}': not found on the hub (a private model needs HF_TOKEN)") from None
+    except RevisionNotFoundError:
+        raise HarnessError(f"model '{spec}': the hub has no revision '{revision}'") from None
+    except (OSError, ValueError) as exc:  # offline and not cached, or the hub unreachable
+        raise HarnessError(f"model '{spec}': not in the local hub cache and the hub cannot be reached "
+                           f"({type(exc).__name__}); fetch it once with network, or check HF_HUB_OFFLINE/HF_HOME"
+                           ) from None
+    weight_format = check_checkpoint(folder, f"model '{spec}'", policy)
+    return ModelRef(name=name or repo, path=folder, kind="base", source=f"hub:{repo}@{folder.name}",
                     weight_format=weight_format, policy=policy)
 
 
@@ -104,8 +142,8 @@ def materialize(ref: ModelRef, models_dir: Path) -> ResolvedModel:
             _convert_gguf(embedded, path)
     elif ref.weight_format == "pickle":
         path = _convert_pickle(path, models_dir)
-    return ResolvedModel(ref.name, path, ref.kind, ref.source, fingerprint(path), count_parameters(path),
-                         ref.weight_format, ref.policy)
+    return ResolvedModel(ref.name, path, ref.kind, ref.source, fingerprint(path, models_dir / FINGERPRINTS),
+                         count_parameters(path), ref.weight_format, ref.policy)
 
 
 def _package_dir(package: str) -> Path:
@@ -209,15 +247,38 @@ def _convert_pickle(source: Path, models_dir: Path) -> Path:
     return out
 
 
-def fingerprint(path: Path) -> str:
-    """sha256 over the weight files (name and bytes, in name order): same weights, same model."""
+FINGERPRINTS = "fingerprints.json"
+
+
+def fingerprint(path: Path, cache: Path | None = None) -> str:
+    """sha256 over the weight files (name and bytes, in name order): same weights, same model.
+
+    With `cache`, a folder whose weight files have the same paths, sizes, mtimes and inodes as last time is not
+    read again (a 100 GB model is hashed once, not on every command)."""
+    files = sorted(path.glob("*.safetensors"))
+    key = json.dumps([[f.name, str(f.resolve()), (st := f.stat()).st_size, st.st_mtime_ns, st.st_ino] for f in files])
+    known = _read_cache(cache)
+    if key in known:
+        return known[key]
     digest = hashlib.sha256()
-    for file in sorted(path.glob("*.safetensors")):
+    for file in files:
         digest.update(file.name.encode())
         with file.open("rb") as handle:
             while block := handle.read(1 << 22):
                 digest.update(block)
+    if cache is not None:
+        write_text(cache, json.dumps({**_read_cache(cache), key: digest.hexdigest()}))
     return digest.hexdigest()
+
+
+def _read_cache(cache: Path | None) -> dict[str, str]:
+    if cache is None or not cache.is_file():
+        return {}
+    try:
+        known = json.loads(cache.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError, OSError):
+        return {}  # a broken cache is only a slower command
+    return known if isinstance(known, dict) else {}
 
 
 def count_parameters(path: Path) -> int:

@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from harness.tasks.task import metric_key
+
 SAMPLE_SCHEMA = pa.schema([("run_id", pa.string()), ("doc_id", pa.int32()), ("metric", pa.string()),
                            ("value", pa.float64())])
 SCORE_SCHEMA = pa.schema([("run_id", pa.string()), ("metric", pa.string()), ("value", pa.float64()),
@@ -21,28 +23,42 @@ LN2 = math.log(2)
 
 
 def sample_rows(run_id: str, logged: list[dict], requests: pd.DataFrame) -> pd.DataFrame:
-    """Long rows (doc_id, metric, value): every metric lm-eval logged, plus our MC normalisations."""
+    """Long rows (doc_id, metric, value): every metric lm-eval logged under every filter (keyed as `metric_key`
+    says), plus our MC normalisations. A list-valued metric (IFEval's inst_level_*) is kept as its per-sample mean
+    and its length (`metric:n`), which is what lm-eval's flattening mean needs."""
     rows: list[tuple[int, str, float]] = []
     by_doc = {doc: group.sort_values("idx") for doc, group in requests.groupby("doc_id")} if len(requests) else {}
+    normalised: set[int] = set()
     for sample in logged:
         doc_id = int(sample["doc_id"])
         for metric in sample["metrics"]:
-            value = sample[metric]
-            if isinstance(value, (tuple, list)):  # perplexity metrics log (loglikelihood, weight)
-                loglik, weight = value
-                unit = {"word_perplexity": "n_words", "byte_perplexity": "n_bytes", "bits_per_byte": "n_bytes"}
-                rows.append((doc_id, "loglikelihood", float(loglik)))
-                rows.append((doc_id, unit.get(metric, f"{metric}_weight"), float(weight)))
-                if metric == "bits_per_byte":
-                    rows.append((doc_id, "bits_per_byte", -float(loglik) / (float(weight) * LN2)))
-            else:
-                rows.append((doc_id, metric, float(value)))
+            rows.extend((doc_id, key, value) for key, value in
+                        _metric_values(metric_key(metric, sample.get("filter", "none")), metric, sample[metric]))
         choices = by_doc.get(doc_id)
-        if choices is not None and isinstance(sample.get("target"), (int, np.integer)):
+        if choices is not None and doc_id not in normalised and isinstance(sample.get("target"), (int, np.integer)):
+            normalised.add(doc_id)
             rows.extend((doc_id, m, v) for m, v in _choice_metrics(choices, int(sample["target"])))
     frame = pd.DataFrame(rows, columns=["doc_id", "metric", "value"]).drop_duplicates(["doc_id", "metric"])
     frame.insert(0, "run_id", run_id)
     return frame
+
+
+_WEIGHTS = {"word_perplexity": "n_words", "byte_perplexity": "n_bytes", "bits_per_byte": "n_bytes"}
+
+
+def _metric_values(key: str, metric: str, value) -> list[tuple[str, float]]:
+    if metric in _WEIGHTS:  # perplexity metrics log (loglikelihood, weight)
+        loglik, weight = (float(v) for v in value)
+        values = [("loglikelihood", loglik), (_WEIGHTS[metric], weight)]
+        return values + ([(key, -loglik / (weight * LN2))] if metric == "bits_per_byte" else [])
+    if isinstance(value, (list, tuple)):
+        numbers = [float(v) for v in value if isinstance(v, (bool, int, float, np.number))]
+        if len(numbers) != len(value) or not numbers:
+            return []  # e.g. BLEU's (reference, prediction) pairs: only the aggregate is a number
+        return [(key, float(np.mean(numbers))), (f"{key}:n", float(len(numbers)))]
+    if isinstance(value, (bool, int, float, np.number)):
+        return [(key, float(value))]
+    return []
 
 
 def _choice_metrics(choices: pd.DataFrame, target: int) -> list[tuple[str, float]]:
@@ -62,11 +78,12 @@ def score_rows(run_id: str, task_results: dict, samples: pd.DataFrame, n_docs: i
     for key, value in task_results.items():
         if "," not in key or "_stderr," in key or not isinstance(value, (int, float)):
             continue
-        metric = key.split(",", 1)[0]
+        metric, filter_name = key.split(",", 1)
         stderr = task_results.get(key.replace(",", "_stderr,", 1))
-        rows[metric] = (float(value), float(stderr) if isinstance(stderr, (int, float)) else np.nan)
+        rows[metric_key(metric, filter_name)] = (float(value), float(stderr) if isinstance(stderr, (int, float))
+                                                 else np.nan)
     for metric, values in samples.groupby("metric")["value"]:
-        if metric in rows or metric.startswith("n_") or metric == "loglikelihood":
+        if metric in rows or metric.startswith("n_") or metric.endswith(":n") or metric == "loglikelihood":
             continue
         v = values.to_numpy(dtype=float)
         stderr = float(np.std(v, ddof=1) / np.sqrt(len(v))) if len(v) > 1 else np.nan

@@ -79,10 +79,10 @@ def time_lm_eval(backend: str, args) -> dict[str, tuple[float, int]]:
     timings = {}
     for task in warmup_then_tasks():
         start = time.perf_counter()
-        out = simple_evaluate(model=lm, tasks=[task.config], task_manager=TaskManager(include_defaults=False),
+        out = simple_evaluate(model=lm, tasks=[task.build_config()], task_manager=TaskManager(include_defaults=False),
                               limit=args.limit, log_samples=True, bootstrap_iters=0)
         seconds = time.perf_counter() - start
-        timings[task.task.name] = (seconds, sum(len(s["resps"]) for s in out["samples"][task.task.name]))
+        timings[task.name] = (seconds, sum(len(s["resps"]) for s in out["samples"][task.name]))
     return {name: timings[name] for name in TASKS}
 
 

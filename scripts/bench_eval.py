@@ -84,7 +84,7 @@ def main() -> None:
     n_requests = {}
     for _ in range(args.repeats):
         start = time.perf_counter()
-        n_requests["lm_eval"] = plain_lm_eval(model.path, [p.config for p in prepared], settings)
+        n_requests["lm_eval"] = plain_lm_eval(model.path, [p.build_config() for p in prepared], settings)
         timings["lm_eval"].append(time.perf_counter() - start)
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()

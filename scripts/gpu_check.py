@@ -134,11 +134,13 @@ def harness_pass(path: Path, requests: list, batch_size: int, chunk: int, device
                  workdir: Path) -> float:
     """Seconds for StoreCachedLM(build_hf) to answer every request from an empty store."""
     from harness.backends import StoreCachedLM
+    from transformers import AutoTokenizer
+
     from harness.backends.hf import build_hf, token_counter
     from harness.store import Store
 
     inner = build_hf(path, batch_size, device, dtype)
-    count = token_counter(path)
+    count = token_counter(AutoTokenizer.from_pretrained(str(path)))
     store_path = workdir / f"check-{batch_size}-{time.monotonic_ns()}.duckdb"
     with Store.open(store_path) as store:
         lm = StoreCachedLM(lambda: inner, count, store, run_id="gpu_check", chunk_size=chunk)

@@ -68,7 +68,7 @@ def test_task_metrics_equal_plain_lm_eval(evaluated, tiny_model):
     from harness.tasks.lmeval import prepare
 
     db, _ = evaluated
-    configs = [prepare(builtin_tasks()[name], db.parent / "tasks").config for name in (MC_TASK, PPL_TASK)]
+    configs = [prepare(builtin_tasks()[name], db.parent / "tasks").build_config() for name in (MC_TASK, PPL_TASK)]
     plain = simple_evaluate(model=HFLM(pretrained=str(tiny_model), batch_size=8, device="cpu", dtype="float32"),
                             tasks=configs, task_manager=TaskManager(include_defaults=False), limit=24,
                             bootstrap_iters=0)["results"]

@@ -87,11 +87,10 @@ def ray_local():
 @pytest.fixture(scope="module")
 def prepared(tiny_model, tmp_path_factory):
     from harness import models as registry
-    from harness.tasks.lmeval import prepare
     from harness.tasks.registry import resolve_tasks
 
     root = tmp_path_factory.mktemp("ray")
-    tasks = {t.name: prepare(t, root / "tasks") for t in resolve_tasks([MC_TASK, PPL_TASK])}
+    tasks = {t.name: t for t in resolve_tasks([MC_TASK, PPL_TASK], root / "tasks").tasks}
     return root, registry.resolve(str(tiny_model)), tasks
 
 
@@ -159,7 +158,7 @@ def test_a_shard_worker_writes_the_task_doc_ids_and_reuses_what_is_known(prepare
     run_id = run_id_for(model, task, SETTINGS)
     shard = split_docs(SETTINGS.limit, 2)[1]  # docs 1, 3, 5, 7, 9
     empty = _tables(local_db)["requests"].iloc[:0]
-    counts = compute_shard(model, task.config, SETTINGS, run_id, shard, str(tmp_path / "a"), empty)
+    counts = compute_shard(model, task.build_config, SETTINGS, run_id, shard, str(tmp_path / "a"), empty)
     assert counts == {"requests": 20, "cached": 0, "computed": 20} == done_counts(tmp_path / "a")
     written = read_shards(shard_files(tmp_path / "a")).to_pandas().sort_values(["doc_id", "idx"], ignore_index=True)
     reference = _tables(local_db, MC_TASK)["requests"]
@@ -168,10 +167,10 @@ def test_a_shard_worker_writes_the_task_doc_ids_and_reuses_what_is_known(prepare
     pd.testing.assert_frame_equal(_nulls_as_none(written[exact]), _nulls_as_none(reference[exact]), check_dtype=False)
     np.testing.assert_allclose(written["logprob"], reference["logprob"], rtol=RTOL, atol=0)
     # Done already: nothing recomputed, nothing written.
-    again = compute_shard(model, task.config, SETTINGS, run_id, shard, str(tmp_path / "a"), empty)
+    again = compute_shard(model, task.build_config, SETTINGS, run_id, shard, str(tmp_path / "a"), empty)
     assert again["computed"] == 0 and len(shard_files(tmp_path / "a")) == 3
     # Every row already in the store (passed in as `known`): nothing computed, no file written.
-    known = compute_shard(model, task.config, SETTINGS, run_id, shard, str(tmp_path / "b"), reference)
+    known = compute_shard(model, task.build_config, SETTINGS, run_id, shard, str(tmp_path / "b"), reference)
     assert known == {"requests": 20, "cached": 20, "computed": 0} and not shard_files(tmp_path / "b")
 
 

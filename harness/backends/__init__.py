@@ -23,4 +23,37 @@ def resolve_backend(name: str) -> str:
     return "vllm" if torch.cuda.is_available() else "hf"
 
 
-__all__ = ["BACKENDS", "StoreCachedLM", "request_hash", "resolve_backend"]
+def check_device(device: str) -> str:
+    """A device torch can use here, else one line (a run must never record a device it did not use)."""
+    if device == "cpu":
+        return device
+    import torch
+
+    kind, _, index = device.partition(":")
+    if kind == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count and (not index or (index.isdigit() and int(index) < count)):
+            return device
+        raise HarnessError(f"--device {device}: not available here ({count} CUDA device(s) visible); "
+                           "use --device cpu")
+    if kind == "mps" and not index and torch.backends.mps.is_available():
+        return device
+    raise HarnessError(f"--device {device}: not available here; use cpu or cuda[:N]")
+
+
+def settle(settings):
+    """Every 'auto' choice made once and the device checked, so run ids and records name what actually computes:
+    backend auto is vLLM with CUDA and vllm present, else hf; dtype auto is bfloat16 on a CUDA device that
+    supports it, else float32."""
+    backend = resolve_backend(settings.backend)
+    device = check_device(settings.device)
+    dtype = settings.dtype
+    if dtype == "auto":
+        import torch
+
+        cuda = torch.cuda.is_available() and (device.startswith("cuda") or backend == "vllm")
+        dtype = "bfloat16" if cuda and torch.cuda.is_bf16_supported() else "float32"
+    return settings.model_copy(update={"backend": backend, "dtype": dtype})
+
+
+__all__ = ["BACKENDS", "StoreCachedLM", "check_device", "request_hash", "resolve_backend", "settle"]

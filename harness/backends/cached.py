@@ -45,8 +45,10 @@ class StoreCachedLM(LM):
         chunk_size: int = 256,
         on_total: Callable[[int], None] | None = None,
         on_advance: Callable[[int], None] | None = None,
+        tokenizer: Callable[[], Any] | None = None,
     ) -> None:
         super().__init__()
+        self._tokenizer = tokenizer
         self._inner_factory = inner_factory
         self._count_tokens = count_tokens
         self._store = store
@@ -69,6 +71,37 @@ class StoreCachedLM(LM):
         if any(req.args[1].get("do_sample") for req in requests):
             raise ValueError("sampled generation is not cached; only greedy generation is supported")
         return self._answer("generate_until", requests)
+
+    # chat templates: rendered from the tokenizer alone, so prompts are built without loading the model -----
+    @property
+    def tokenizer_name(self) -> str:
+        return self._chat_tokenizer().name_or_path.replace("/", "__")
+
+    def chat_template(self, chat_template: bool | str = False) -> str | None:
+        template = self._chat_tokenizer().chat_template
+        if isinstance(template, dict):
+            return template.get(chat_template if isinstance(chat_template, str) else "default")
+        return template
+
+    def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
+        """As lm-eval's HFLM renders it; a template that rejects the system role gets the history without it."""
+        import jinja2
+
+        tokenizer = self._chat_tokenizer()
+        options = dict(tokenize=False, add_generation_prompt=add_generation_prompt,
+                       continue_final_message=not add_generation_prompt)
+        try:
+            return tokenizer.apply_chat_template(chat_history, **options)
+        except jinja2.exceptions.TemplateError:
+            return tokenizer.apply_chat_template([m for m in chat_history if m["role"] != "system"], **options)
+
+    def _chat_tokenizer(self):
+        if self._tokenizer is None:
+            raise ValueError("this backend has no tokenizer for chat templates")
+        tokenizer = self._tokenizer()
+        if not tokenizer.chat_template:
+            raise ValueError(f"--apply-chat-template: the tokenizer of {tokenizer.name_or_path} has no chat template")
+        return tokenizer
 
     # -------------------------------------------------------------------------------
     def _answer(self, request_type: str, requests: list) -> list:

@@ -21,11 +21,8 @@ def build_hf(path: Path, batch_size: int, device: str, dtype: str, trust_remote_
                 trust_remote_code=trust_remote_code, use_safetensors=True)
 
 
-def token_counter(path: Path, trust_remote_code: bool = False) -> Callable[[str, str], int]:
+def token_counter(tokenizer) -> Callable[[str, str], int]:
     """Count continuation tokens the way lm-eval splits (context, continuation) for causal models."""
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
 
     @lru_cache(maxsize=4096)
     def encode(text: str) -> int:

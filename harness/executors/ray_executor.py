@@ -29,7 +29,7 @@ from harness.executors.worker import KILL_AFTER_ENV, compute_shard, kill_after_f
 from harness.models import ModelRef, ResolvedModel
 from harness.runner import JobOutcome, ModelSession, Runner, error_line, run_id_for
 from harness.store import Store
-from harness.tasks.lmeval import PreparedTask, lm_eval_config
+from harness.tasks.task import EvalTask
 
 
 def shard_resources(settings: EvalSettings, cluster_gpus: float) -> dict[str, float]:
@@ -69,7 +69,7 @@ class _Job:
     """One (model, task) run while its shards are out."""
 
     model: ResolvedModel
-    task: PreparedTask
+    task: EvalTask
     run_id: str
     folder: Path
     started: float = field(default_factory=time.perf_counter)
@@ -93,12 +93,12 @@ class RayRunner(Runner):
         cuda = self.settings.device.startswith("cuda")
         self._worker_settings = self.settings.model_copy(update={"device": "cuda"}) if cuda else self.settings
 
-    def run(self, models: list[ModelRef], tasks: list[PreparedTask]) -> list[JobOutcome]:
+    def run(self, models: list[ModelRef], tasks: list[EvalTask], members=()) -> list[JobOutcome]:
         ray, started_here = connect(self.address)
         try:
             resources = shard_resources(self.settings, ray.cluster_resources().get("GPU", 0))
             remote = ray.remote(compute_shard).options(max_retries=self.retries, **resources)
-            task_manager = self._register_tasks(tasks)
+            task_manager = self._register_tasks(tasks, members)
             with self.display.session():
                 jobs = [self._submit(ray, remote, self._register(ref), task) for ref in models for task in tasks]
                 self._collect(ray, jobs, task_manager)
@@ -107,22 +107,23 @@ class RayRunner(Runner):
                 ray.shutdown()
         return [job.outcome for job in jobs]
 
-    def _submit(self, ray, remote, model: ResolvedModel, task: PreparedTask) -> _Job:
+    def _submit(self, ray, remote, model: ResolvedModel, task: EvalTask) -> _Job:
         run_id = run_id_for(model, task, self.settings)
         job = _Job(model, task, run_id, run_folder(self.results_dir, run_id))
         if (skipped := self._skipped(model, task, run_id)) is not None:
             job.outcome = skipped
             return job
         self._start(model, task, run_id)
-        job.progress = self.display.job(f"{model.name} · {task.task.name}")
+        job.progress = self.display.job(f"{model.name} · {task.name}")
         self._ingest(job.folder)  # whatever earlier attempts left, whatever their shard count
-        n_docs = min(self.settings.limit or task.n_items, task.n_items)
+        n_items = task.n_items if task.n_items is not None else count_items(task)
+        n_docs = min(self.settings.limit or n_items, n_items)
         todo = [s for s in split_docs(n_docs, self.shards) if done_counts(job.folder / s.name) is None]
         if todo:
             known = ray.put(self.store.requests_for_run(run_id))
-            config = lm_eval_config(task.task, task.data_path.resolve())  # workers may not share our cwd
             for shard in todo:
-                ref = remote.remote(model, config, self._worker_settings, run_id, shard, str(job.folder / shard.name),
+                ref = remote.remote(model, task.build_config, self._worker_settings, run_id, shard,
+                                    str(job.folder / shard.name),
                                     known, kill_after_for(shard, self._kill_spec))
                 job.pending[ref] = shard
         return job
@@ -157,8 +158,8 @@ class RayRunner(Runner):
             return self._failed(job.model, job.task, job.run_id, job.progress, job.started, "; ".join(job.errors),
                                 n_computed=job.computed)
         lm = StoreCachedLM(inner_factory=_no_model(job.run_id), store=self.store, run_id=job.run_id,
-                           count_tokens=ModelSession(job.model, self.settings).count_tokens,
-                           chunk_size=self.settings.chunk_size)
+                           count_tokens=(session := ModelSession(job.model, self.settings)).count_tokens,
+                           chunk_size=self.settings.chunk_size, tokenizer=session.tokenizer)
         outcome = self._finish(job.model, job.task, job.run_id, lm, task_manager, job.progress, job.started,
                                computed=job.computed)
         if outcome.status == "done":  # the rows are in the store now; shards were only the way there
@@ -167,6 +168,14 @@ class RayRunner(Runner):
             for marker in job.folder.glob(f"*/{DONE}"):
                 marker.unlink()
         return outcome
+
+
+def count_items(task: EvalTask) -> int:
+    """The documents of a task whose size is known only from its data (lm-eval's own tasks)."""
+    from lm_eval.tasks import TaskManager
+
+    loaded = TaskManager(include_defaults=False).load([task.build_config()])["tasks"][task.name]
+    return len(loaded.eval_docs)
 
 
 def _no_model(run_id: str):

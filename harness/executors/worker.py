@@ -35,9 +35,10 @@ class _Docs(list):
         return doc in self._members
 
 
-def compute_shard(model: ResolvedModel, config: dict, settings: EvalSettings, run_id: str, shard: Shard,
-                  folder: str, known: pd.DataFrame, kill_after: int | None = None) -> dict[str, int]:
-    """Compute every request of `shard` not already answered; returns counts (requests, cached, computed)."""
+def compute_shard(model: ResolvedModel, build_config: Callable[[], dict], settings: EvalSettings, run_id: str,
+                  shard: Shard, folder: str, known: pd.DataFrame, kill_after: int | None = None) -> dict[str, int]:
+    """Compute every request of `shard` not already answered; returns counts (requests, cached, computed).
+    The task config is built here (it may hold functions that only a live lm-eval registry can resolve)."""
     from lm_eval.tasks import TaskManager
 
     from harness.runner import ModelSession, lm_eval_run, quiet_lm_eval
@@ -49,8 +50,8 @@ def compute_shard(model: ResolvedModel, config: dict, settings: EvalSettings, ru
     session = ModelSession(model, settings)
     cache = ShardCache(path, shard.docs, known, on_write=_kill_hook(kill_after))
     lm = StoreCachedLM(inner_factory=session.lm, count_tokens=session.count_tokens, store=cache, run_id=run_id,
-                       chunk_size=settings.chunk_size)
-    lm_eval_run(lm, config, TaskManager(include_defaults=False), settings, docs=_Docs(shard.docs))
+                       chunk_size=settings.chunk_size, tokenizer=session.tokenizer)
+    lm_eval_run(lm, build_config(), TaskManager(include_defaults=False), settings, docs=_Docs(shard.docs))
     counts = {"requests": lm.n_requests, "cached": lm.n_cached, "computed": lm.n_computed}
     mark_done(path, counts)
     return counts

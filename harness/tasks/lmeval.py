@@ -1,14 +1,15 @@
-"""Bridge from a BuiltinTask to an lm-eval task config with a local JSONL file (no hub)."""
+"""A built-in task as an EvalTask: its items written once to a local JSONL file, read by an lm-eval config."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from harness.atomic import write_text
 from harness.tasks.spec import BuiltinTask
+from harness.tasks.task import EvalTask, hash_identity
 
 _METRICS = {
     "multiple_choice": ["acc", "acc_norm", "acc_bytes"],
@@ -16,33 +17,21 @@ _METRICS = {
 }
 
 
-@dataclass(frozen=True)
-class PreparedTask:
-    """A task whose items are on disk, with the lm-eval config that reads them."""
-
-    task: BuiltinTask
-    data_path: Path
-    config: dict
-    config_hash: str
-    n_items: int
-
-    @property
-    def task_id(self) -> str:
-        return f"{self.task.name}@{self.config_hash[:12]}"
-
-
-def prepare(task: BuiltinTask, tasks_dir: Path) -> PreparedTask:
-    """Write the items once (content-addressed, atomic) and build the lm-eval config."""
+def prepare(task: BuiltinTask, tasks_dir: Path) -> EvalTask:
+    """Write the items once (content-addressed, atomic) and describe the lm-eval config that reads them."""
     items = task.build()
     payload = "".join(json.dumps(item, sort_keys=True, ensure_ascii=False) + "\n" for item in items)
     items_hash = hashlib.sha256(payload.encode()).hexdigest()
-    path = tasks_dir / f"{task.name}-v{task.version}-{items_hash[:12]}.jsonl"
+    path = (tasks_dir / f"{task.name}-v{task.version}-{items_hash[:12]}.jsonl").resolve()
     if not path.is_file():
         write_text(path, payload)
     config = lm_eval_config(task, path)
+    # The data file's location is not part of the identity; its content is.
     identity = {k: v for k, v in config.items() if k != "dataset_kwargs"} | {"items_sha256": items_hash}
-    config_hash = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
-    return PreparedTask(task, path, config, config_hash, len(items))
+    return EvalTask(name=task.name, source="builtin", version=task.version, output_type=task.output_type,
+                    primary_metric=task.primary_metric, higher_is_better=task.higher_is_better, identity=identity,
+                    config_hash=hash_identity(identity), n_items=len(items),
+                    build_config=partial(lm_eval_config, task, path))
 
 
 def lm_eval_config(task: BuiltinTask, data_path: Path) -> dict:

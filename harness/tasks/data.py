@@ -1,0 +1,39 @@
+"""Task data lives in the Hugging Face datasets cache, filled through lm-eval; offline, a missing dataset is one line.
+
+`harness tasks download` fills the cache on a machine with network; the cache folder can then be copied to (or
+shared with) an air-gapped cluster, where HF_DATASETS_OFFLINE=1 reads it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+_UNREACHABLE = re.compile(r"Couldn't reach '([^']+)' on the Hub|(OfflineModeIsEnabled|LocalEntryNotFoundError)")
+
+
+def cache_dir() -> str:
+    import datasets
+
+    return str(datasets.config.HF_DATASETS_CACHE)
+
+
+def missing_data_hint(exc: BaseException, task: str | None = None) -> str | None:
+    """The one line for a dataset that is neither cached nor reachable, naming task, dataset and fix; else None."""
+    found = _UNREACHABLE.search(f"{exc}")
+    if found is None:
+        return None
+    dataset = found.group(1) or "its dataset"
+    where = f"task '{task}': " if task else ""
+    offline = " (HF_DATASETS_OFFLINE=1)" if os.environ.get("HF_DATASETS_OFFLINE") == "1" else ""
+    return (f"{where}dataset '{dataset}' is not in the datasets cache ({cache_dir()}) and cannot be fetched{offline}; "
+            f"run `harness tasks download {task or 'TASK'}` on a machine with network and share that cache")
+
+
+def download(build_configs) -> None:
+    """Load every task's data once (lm-eval fetches and prepares it into the datasets cache)."""
+    from lm_eval.tasks import TaskManager
+
+    manager = TaskManager(include_defaults=False)
+    for build_config in build_configs:
+        manager.load([build_config()])
