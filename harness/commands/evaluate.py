@@ -127,4 +127,4 @@ def _print_outcomes(outcomes) -> None:
     out.print(table)
     for o in outcomes:
         if o.error:
-            err.print(Text(f"{o.model} · {o.task}: {o.error}", style="red"))
+            err.print(Text(f"{o.model} · {o.task}: {o.error}", style="red"), soft_wrap=True)

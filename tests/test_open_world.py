@@ -1,0 +1,169 @@
+"""lm-eval's own task YAMLs and hub ids through `harness eval`, offline.
+
+lm-eval's shipped configs run unmodified (arc_easy; hellaswag, whose docs pass through `!function
+utils.process_docs`; gsm8k, generation with two filters; the wmdp group, three leaves of different sizes aggregated
+by size) on small rows in the real datasets' schema, placed in a temporary datasets cache (tests/fake_datasets.py).
+The reference for every number is plain `lm_eval.simple_evaluate` on the same model, items and settings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TASKS = "arc_easy,hellaswag,gsm8k,wmdp"
+LEAVES = ("arc_easy", "hellaswag", "gsm8k", "wmdp_bio", "wmdp_chem", "wmdp_cyber")
+SETTINGS = ("--num-fewshot", "1", "--gen-kwargs", "max_gen_toks=12", "--batch-size", "4")
+
+PLAIN = """
+import json, sys
+from lm_eval import simple_evaluate
+from lm_eval.models.huggingface import HFLM
+out = simple_evaluate(model=HFLM(pretrained=sys.argv[1], batch_size=4, device="cpu", dtype="float32"),
+                      tasks=sys.argv[2].split(","), num_fewshot=1, gen_kwargs={"max_gen_toks": 12},
+                      bootstrap_iters=0, log_samples=False)
+print(json.dumps({"results": out["results"], "groups": out.get("groups", {})}, default=str))
+"""
+
+
+def run(args: list[str], env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, env=env, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def world(tiny_model, tmp_path_factory):
+    """A datasets cache with the four benchmarks' rows, and one `harness eval` of the tiny model on them."""
+    root = tmp_path_factory.mktemp("open_world")
+    env = os.environ | {"HF_DATASETS_CACHE": str(root / "datasets"), "HARNESS_RESULTS": str(root / "results"),
+                        "HARNESS_DB": str(root / "h.duckdb"), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    made = run(["tests/fake_datasets.py", str(root / "datasets")], env)
+    assert made.returncode == 0, made.stderr
+    done = run(["-m", "harness.cli", "eval", "--models", str(tiny_model), "--tasks", TASKS, *SETTINGS,
+                "--display", "none"], env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return root, env
+
+
+def stored(db: Path, sql: str, params=()) -> list[tuple]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql, list(params)).fetchall()
+    finally:
+        con.close()
+
+
+def test_every_stored_metric_equals_plain_lm_eval(world, tiny_model):
+    root, env = world
+    plain = run(["-c", PLAIN, str(tiny_model), TASKS], env)
+    assert plain.returncode == 0, plain.stderr
+    reference = json.loads(plain.stdout.strip().splitlines()[-1])
+    ours = {(task, metric): value for task, metric, value in stored(
+        root / "h.duckdb", "SELECT t.name, s.metric, s.value FROM scores s JOIN runs USING (run_id) "
+                           "JOIN tasks t USING (task_id)")}
+    compared = 0
+    for task in LEAVES:
+        for key, value in reference["results"][task].items():
+            if "," not in key or "_stderr" in key or not isinstance(value, (int, float)):
+                continue
+            metric, filter_name = key.split(",", 1)
+            name = metric if filter_name == "none" else key
+            # Same model, items and requests: lm-eval's own metric code on identical log-likelihoods and generations.
+            assert ours[(task, name)] == pytest.approx(value, abs=1e-9), (task, key)
+            compared += 1
+    assert {"exact_match,strict-match", "exact_match,flexible-extract"} <= {m for t, m in ours if t == "gsm8k"}
+    # acc and acc_norm for arc_easy and hellaswag, both gsm8k filters, acc for each wmdp leaf (their YAMLs' metric lists)
+    assert compared == 2 + 2 + 2 + 3
+
+
+def test_group_aggregate_is_lm_evals_size_weighted_mean(world, tiny_model):
+    from harness.tasks.groups import group_score
+
+    root, env = world
+    plain = run(["-c", PLAIN, str(tiny_model), "wmdp"], env)
+    reference = json.loads(plain.stdout.strip().splitlines()[-1])
+    group = reference["groups"].get("wmdp") or reference["results"]["wmdp"]
+    db = root / "h.duckdb"
+    edges = stored(db, "SELECT group_name, member, rule FROM task_groups ORDER BY member")
+    assert [(g, m) for g, m, _ in edges] == [("wmdp", "wmdp_bio"), ("wmdp", "wmdp_chem"), ("wmdp", "wmdp_cyber")]
+    rule = json.loads(edges[0][2])[0]
+    assert rule["metric"] == "acc" and rule["weight_by_size"] is True  # as lm-eval's wmdp/_wmdp.yaml says
+    leaves = {task: (value, n) for task, value, n in stored(
+        db, "SELECT t.name, s.value, s.n FROM scores s JOIN runs USING (run_id) JOIN tasks t USING (task_id) "
+            "WHERE s.metric = 'acc' AND t.name LIKE 'wmdp_%'")}
+    assert sorted(n for _, n in leaves.values()) == [3, 4, 5]  # sizes differ, so weighting matters
+    score, size = group_score("wmdp", {"wmdp": [m for _, m, _ in edges]}, {"wmdp": rule}, leaves)
+    assert size == 12
+    assert score == pytest.approx(group["acc,none"], abs=1e-12)
+
+
+def test_lm_eval_tasks_are_recorded_with_their_source_size_and_direction(world):
+    root, _ = world
+    rows = {name: rest for name, *rest in stored(
+        root / "h.duckdb", "SELECT name, source, n_items, primary_metric, higher_is_better FROM tasks")}
+    assert rows["gsm8k"] == ["lm-eval", 4, "exact_match,strict-match", True]
+    assert rows["hellaswag"] == ["lm-eval", 5, "acc", True]
+    generations = stored(root / "h.duckdb", "SELECT count(*) FROM requests WHERE request_type = 'generate_until' "
+                                            "AND generation IS NOT NULL")
+    assert generations == [(4,)]
+
+
+def test_prompting_settings_make_a_new_run_and_the_same_settings_resume(world, tiny_model):
+    root, env = world
+    args = ["-m", "harness.cli", "eval", "--models", str(tiny_model), "--tasks", "arc_easy", "--display", "none",
+            "--batch-size", "4"]
+    again = run([*args, "--num-fewshot", "1", "--gen-kwargs", "max_gen_toks=12"], env)
+    assert again.returncode == 0 and " skipped " in again.stdout, again.stdout
+    zero_shot = run([*args, "--num-fewshot", "0"], env)
+    assert zero_shot.returncode == 0 and " done " in zero_shot.stdout, zero_shot.stdout
+    prompted = run([*args, "--num-fewshot", "0", "--system-instruction", "Answer carefully."], env)
+    assert prompted.returncode == 0 and " done " in prompted.stdout, prompted.stdout
+    runs = stored(root / "h.duckdb", "SELECT count(*) FROM runs JOIN tasks USING (task_id) WHERE name = 'arc_easy'")
+    assert runs == [(3,)]
+
+
+def test_unknown_task_and_missing_data_are_one_line(world, tiny_model, tmp_path):
+    root, env = world
+    unknown = run(["-m", "harness.cli", "eval", "--models", str(tiny_model), "--tasks", "arc_eazy"], env)
+    assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1
+    assert "unknown task 'arc_eazy'" in unknown.stderr and "arc_easy" in unknown.stderr
+    empty = env | {"HF_DATASETS_CACHE": str(tmp_path / "empty"), "HARNESS_DB": str(tmp_path / "h.duckdb")}
+    missing = run(["-m", "harness.cli", "eval", "--models", str(tiny_model), "--tasks", "arc_easy",
+                   "--display", "none"], empty)
+    assert missing.returncode == 1
+    assert "dataset 'allenai/ai2_arc' is not in the datasets cache" in missing.stderr
+    assert "harness tasks download arc_easy" in missing.stderr
+
+
+def _hub_cache(tiny_model: Path, cache: Path, repo: str, commit: str) -> None:
+    """The layout huggingface_hub writes: models--org--name/{refs/main, snapshots/<commit>/...}."""
+    folder = cache / f"models--{repo.replace('/', '--')}"
+    shutil.copytree(tiny_model, folder / "snapshots" / commit)
+    (folder / "refs").mkdir()
+    (folder / "refs" / "main").write_text(commit)
+
+
+def test_hub_id_resolves_from_the_hub_cache_offline(world, tiny_model, tmp_path):
+    root, env = world
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    _hub_cache(tiny_model, tmp_path / "hub", "tiny-org/tiny-llama", commit)
+    hub_env = env | {"HF_HUB_CACHE": str(tmp_path / "hub"), "HARNESS_DB": str(tmp_path / "h.duckdb")}
+    args = ["-m", "harness.cli", "eval", "--tasks", "arc_easy", "--limit", "2", "--display", "none"]
+    done = run([*args, "--models", "tiny-org/tiny-llama"], hub_env)
+    assert done.returncode == 0, done.stderr
+    assert stored(tmp_path / "h.duckdb", "SELECT name, source FROM models") == [
+        ("tiny-org/tiny-llama", f"hub:tiny-org/tiny-llama@{commit}")]
+    pinned = run([*args, "--models", f"tiny-org/tiny-llama@{commit}"], hub_env)
+    assert pinned.returncode == 0 and " skipped " in pinned.stdout  # same weights, same run
+    before = stored(tmp_path / "h.duckdb", "SELECT count(*) FROM runs")
+    unknown = run([*args, "--models", "tiny-org/no-such-model"], hub_env)
+    assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1
+    assert "model 'tiny-org/no-such-model': not in the local hub cache" in unknown.stderr
+    assert stored(tmp_path / "h.duckdb", "SELECT count(*) FROM runs") == before
