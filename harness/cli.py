@@ -10,7 +10,7 @@ from harness.commands.hpo import hpo_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Evaluate language models into DuckDB and rank them.")
-tasks_app = typer.Typer(no_args_is_help=True, help="Built-in tasks and suites.")
+tasks_app = typer.Typer(no_args_is_help=True, help="Built-in tasks and suites, and lm-eval's tasks and their data.")
 models_app = typer.Typer(no_args_is_help=True, help="Embedded and stored models.")
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(models_app, name="models")
@@ -25,6 +25,7 @@ app.command("snr", rich_help_panel="Rank")(friendly(snr.snr))
 app.add_typer(variants.variants_app, name="variants", rich_help_panel="Evaluate")
 app.add_typer(hpo_app, name="hpo", rich_help_panel="Optimizers")
 tasks_app.command("list")(friendly(catalog.tasks_list))
+tasks_app.command("download")(friendly(catalog.tasks_download))
 models_app.command("list")(friendly(catalog.models_list))
 
 

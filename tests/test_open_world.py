@@ -167,3 +167,18 @@ def test_hub_id_resolves_from_the_hub_cache_offline(world, tiny_model, tmp_path)
     assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1
     assert "model 'tiny-org/no-such-model': not in the local hub cache" in unknown.stderr
     assert stored(tmp_path / "h.duckdb", "SELECT count(*) FROM runs") == before
+
+
+def test_tasks_list_shows_lm_eval_tasks_with_their_cache_state(world, tmp_path):
+    root, env = world
+    listed = run(["-m", "harness.cli", "tasks", "list", "wmdp*"], env | {"COLUMNS": "200"})
+    assert listed.returncode == 0, listed.stderr
+    lines = {line.split("│")[1].strip(): line for line in listed.stdout.splitlines() if line.count("│") > 2}
+    assert "3 leaf tasks" in lines["wmdp"] and "group" in lines["wmdp"]
+    assert lines["wmdp_bio"].rstrip(" │").endswith("yes")  # written into this cache by the fixture
+    elsewhere = run(["-m", "harness.cli", "tasks", "list", "wmdp_bio"],
+                    env | {"COLUMNS": "200", "HF_DATASETS_CACHE": str(tmp_path)})
+    assert [line for line in elsewhere.stdout.splitlines() if "│ wmdp_bio" in line][0].rstrip(" │").endswith("no")
+    offline = run(["-m", "harness.cli", "tasks", "download", "gsm8k"], env | {"HF_DATASETS_CACHE": str(tmp_path)})
+    assert offline.returncode == 2 and offline.stderr.count("\n") == 1
+    assert "dataset 'openai/gsm8k' is not in the datasets cache" in offline.stderr

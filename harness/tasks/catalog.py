@@ -58,6 +58,10 @@ class Catalog:
         inside = path is not None and any(Path(p).resolve() in Path(path).resolve().parents for p in self.include_paths)
         return "include" if inside else "lm-eval"
 
+    def groups_of(self, name: str) -> list[str]:
+        """Tags naming this task (groups list their members, not the other way round)."""
+        return sorted(self.index[name].tags)
+
     # ------------------------------------------------------------------ expansion
     def expand(self, name: str) -> Expansion:
         """The leaves of a task, group or tag, each with the overrides its groups give it, and the group edges."""

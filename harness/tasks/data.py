@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import re
 
+from harness.errors import HarnessError
+
 _UNREACHABLE = re.compile(r"Couldn't reach '([^']+)' on the Hub|(OfflineModeIsEnabled|LocalEntryNotFoundError)")
 
 
@@ -16,6 +18,17 @@ def cache_dir() -> str:
     import datasets
 
     return str(datasets.config.HF_DATASETS_CACHE)
+
+
+def is_cached(path: str | None, name: str | None) -> bool:
+    """Whether `datasets` would find this dataset offline (its prepared-cache folder exists)."""
+    if not path or "/" not in path:
+        return bool(path)  # local builders (json, parquet, ...) read files named in the config
+    from datasets.naming import camelcase_to_snakecase
+
+    namespace, _, dataset = path.rpartition("/")
+    folder = os.path.join(cache_dir(), f"{namespace}___{camelcase_to_snakecase(dataset)}", name or "default")
+    return os.path.isdir(folder)
 
 
 def missing_data_hint(exc: BaseException, task: str | None = None) -> str | None:
@@ -36,4 +49,8 @@ def download(build_configs) -> None:
 
     manager = TaskManager(include_defaults=False)
     for build_config in build_configs:
-        manager.load([build_config()])
+        config = build_config()
+        try:
+            manager.load([config])
+        except (ConnectionError, OSError) as exc:
+            raise HarnessError(missing_data_hint(exc, config["task"]) or f"task '{config['task']}': {exc}") from None
