@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from harness.spec_files import one_line
+
 DISPLAYS = ("rich", "plain", "none")
 
 
@@ -22,7 +24,7 @@ class JobProgress(Protocol):
 class _RichJob:
     def __init__(self, progress: Progress, label: str):
         self._progress = progress
-        self._label = escape(label)
+        self._label = escape(one_line(label))  # a model or task name: never markup, never a terminal escape
         self._bar = progress.add_task(self._label, total=None)
 
     def add_total(self, n: int) -> None:
@@ -39,7 +41,7 @@ class _PlainJob:
     """One flushed line per update: `label: done/total requests`."""
 
     def __init__(self, label: str, stream):
-        self._label, self._stream, self._done, self._total = label, stream, 0, 0
+        self._label, self._stream, self._done, self._total = one_line(label), stream, 0, 0
 
     def add_total(self, n: int) -> None:
         self._total += n
@@ -88,3 +90,9 @@ class Display:
         if self.kind == "rich" and self._progress is not None:
             return _RichJob(self._progress, label)
         return _NoJob()
+
+    def note(self, line: str) -> None:
+        """One warning line on the console (above the live bars), whatever the progress display."""
+        from rich.text import Text
+
+        self.console.print(Text(f"warning: {one_line(line)}", style="yellow"), soft_wrap=True)

@@ -142,7 +142,7 @@ def materialize(ref: ModelRef, models_dir: Path) -> ResolvedModel:
             _convert_gguf(embedded, path)
     elif ref.weight_format == "pickle":
         path = _convert_pickle(path, models_dir)
-    return ResolvedModel(ref.name, path, ref.kind, ref.source, fingerprint(path, models_dir / FINGERPRINTS),
+    return ResolvedModel(ref.name, path, ref.kind, ref.source, fingerprint(path, models_dir.parent / "cache" / FINGERPRINTS),
                          count_parameters(path), ref.weight_format, ref.policy)
 
 

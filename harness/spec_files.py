@@ -13,12 +13,17 @@ from pydantic import ValidationError
 
 from harness.errors import HarnessError
 
-_BREAKS = str.maketrans({c: repr(c)[1:-1] for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
+# Line breaks (all that str.splitlines knows), C0 and C1 controls with DEL (terminal escapes, bells, cursor moves)
+# and the bidi overrides that reorder what is shown: a name from a file may hold any of them.
+_UNSAFE = [*range(0x20), *range(0x7F, 0xA0), 0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A),
+           0x2028, 0x2029]
+_ESCAPES = str.maketrans({code: repr(chr(code))[1:-1] for code in _UNSAFE})
 
 
 def one_line(text: str) -> str:
-    """`text` with every character that str.splitlines breaks on escaped (names from files may hold them)."""
-    return text.translate(_BREAKS)
+    """`text` as one line of inert characters: each line break, control character or bidi override becomes its
+    Python escape (ESC shows as \\x1b), so data from a file can neither split a message nor steer the terminal."""
+    return text.translate(_ESCAPES)
 
 
 def read_toml(path: Path, what: str) -> dict:

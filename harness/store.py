@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from harness.errors import HarnessError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Each entry upgrades the schema from version (index) to version (index + 1).
 MIGRATIONS: list[list[str]] = [
@@ -77,6 +77,13 @@ MIGRATIONS: list[list[str]] = [
             WHERE r.status = 'done' AND s.metric = t.primary_metric
             QUALIFY row_number() OVER (PARTITION BY m.name, t.name
                                        ORDER BY r.item_limit IS NULL DESC, s.n DESC, r.finished_at DESC) = 1""",
+    ],
+    [
+        # lm-eval task groups: `member` (a leaf task or another group) belongs to `group_name`, which aggregates
+        # its members by `rule` (lm-eval's aggregate_metric_list: metric, aggregation, weight_by_size, filters).
+        """CREATE TABLE task_groups (
+            group_name VARCHAR NOT NULL, member VARCHAR NOT NULL, rule JSON,
+            PRIMARY KEY (group_name, member))""",
     ],
 ]
 
@@ -164,11 +171,14 @@ class Store:
     # ------------------------------------------------------------------ opening
     @classmethod
     def open(cls, path: str | Path, read_only: bool = False, busy_timeout: float | None = None,
-             files: bool = True) -> "Store":
+             allow_foreign_sql: bool = False) -> "Store":
         """Open (creating, or migrating with a backup first); a file another process holds is waited for
         up to `busy_timeout` seconds (default $HARNESS_BUSY_TIMEOUT, else 0), then refused in one line.
-        files=False switches off DuckDB's access to anything but this database (COPY TO, ATTACH, read_csv,
-        extensions), so SQL typed by a user can read the store and nothing else."""
+
+        A store file is untrusted input (stores are shared): DuckDB reaches nothing but this database, whatever
+        SQL runs (see _SANDBOX), and a store holding views or macros other than the schema's is refused in one
+        line, as harness SQL would run them. allow_foreign_sql=True is for `harness query`, where people look
+        inside a store and repair it; foreign_sql() says what is there."""
         path = Path(path)
         if read_only and not path.exists():
             raise HarnessError(f"--db {path}: no such database (run `harness eval` first)")
@@ -176,25 +186,34 @@ class Store:
             raise HarnessError(f"--db {path}: is a folder, not a DuckDB file")
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
-        con = cls._connect(path, read_only, _busy_timeout(busy_timeout), files)
+        con = cls._connect(path, read_only, _busy_timeout(busy_timeout))
         store = cls(con, path, read_only)
         try:
+            if not allow_foreign_sql:  # macros first: one can stand in for a function that the migrations call
+                store._refuse_foreign_sql("macro")
             store._check_schema()
+            if not allow_foreign_sql:  # views once migrated: an older schema's views may differ from today's
+                store._refuse_foreign_sql("view")
         except BaseException:
             con.close()
             raise
         return store
 
+    # No file but the database itself (no read_text, read_csv, glob, COPY TO, ATTACH, INSTALL), and no extension
+    # loaded or fetched because a query names one of its functions. External access cannot be switched back on
+    # while the database is open, so no SQL in the store or typed by a user can undo this.
+    _SANDBOX = {"enable_external_access": False, "autoload_known_extensions": False,
+                "autoinstall_known_extensions": False}
+    _schema_objects: dict[str, dict[tuple[str, str, str], str]] = {}
+
     @staticmethod
-    def _connect(path: Path, read_only: bool, busy_timeout: float = 0.0,
-                 files: bool = True) -> duckdb.DuckDBPyConnection:
+    def _connect(path: Path, read_only: bool, busy_timeout: float = 0.0) -> duckdb.DuckDBPyConnection:
         """DuckDB allows one writing process per file and takes an OS lock; a held lock is retried with
         backoff until `busy_timeout` runs out, then refused in one line naming the holder."""
         deadline, delay = time.monotonic() + busy_timeout, 0.05
         while True:
             try:
-                return duckdb.connect(str(path), read_only=read_only,
-                                      config={} if files else {"enable_external_access": False})
+                return duckdb.connect(str(path), read_only=read_only, config=dict(Store._SANDBOX))
             except duckdb.Error as exc:
                 message = str(exc)
                 if "lock" not in message.lower():
@@ -207,6 +226,59 @@ class Store:
                         "wait for it with --busy-timeout SECONDS (or HARNESS_BUSY_TIMEOUT)") from None
                 time.sleep(min(delay, left))
                 delay = min(delay * 2, 1.0)
+
+    @staticmethod
+    def _sql_objects(con: duckdb.DuckDBPyConnection, kinds=("view", "macro")) -> dict[tuple[str, str, str], str]:
+        """(kind, schema, name) -> definition of each view and macro stored in the connection's database, read
+        through the system catalog by its full name, which no macro in the store can stand in for."""
+        queries = {
+            "view": "SELECT schema_name, view_name, sql FROM system.main.duckdb_views() "
+                    "WHERE NOT internal AND NOT temporary",
+            "macro": "SELECT schema_name, function_name, macro_definition FROM system.main.duckdb_functions() "
+                     "WHERE NOT internal AND function_type IN ('macro', 'table_macro')",  # one row per overload
+        }
+        found: dict[tuple[str, str, str], list[str]] = {}
+        for kind in kinds:
+            for schema, name, definition in con.execute(queries[kind]).fetchall():
+                found.setdefault((kind, schema, name), []).append(definition or "")
+        return {key: "\n".join(sorted(parts)) for key, parts in found.items()}
+
+    @staticmethod
+    def _schema_sql() -> dict[tuple[str, str, str], str]:
+        """The views and macros the migrations create, as this DuckDB writes them: built once per schema in a
+        scratch in-memory database, so a store's objects are compared like with like."""
+        key = repr(MIGRATIONS)
+        if key not in Store._schema_objects:
+            with duckdb.connect(":memory:", config=dict(Store._SANDBOX)) as con:
+                try:
+                    for statement in (statement for step in MIGRATIONS for statement in step):
+                        con.execute(statement)
+                except duckdb.Error:
+                    pass  # it fails on the store too, where _check_schema reports it in one line
+                Store._schema_objects[key] = Store._sql_objects(con)
+        return Store._schema_objects[key]
+
+    def foreign_sql(self, *kinds: str) -> list[str]:
+        """The views and macros (or only `kinds` of them) in this store that the schema does not create, or
+        defines otherwise: a shared store could use them to run its own SQL inside any verb (a macro can even
+        replace a built-in function)."""
+        expected = self._schema_sql()
+        problems = []
+        for (kind, schema, name), definition in sorted(self._sql_objects(self.con, kinds or ("view", "macro")).items()):
+            label = f"{kind} '{name if schema == 'main' else f'{schema}.{name}'}'"
+            if (kind, schema, name) not in expected:
+                problems.append(label)
+            elif definition != expected[(kind, schema, name)]:
+                problems.append(f"{label} (not the schema's definition)")
+        return problems
+
+    def _refuse_foreign_sql(self, kind: str) -> None:
+        """One line naming what the store holds besides the schema's SQL, before any of it can run."""
+        if self.foreign_sql(kind):
+            found = self.foreign_sql()  # all of it, so that one refusal names everything there is to drop
+            shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+            raise HarnessError(f"--db {self.path}: refused: it holds SQL the harness schema does not create ({shown}), "
+                               "which harness queries would run; inspect it with `harness query`")
 
     def _check_schema(self) -> None:
         version = self.schema_version()
@@ -288,6 +360,27 @@ class Store:
              record.primary_metric, record.higher_is_better, record.n_items, json.dumps(record.config)],
         )
 
+    def set_task_items(self, task_id: str, n_items: int) -> None:
+        """An lm-eval task's size, known once its data was loaded."""
+        self.con.execute("UPDATE tasks SET n_items = ? WHERE task_id = ?", [n_items, task_id])
+
+    def register_group_members(self, members) -> None:
+        """Group edges as lm-eval defines them now (a group's members and rule replace what was stored)."""
+        for group in dict.fromkeys(m.group for m in members):
+            rows = [m for m in members if m.group == group]
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                self.con.execute("DELETE FROM task_groups WHERE group_name = ?", [group])
+                self.con.executemany("INSERT INTO task_groups VALUES (?, ?, ?)",
+                                     [[m.group, m.member, json.dumps(list(m.rule))] for m in rows])
+                self.con.execute("COMMIT")
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+
+    def group_members(self) -> pd.DataFrame:
+        return self.con.execute("SELECT group_name, member, rule FROM task_groups ORDER BY ALL").df()
+
     # ------------------------------------------------------------------ runs
     def run_status(self, run_id: str) -> str | None:
         row = self.con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone()
@@ -304,6 +397,10 @@ class Store:
             [run_id, model_id, task_id, backend, json.dumps(backend_args), item_limit, _now(),
              json.dumps(environment)],
         )
+
+    def score(self, run_id: str, metric: str) -> float | None:
+        row = self.con.execute("SELECT value FROM scores WHERE run_id = ? AND metric = ?", [run_id, metric]).fetchone()
+        return row[0] if row else None
 
     def fail_run(self, run_id: str, error: str) -> None:
         self.con.execute(
@@ -472,6 +569,22 @@ class Store:
             first = str(exc).splitlines()[0]
             sandboxed = "read-only" in first or "disabled by configuration" in first
             hint = "; the store is read-only and files are out of reach unless --write is given" if sandboxed else ""
+            raise HarnessError(f"query failed: {first}{hint}") from None
+
+    def user_query(self, sql: str) -> pd.DataFrame:
+        """SQL a person typed (`harness query`); a refusal names the limit it met, in one line: writing needs
+        --write, and no file or extension is ever in reach (the connection is opened with _SANDBOX)."""
+        try:
+            result = self.con.execute(sql)
+            return result.df() if result.description else pd.DataFrame()
+        except duckdb.Error as exc:
+            first = str(exc).splitlines()[0]
+            if "disabled" in first and "configuration" in first:
+                hint = "; harness query reaches no file but the store and installs no extension, even with --write"
+            elif "read-only" in first:
+                hint = "; the store is opened read-only unless --write is given"
+            else:
+                hint = ""
             raise HarnessError(f"query failed: {first}{hint}") from None
 
     def count(self, table: str) -> int:

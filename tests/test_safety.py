@@ -220,18 +220,28 @@ def test_imported_names_are_data_never_paths(tmp_path, results_env):
 
 
 # ---------------------------------------------------------------------------- query
-@pytest.mark.parametrize("sql", ["COPY (SELECT * FROM models) TO '{out}'", "ATTACH '{out}' AS other"])
-def test_read_only_query_cannot_write_files_either(tmp_path, sql):
-    db, out = tmp_path / "h.duckdb", tmp_path / "leak.csv"
+@pytest.mark.parametrize("write", [False, True])
+@pytest.mark.parametrize("sql", ["COPY (SELECT * FROM models) TO '{out}'", "ATTACH '{out}' AS other",
+                                 "EXPORT DATABASE '{folder}'", "SELECT * FROM read_text('{secret}')",
+                                 "SELECT * FROM glob('{folder}/../*')", "INSTALL spatial"])
+def test_query_reaches_no_file_even_with_write(tmp_path, sql, write):
+    """--write means changes to this store only: no file is read or written, no extension installed."""
+    db, out, folder, secret = tmp_path / "h.duckdb", tmp_path / "leak.csv", tmp_path / "export", tmp_path / "s.txt"
     fill_store(db)
-    before = digest(db)
-    refused = runner.invoke(app, ["query", sql.format(out=out), "--db", str(db)])
-    one_line_error(refused, "query failed", "--write")
-    assert not out.exists() and digest(db) == before
-    if sql.startswith("COPY"):
-        allowed = runner.invoke(app, ["query", sql.format(out=out), "--db", str(db), "--write"])
-        assert allowed.exit_code == 0, allowed.output
-        assert out.read_text().startswith("model_id,name")
+    secret.write_text("s3cr3t-b0dd")
+    before = tree(tmp_path)
+    refused = runner.invoke(app, ["query", sql.format(out=out, folder=folder, secret=secret), "--db", str(db),
+                                  *(["--write"] if write else [])])
+    one_line_error(refused, "query failed", "reaches no file but the store")
+    assert "s3cr3t" not in refused.output and "h.duckdb" not in refused.stdout
+    assert tree(tmp_path) == before
+
+
+def test_query_write_never_creates_a_store(tmp_path):
+    typo = tmp_path / "resluts" / "h.duckdb"
+    result = runner.invoke(app, ["query", "CREATE TABLE t (x INT)", "--db", str(typo), "--write"])
+    one_line_error(result, str(typo), "no such database", "never creates one")
+    assert tree(tmp_path) == set()
 
 
 # ---------------------------------------------------------------------------- schema versions

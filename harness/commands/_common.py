@@ -11,8 +11,22 @@ from rich.text import Text
 from harness.errors import HarnessError
 from harness.spec_files import one_line
 
-out = Console()
-err = Console(stderr=True)
+
+def printable(text: str) -> str:
+    """`text` with every control character escaped as one_line does, except its own line breaks."""
+    return "\n".join(one_line(line) for line in text.split("\n"))
+
+
+class SafeConsole(Console):
+    """A console that never passes a control character from a string to the terminal: names printed by any verb
+    come from files and stores, and an ESC or OSC sequence in one would recolour, retitle or rewrite the screen."""
+
+    def render_str(self, text: str, **kwargs) -> Text:
+        return super().render_str(printable(text), **kwargs)
+
+
+out = SafeConsole()
+err = SafeConsole(stderr=True)
 
 
 def friendly(func):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 from dataclasses import dataclass, field
 from html import escape
 
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from harness.report.leaderboard import escape_markdown as esc, to_markdown
+from harness.spec_files import one_line
 
 _CSS = """
 body { font: 15px/1.45 system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
@@ -70,8 +72,16 @@ def render_markdown(title: str, sections: list[Section], footer: list[tuple[str,
         for caption, frame in section.tables:
             lines.append(to_markdown(frame, caption))
         lines += [f"_Figure (in the HTML report): {esc(caption)}_\n" for caption, _ in section.figures]
-    lines += ["## Reproducibility", ""] + [f"- **{esc(k)}**: `` {v} ``" for k, v in footer]
+    lines += ["## Reproducibility", ""] + [f"- **{esc(k)}**: {_code_span(v)}" for k, v in footer]
     return "\n".join(lines) + "\n"
+
+
+def _code_span(text: str) -> str:
+    """`text` as one Markdown code span: its fence is longer than any run of backticks inside, so a stored command
+    cannot close it early and go on as live Markdown (a link, an image)."""
+    text = one_line(text)
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    return f"{fence} {text} {fence}"
 
 
 def _table_html(caption: str, frame: pd.DataFrame) -> str:

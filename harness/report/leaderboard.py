@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.errors import HarnessError
+from harness.spec_files import one_line
 
 FORMATS = ("table", "md", "json", "csv")
 
@@ -25,29 +27,61 @@ def check_format(fmt: str) -> None:
 def render(frame: pd.DataFrame, fmt: str, console: Console, title: str = "", notes: tuple[str, ...] = ()) -> None:
     if fmt == "json":
         records = [{k: _json_value(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
-        console.print_json(json.dumps({"title": title, "notes": list(notes), "rows": records}))
+        # exact data for programs: every string escape is JSON's own, and ASCII-only output keeps C1 controls
+        # and bidi overrides from reaching the terminal raw
+        console.print_json(json.dumps({"title": title, "notes": list(notes), "rows": records}), ensure_ascii=True)
     elif fmt == "csv":
-        console.out(frame.to_csv(index=False), end="", highlight=False)
+        console.out(to_csv(frame), end="", highlight=False)
     elif fmt == "md":
         console.out(to_markdown(frame, title, notes), highlight=False)
     else:
         console.print(to_rich(frame, title))
         for note in notes:
-            console.print(Text(f"note: {note}", style="dim"))
+            console.print(Text(f"note: {one_line(note)}", style="dim"))
 
 
 def to_rich(frame: pd.DataFrame, title: str = "") -> Table:
-    table = Table(title=title or None, header_style="bold")
+    """Names are data: as Text they are never markup, and their control characters show escaped."""
+    table = Table(title=Text(one_line(title)) if title else None, header_style="bold")
     for column in frame.columns:
-        table.add_column(str(column), justify="right" if _is_numeric(frame[column]) else "left", overflow="fold")
+        table.add_column(Text(one_line(str(column))), justify="right" if _is_numeric(frame[column]) else "left",
+                         overflow="fold")
     for row in frame.itertuples(index=False):
-        table.add_row(*(Text(_cell(v)) for v in row))  # names are data, never markup
+        table.add_row(*(Text(one_line(_cell(v))) for v in row))
     return table
 
 
+# A spreadsheet runs a text cell that starts with one of these as a formula (OWASP "CSV injection"); the full-width
+# forms are read as the same by some.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def csv_text(text: str) -> str:
+    """One CSV text cell: a leading ' where a spreadsheet would see a formula, and control characters escaped."""
+    return ("'" if text.startswith(_FORMULA_START) else "") + one_line(text)
+
+
+def to_csv(frame: pd.DataFrame) -> str:
+    """CSV whose text cells (and headers) are safe to open in a spreadsheet; numbers stay numbers, so -0.05 in a
+    numeric column is written as it is. JSON is the format that keeps every name exactly."""
+    safe = frame.copy()
+    safe.columns = [csv_text(str(c)) for c in frame.columns]
+    for i in range(safe.shape[1]):
+        column = safe.iloc[:, i]
+        if not _is_numeric(column):
+            safe.isetitem(i, column.map(lambda v: csv_text(v) if isinstance(v, str) else v))
+    return safe.to_csv(index=False)
+
+
+# Markdown that data could turn live: table pipes, code spans, links and images (`[`, `]`, `](`, `!`), raw HTML.
+_MARKDOWN_SPECIAL = re.compile(r"[\\|`\[\]!]|(?<=\])\(")
+
+
 def escape_markdown(text: str) -> str:
-    """Data as Markdown text: table pipes and HTML tags cannot take effect."""
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    """Data as Markdown text: it stays inside its table cell and line, and no link, image, code span or HTML tag
+    in it takes effect (a line break shows as \\n)."""
+    escaped = _MARKDOWN_SPECIAL.sub(lambda m: "\\" + m.group(), one_line(text))
+    return escaped.replace("<", "&lt;").replace(">", "&gt;")
 
 
 def to_markdown(frame: pd.DataFrame, title: str = "", notes: tuple[str, ...] = ()) -> str:
