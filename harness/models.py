@@ -142,8 +142,9 @@ def materialize(ref: ModelRef, models_dir: Path) -> ResolvedModel:
             _convert_gguf(embedded, path)
     elif ref.weight_format == "pickle":
         path = _convert_pickle(path, models_dir)
-    return ResolvedModel(ref.name, path, ref.kind, ref.source, fingerprint(path, models_dir.parent / "cache" / FINGERPRINTS),
-                         count_parameters(path), ref.weight_format, ref.policy)
+    weights = fingerprint(path, models_dir.parent / "cache" / FINGERPRINTS)
+    return ResolvedModel(ref.name, path, ref.kind, ref.source, weights, count_parameters(path), ref.weight_format,
+                         ref.policy)
 
 
 def _package_dir(package: str) -> Path:
