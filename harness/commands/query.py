@@ -39,5 +39,5 @@ def query(
         if foreign:
             err.print(Text(one_line(f"warning: --db {db} holds SQL the harness schema does not create: "
                                     f"{', '.join(foreign)}"), style="yellow"), soft_wrap=True)
-        frame = store.user_query(sql)
+        frame = store.query(sql)
     render(frame, "csv" if csv else "table", out)
