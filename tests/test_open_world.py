@@ -102,6 +102,11 @@ def test_group_aggregate_is_lm_evals_size_weighted_mean(world, tiny_model):
     score, size = group_score("wmdp", {"wmdp": [m for _, m, _ in edges]}, {"wmdp": rule}, leaves)
     assert size == 12
     assert score == pytest.approx(group["acc,none"], abs=1e-12)
+    ranked = run(["-m", "harness.cli", "rank", "--tasks", "wmdp", "--method", "mean", "-f", "json"], env)
+    assert ranked.returncode == 0, ranked.stderr
+    assert json.loads(ranked.stdout)["rows"][0]["wmdp"] == pytest.approx(group["acc,none"], abs=1e-12)
+    leaves_only = run(["-m", "harness.cli", "rank", "--tasks", "wmdp", "--level", "leaf", "-f", "json"], env)
+    assert {"wmdp_bio", "wmdp_chem", "wmdp_cyber"} <= set(json.loads(leaves_only.stdout)["rows"][0])
 
 
 def test_lm_eval_tasks_are_recorded_with_their_source_size_and_direction(world):

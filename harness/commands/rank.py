@@ -13,7 +13,7 @@ from harness.commands._csd import (
     TiebreakOption,
 )
 from harness.errors import HarnessError
-from harness.options import DbOption, FormatOption, ModelsOption, SeedOption, split_list
+from harness.options import DbOption, FormatOption, ModelsOption, SeedOption, TasksOption, split_list
 from harness.paths import default_db
 
 _INPUT = "Input"
@@ -45,6 +45,9 @@ SnrSourceOption = Annotated[Optional[str], typer.Option(
 VariantsOption = Annotated[bool, typer.Option(
     "--variants", help="Group each variant under its parent and show its score change against the parent.",
     rich_help_panel=_METHOD)]
+LevelOption = Annotated[str, typer.Option(
+    "--level", help="With --tasks naming an lm-eval group: 'group' ranks on the group's score (aggregated as lm-eval "
+    "does), 'leaf' on its leaf tasks.", rich_help_panel=_INPUT)]
 RobustnessOption = Annotated[bool, typer.Option(
     "--robustness", help="Also print IIA, rescaling and benchmark-order checks, one table each.",
     rich_help_panel=_METHOD)]
@@ -56,6 +59,8 @@ def rank(
     from_csv: FromOption = None,
     on_duplicate: DuplicateOption = "error",
     models: ModelsOption = None,
+    tasks: TasksOption = None,
+    level: LevelOption = "group",
     method: MethodOption = "mwr",
     bootstrap: BootstrapOption = 0,
     seed: SeedOption = 0,
@@ -85,7 +90,7 @@ def rank(
             raise HarnessError(f"--method: {exc}") from None
     csd = CSDSettings(rounds, eliminate, n_sims, seed, tiebreak, missing, item_bootstrap)
     table, published, title = _load(db, source, from_csv, on_duplicate, split_list(models) or None,
-                                    items=bootstrap > 0 or item_bootstrap)
+                                    items=bootstrap > 0 or item_bootstrap, tasks=split_list(tasks), level=level)
     if snr_filter is not None or snr_min is not None:
         table = _snr_filtered(db, table, snr_filter, snr_min, snr_source, fmt)
     if method == "all":
@@ -105,7 +110,7 @@ def rank(
 
 
 def _load(db: Path, source: str | None, from_csv: Path | None, on_duplicate: str, models: list[str] | None,
-          items: bool):
+          items: bool, tasks: list[str] | None = None, level: str = "group"):
     from harness.score_tables import imported_table, stored_table
     from harness.store import Store
 
@@ -124,7 +129,7 @@ def _load(db: Path, source: str | None, from_csv: Path | None, on_duplicate: str
         if source:
             table, published = imported_table(store, source)
             return table, published, source
-        return stored_table(store, models, items=items), None, "evaluated models"
+        return stored_table(store, models, items=items, tasks=tasks, level=level), None, "evaluated models"
 
 
 def _snr_filtered(db: Path, table, k: int | None, min_snr: float | None, source: str | None, fmt: str):

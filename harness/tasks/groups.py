@@ -24,3 +24,10 @@ def group_score(group: str, members: Mapping[str, list[str]], rules: Mapping[str
     if rules.get(group, {}).get("weight_by_size", False):
         return sum(v * n for v, n in parts) / size, size
     return sum(v for v, _ in parts) / len(parts), size
+
+
+def leaves_of(group: str, members: Mapping[str, list[str]]) -> list[str]:
+    """Every leaf task under `group`, in member order."""
+    if group not in members:
+        return [group]
+    return [leaf for member in members[group] for leaf in leaves_of(member, members)]
