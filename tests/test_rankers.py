@@ -298,3 +298,186 @@ def test_helm_lite_complete_rows_have_28_cycles_and_close_methods(shared_data):
     rankings = [mean_score(t), mean_win_rate(t), normalized_mean(t), copeland(t)]
     taus = [kendall_tau(a, b) for a, b in itertools.combinations(rankings, 2)]
     assert 0.88 <= min(taus) and max(taus) <= 0.93  # ranking.md A10: tau 0.89-0.93
+
+
+# --------------------------------------------------------------------------- scale rewrites vs brute force
+# The rankers were rewritten to run on 10,000 x 6 tables (issue 19). Each is checked here against a
+# straightforward implementation on 40 x 6 tables with ties, missing cells and a lower-is-better column.
+def random_table_40(seed: int) -> ScoreTable:
+    rng = np.random.default_rng(seed)
+    x = np.round(rng.normal(size=(40, 6)) + rng.normal(size=(40, 1)), 1)  # rounding makes ties
+    x.flat[rng.choice(x.size, 12, replace=False)] = np.nan
+    if seed % 2:
+        x[3] = [9, 9, 9, 9, 9, -9]  # undefeated (column 5 is lower-is-better)
+    return small(x, hib=[True] * 5 + [False])
+
+
+def brute_battles(t: ScoreTable) -> tuple[np.ndarray, np.ndarray]:
+    """wins[i, j], ties[i, j] over benchmarks where both have a score, by plain loops."""
+    x = t.oriented()
+    n = t.n_competitors
+    wins, ties = np.zeros((n, n)), np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            for k in range(t.n_benchmarks):
+                if i != j and not (np.isnan(x[i, k]) or np.isnan(x[j, k])):
+                    wins[i, j] += x[i, k] > x[j, k]
+                    ties[i, j] += x[i, k] == x[j, k]
+    return wins, ties
+
+
+def same_ranking(ours: np.ndarray, reference: np.ndarray) -> None:
+    """Ranks agree once float noise is snapped (equal sums added in another order are ties)."""
+    from tournaments.ranking import ranks_from_scores
+    from tournaments.stats import snap_float_noise
+
+    np.testing.assert_array_equal(ranks_from_scores(snap_float_noise(ours)),
+                                  ranks_from_scores(snap_float_noise(reference)))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_mean_win_rate_and_copeland_match_brute_force(seed):
+    t = random_table_40(seed)
+    x = t.oriented()
+    rates = []
+    for i in range(t.n_competitors):
+        cells = []
+        for k in range(t.n_benchmarks):
+            others = [x[j, k] for j in range(t.n_competitors) if j != i and not np.isnan(x[j, k])]
+            if not np.isnan(x[i, k]) and others:
+                cells.append((sum(x[i, k] > o for o in others) + 0.5 * sum(x[i, k] == o for o in others)) / len(others))
+        rates.append(sum(cells) / len(cells) if cells else np.nan)
+    ours = mean_win_rate(t).scores
+    np.testing.assert_allclose(ours, rates, rtol=1e-12)
+    same_ranking(ours, np.array(rates))
+
+    wins, _ = brute_battles(t)
+    brute = [sum(np.sign(wins[i, j] - wins[j, i]) for j in range(t.n_competitors)) for i in range(t.n_competitors)]
+    np.testing.assert_array_equal(copeland(t).scores, brute)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_bradley_terry_from_win_totals_matches_brute_force(seed):
+    t = random_table_40(seed)
+    wins, ties = brute_battles(t)
+    w = wins + 0.5 * ties
+
+    games = w + w.T
+
+    def loss(beta):
+        d = beta[:, None] - beta[None, :]
+        return np.sum(w * np.logaddexp(0, -d)) + 0.5e-4 * beta @ beta
+
+    def grad(beta):
+        p = 1 / (1 + np.exp(beta[None, :] - beta[:, None]))  # P(i beats j)
+        return np.sum(games * p, axis=1) - w.sum(axis=1) + 1e-4 * beta
+
+    def hess(beta):
+        p = 1 / (1 + np.exp(beta[None, :] - beta[:, None]))
+        c = games * p * (1 - p)
+        return np.diag(c.sum(axis=1) + 1e-4) - c
+
+    ref = minimize(loss, np.zeros(t.n_competitors), jac=grad, hess=hess, method="trust-exact",
+                   options={"gtol": 1e-10}).x
+    ref_elo = 1000 + 400 * (ref - ref.mean()) / np.log(10)
+    grid, dense = bradley_terry(t, solver="grid"), bradley_terry(t, solver="dense")
+    assert grid.params["solver"] == "grid" and dense.params["solver"] == "dense"
+    np.testing.assert_allclose(grid.scores, dense.scores, atol=1e-6)  # the same maximum, two ways
+    np.testing.assert_allclose(grid.scores, ref_elo, atol=1e-6)
+    same_ranking(grid.scores, dense.scores)
+    assert grid.notes == dense.notes and ("1 undefeated" in grid.notes[0] if seed % 2 else not grid.notes)
+    with pytest.raises(ValueError, match="solver"):
+        bradley_terry(t, solver="sparse")
+
+
+def brute_insertion_search(net: np.ndarray, start, window: int) -> list[int]:
+    """Insertion local search in plain Python: each competitor in turn moves to the place (at most
+    `window` away) that gains most, the first such place on a tie; sweeps until nothing moves."""
+    order = [int(v) for v in start]
+    n = len(order)
+    while True:
+        moved = False
+        for v in list(order):
+            i = order.index(v)
+            best, gain_best = i, 0.0
+            for j in range(max(0, i - window), min(n, i + window + 1)):
+                if j < i:
+                    gain = sum(net[v, order[p]] for p in range(j, i))
+                else:
+                    gain = -sum(net[v, order[p]] for p in range(i + 1, j + 1))
+                if gain > gain_best:
+                    best, gain_best = j, gain
+            if best != i:
+                order.insert(best, order.pop(i))
+                moved = True
+        if not moved:
+            return order
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_kemeny_window_search_matches_brute_force(seed):
+    from tournaments.kemeny import table_agreement
+
+    t = random_table_40(seed)
+    wins, ties = brute_battles(t)
+    w = wins + 0.5 * ties
+    net = w - w.T
+    start = np.argsort(-borda(t).scores, kind="stable")
+    for window in (39, 4):
+        ours = kemeny(t, window=window)
+        order = brute_insertion_search(net, start, window)
+        assert ours.order() == [t.competitors[i] for i in order]
+        assert ours.params["search"] == "window" and ours.notes[0].startswith("approximate")
+        assert ours.params["agreement"] == kemeny_agreement(w, np.array(order))
+        assert ours.params["agreement"] >= kemeny_agreement(w, start)  # documented: never worse than Borda
+    # a window covering the field is the dense local search, move for move
+    assert kemeny(t, window=39).order() == kemeny(t).order() and kemeny(t).params["search"] == "local"
+    for perm in (np.random.default_rng(seed).permutation(40), start):
+        assert table_agreement(t, perm) == kemeny_agreement(w, perm)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_elo_matches_a_plain_game_by_game_loop(seed):
+    t = random_table_40(seed)
+    x, n, k, n_orders, max_rounds = t.oriented(), t.n_competitors, 4.0, 3, 7
+    rng = np.random.default_rng(seed)
+    size = n + n % 2
+    bench_order = [rng.permutation(t.n_benchmarks) for _ in range(n_orders)]
+    ratings = [[1000.0] * (n + 1) for _ in range(n_orders)]
+    for step in range(t.n_benchmarks):
+        seats = [rng.permutation(size) for _ in range(n_orders)]
+        for r in rng.permutation(size - 1)[:max_rounds]:
+            circle = [0] + [1 + (p - r) % (size - 1) for p in range(size - 1)]  # circle-method round r
+            for o in range(n_orders):
+                bench, rating = bench_order[o][step], ratings[o]
+                for p in range(size // 2):
+                    a, b = seats[o][circle[p]], seats[o][circle[size - 1 - p]]
+                    if a == n or b == n or np.isnan(x[a, bench]) or np.isnan(x[b, bench]):
+                        continue
+                    y = 1.0 if x[a, bench] > x[b, bench] else 0.0 if x[a, bench] < x[b, bench] else 0.5
+                    change = k * (y - 1.0 / (1.0 + 10.0 ** ((rating[b] - rating[a]) / 400.0)))
+                    rating[a] += change
+                    rating[b] -= change
+    plain = np.mean([r[:n] for r in ratings], axis=0)
+    ours = elo(t, k=k, n_orders=n_orders, seed=seed, max_rounds=max_rounds)
+    np.testing.assert_allclose(ours.scores, plain, rtol=1e-12)
+    same_ranking(ours.scores, plain)
+    assert "7 of 39" in ours.notes[-1]
+
+
+def test_csd_large_field_paths_give_the_same_tournaments(monkeypatch):
+    import tournaments.swiss as swiss
+
+    t = random_table_40(0)
+    t = t.select(benchmarks=[b for b, gap in zip(t.benchmarks, t.missing.any(axis=0)) if not gap] or None)
+    t = ScoreTable(t.competitors, t.benchmarks, np.nan_to_num(t.values), t.higher_is_better)
+    lookup = swiss.simulate(t, eliminate=2, n_sims=1500, seed=4, batch_size=500)
+    monkeypatch.setattr(swiss, "LOOKUP_MAX", 0)  # compare the pair's strengths instead of an m x m table
+    compared = swiss.simulate(t, eliminate=2, n_sims=1500, seed=4, batch_size=500)
+    for field in ("expected", "se", "rank_probs", "survival", "total_score"):
+        np.testing.assert_array_equal(getattr(lookup, field), getattr(compared, field))
+    assert np.allclose(compared.rank_value_probs.sum(axis=1), 1.0) and len(compared.rank_values) <= 7
+    np.testing.assert_array_equal(compared.p_first, compared.rank_probs[:, 0])
+    monkeypatch.setattr(swiss, "BATCH_ELEMENTS", 40 * 64)  # 64 tournaments per batch at most
+    capped = swiss.csd_ranking(t, n_sims=300, seed=1, batch_size=500)
+    assert capped.params["batch_size"] == 64 and "capped at 64" in capped.notes[-1]

@@ -22,6 +22,24 @@ def mean_score(table: ScoreTable) -> Ranking:
     return Ranking("mean", table.competitors, scores, notes=notes)
 
 
+def below_and_tied(oriented: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell: how many other present competitors score strictly lower, and how many score the same.
+
+    One sort per benchmark, O(n log n), so win rates and win totals never need the n x n x benchmarks
+    comparison cube (10 GB at 10,000 competitors). Absent cells (NaN) get 0 for both.
+    """
+    below = np.zeros(oriented.shape, dtype=np.int64)
+    tied = np.zeros(oriented.shape, dtype=np.int64)
+    for j, column in enumerate(oriented.T):
+        present = np.flatnonzero(~np.isnan(column))
+        values = column[present]
+        ordered = np.sort(values)
+        low = np.searchsorted(ordered, values, side="left")
+        below[present, j] = low
+        tied[present, j] = np.searchsorted(ordered, values, side="right") - low - 1  # not itself
+    return below, tied
+
+
 def win_rate_matrix(table: ScoreTable) -> tuple[np.ndarray, np.ndarray]:
     """Per-benchmark win rates as in HELM: (strictly worse + half of tied others) / (n_b - 1).
 
@@ -31,11 +49,7 @@ def win_rate_matrix(table: ScoreTable) -> tuple[np.ndarray, np.ndarray]:
     x = table.oriented()
     present = ~np.isnan(x)
     n_present = present.sum(axis=0)
-    a = x[:, None, :]
-    b = x[None, :, :]
-    both = present[:, None, :] & present[None, :, :]
-    wins = np.sum((a > b) & both, axis=1)
-    ties = np.sum((a == b) & both, axis=1) - present  # a competitor ties with itself
+    wins, ties = below_and_tied(x)
     with np.errstate(invalid="ignore", divide="ignore"):
         rates = (wins + 0.5 * ties) / (n_present[None, :] - 1)
     defined = present & (n_present[None, :] >= 2)

@@ -26,7 +26,13 @@ random), which forms the buckets and shuffles each uniformly in one call (at lea
 per key, 53 for 29 competitors and 12 rounds; with the random field zeroed the same sort gives the
 index tie-break). How many active competitors hold each score is the same in every tournament
 (`pair_starts`), so after the sort every bucket, pair and bye sits at fixed columns; one column
-gather lines the pairs up and a table lookup scores them. Results depend on (seed, batch_size).
+gather lines the pairs up and a table lookup scores them (past LOOKUP_MAX competitors the m x m
+table would dominate memory, so the pair's two strengths are gathered and compared instead: the same
+outcomes). Results depend on (seed, batch_size); past BATCH_ELEMENTS // m competitors the batch is
+capped so a batch's work arrays stay ~32 MB each, and the Ranking's params and note say so. Rank
+probabilities are tallied only for the ranks that occur (a simulation's final scores take at most
+rounds + 1 values, with the same counts every time), so memory is O(batch x m + m x rounds), never
+m x m.
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ MISSING_POLICIES = ("error", "coin", "loss")
 TIEBREAKS = ("random", "index")
 Z95 = 1.959963984540054
 _BOOTSTRAP_CHUNK = 1 << 22  # elements per item-resampling block, bounds its memory (~32 MB)
+LOOKUP_MAX = 256  # pair outcomes from an m x m lookup table up to here (fastest for small fields)
+BATCH_ELEMENTS = 1 << 22  # cap on tournaments x competitors per batch: ~32 MB per int64 work array
 
 
 @dataclass(frozen=True)
@@ -54,7 +62,9 @@ class CSDResult:
     `expected` is E[S_m]; `se` its Monte Carlo standard error. With item bootstrap, `item_sd` is the
     standard deviation of E[S_m] over item resamples (the data's own uncertainty) and the CI covers
     both sources. Ranks are competition ranks per simulation (ties share the best rank), so
-    `p_first` can sum to more than 1 when simulations end with a shared top score.
+    `p_first` can sum to more than 1 when simulations end with a shared top score. Only ranks that
+    occur are stored: `rank_values` (0-based, ascending) and `rank_value_probs` (competitors x those);
+    `rank_probs` spreads them over all m ranks (m x m: for small fields).
     """
 
     competitors: tuple[str, ...]
@@ -67,14 +77,25 @@ class CSDResult:
     expected: np.ndarray
     se: np.ndarray
     item_sd: np.ndarray | None
-    rank_probs: np.ndarray  # (competitors, ranks): P(rank == r + 1)
+    rank_values: np.ndarray  # 0-based ranks that occurred
+    rank_value_probs: np.ndarray  # (competitors, len(rank_values)): P(rank == rank_values[r] + 1)
     survival: np.ndarray  # (competitors, rounds): P(still active after round k's cut)
     total_score: np.ndarray  # per simulation: sum of final scores
     games_played: int  # games in every simulation: fixed by the field size and schedule (`pair_starts`)
 
     @property
+    def rank_probs(self) -> np.ndarray:
+        """(competitors, ranks): P(rank == r + 1), as a dense m x m array."""
+        m = len(self.competitors)
+        dense = np.zeros((m, m))
+        dense[:, self.rank_values] = self.rank_value_probs
+        return dense
+
+    @property
     def p_first(self) -> np.ndarray:
-        return self.rank_probs[:, 0]
+        if len(self.rank_values) and self.rank_values[0] == 0:
+            return self.rank_value_probs[:, 0]
+        return np.zeros(len(self.competitors))
 
     @property
     def ci_half_width(self) -> np.ndarray:
@@ -187,7 +208,7 @@ def simulate(
     schedule = elimination_schedule(eliminate, len(rounds), table.n_competitors)
     draw = _item_resampler(table, rounds, missing) if item_bootstrap else None
     rng = np.random.default_rng(seed)
-    n_sims, batch_size = int(n_sims), int(batch_size)
+    n_sims, batch_size = int(n_sims), effective_batch_size(int(batch_size), table.n_competitors)
     if draw is not None:
         batch_size += batch_size % 2  # pairs of simulations share a resample
     tally = _Tally(table.n_competitors, len(rounds), n_sims)
@@ -201,6 +222,11 @@ def simulate(
         tally.add(start, scores, cut, paired=draw is not None)
     games = sum(p for p, _ in layout)
     return tally.result(table.competitors, rounds, schedule, tiebreak, missing, item_bootstrap, games)
+
+
+def effective_batch_size(batch_size: int, m: int) -> int:
+    """`batch_size`, capped so that a batch holds at most BATCH_ELEMENTS competitor slots (at least 2)."""
+    return min(batch_size, max(2, BATCH_ELEMENTS // max(m, 1)))
 
 
 def csd_ranking(
@@ -228,6 +254,10 @@ def csd_ranking(
         notes.append(f"{gaps} missing competitor-round strengths settled by missing={missing}")
     if item_bootstrap:
         notes.append(f"CI includes item resampling (median widening x{np.nanmedian(result.ci_widening):.1f})")
+    used_batch = effective_batch_size(int(batch_size), table.n_competitors)
+    if used_batch < batch_size:
+        notes.append(f"batch_size {batch_size} capped at {used_batch} for {table.n_competitors} competitors "
+                     f"(memory bound); the seed reproduces results with that batch size")
     params = {
         "rounds": [list(r.benchmarks) for r in result.rounds],
         "eliminate": list(result.schedule),
@@ -236,7 +266,7 @@ def csd_ranking(
         "tiebreak": tiebreak,
         "missing": missing,
         "item_bootstrap": item_bootstrap,
-        "batch_size": batch_size,
+        "batch_size": used_batch,
     }
     return Ranking("csd", result.competitors, result.expected, result.ci_low, result.ci_high, params, tuple(notes))
 
@@ -291,7 +321,12 @@ def _play(
         keys, spare = spare, keys
         ka, kb = keys[:, :p], keys[:, p : 2 * p]
         pair, won = buf("pair", (n, p)), buf("won", (n, p))
-        if strength.ndim == 2:  # look the pair up in a table of first-beats-second points
+        if strength.ndim == 2 and m > LOOKUP_MAX:  # compare the pair's two strengths
+            level = strength[k]
+            first = np.take(level, np.bitwise_and(ka, idx_mask, out=pair))
+            second = np.take(level, np.bitwise_and(kb, idx_mask, out=pair))
+            np.multiply(first > second, point, out=won)
+        elif strength.ndim == 2:  # look the pair up in a table of first-beats-second points
             level = strength[k]
             beats = np.where(level[:, None] > level[None, :], point, 0).ravel()
             np.bitwise_and(ka, idx_mask, out=pair)
@@ -378,7 +413,8 @@ class _Tally:
         self.n = 0
         self.total = np.zeros(m)
         self.square = np.zeros(m)
-        self.rank_counts = np.zeros(m * m, dtype=np.int64)
+        self.rank_values = np.zeros(0, dtype=np.int64)
+        self.rank_counts = np.zeros((m, 0), dtype=np.int64)
         self.cut = np.zeros((n_rounds, m), dtype=np.int64)
         self.total_score = np.zeros(n_sims, dtype=np.int64)
         self.pairs = 0
@@ -398,13 +434,24 @@ class _Tally:
         hist = np.bincount((scores + levels * np.arange(n)[:, None]).ravel(), minlength=n * levels)
         above = np.cumsum(hist.reshape(n, levels)[:, ::-1], axis=1)[:, ::-1]
         rank = np.take_along_axis(above, scores + 1, axis=1)  # counts at levels > score
-        self.rank_counts += np.bincount((np.arange(m) * m + rank).ravel(), minlength=m * m)
+        self._count_ranks(rank, np.unique(above[:, 1:]))  # every rank is one of above's columns
         if paired:
             x, y = scores[0 : n - 1 : 2], scores[1:n:2]
             self.pairs += len(y)
             self.pair_x += x.sum(axis=0)
             self.pair_y += y.sum(axis=0)
             self.pair_xy += (x * y).sum(axis=0)
+
+    def _count_ranks(self, rank: np.ndarray, values: np.ndarray) -> None:
+        """Add one batch's ranks to per-(competitor, rank value) counts; `values`: sorted, a superset."""
+        m = rank.shape[1]
+        column = np.searchsorted(values, rank)
+        counts = np.bincount((np.arange(m) * len(values) + column).ravel(), minlength=m * len(values))
+        union = np.union1d(self.rank_values, values)
+        merged = np.zeros((m, len(union)), dtype=np.int64)
+        merged[:, np.searchsorted(union, self.rank_values)] = self.rank_counts
+        merged[:, np.searchsorted(union, values)] += counts.reshape(m, len(values))
+        self.rank_values, self.rank_counts = union, merged
 
     def result(self, competitors, rounds, schedule, tiebreak, missing, item_bootstrap, games) -> CSDResult:
         n = self.n
@@ -415,7 +462,7 @@ class _Tally:
             p = self.pairs
             cov = (self.pair_xy - self.pair_x * self.pair_y / p) / (p - 1) if p > 1 else np.full_like(mean, np.nan)
             item_sd = np.sqrt(np.maximum(cov, 0.0))
-        m = len(competitors)
+        occurred = self.rank_counts.sum(axis=0) > 0
         return CSDResult(
             competitors=tuple(competitors),
             rounds=tuple(rounds),
@@ -427,7 +474,8 @@ class _Tally:
             expected=mean,
             se=np.sqrt(np.maximum(var, 0.0) / n),
             item_sd=item_sd,
-            rank_probs=self.rank_counts.reshape(m, m) / n,
+            rank_values=self.rank_values[occurred],
+            rank_value_probs=self.rank_counts[:, occurred] / n,
             survival=1.0 - np.cumsum(self.cut, axis=0).T / n,
             total_score=self.total_score,
             games_played=games,
