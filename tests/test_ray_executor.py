@@ -16,6 +16,7 @@ import pyarrow as pa
 import pytest
 
 from harness.backends.cached import REQUEST_SCHEMA
+from harness.backends import settle
 from harness.config import EvalSettings
 from harness.errors import HarnessError
 from harness.executors.shards import read_shards, run_folder, shard_files, split_docs, write_shard
@@ -23,7 +24,8 @@ from harness.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 MC_TASK, PPL_TASK = "arith_add_2d", "english_flores"
-SETTINGS = EvalSettings(limit=10, batch_size=8, chunk_size=8, bootstrap_iters=0)
+# Settled as the runner settles them (backend and dtype 'auto' made concrete), so run ids match the runner's.
+SETTINGS = settle(EvalSettings(limit=10, batch_size=8, chunk_size=8, bootstrap_iters=0))
 # The tiny model computes in float32, and a shard batches other documents together than the whole task does (and
 # a Ray worker runs one torch thread): sums of hundreds of token log-probs may differ in their last float32 bit.
 RTOL = 1e-6
