@@ -326,7 +326,7 @@ def _recipe(tmp_path: Path, body: str) -> Path:
     ("sparsity_negative", "sparsity: Input should be greater than or equal to 0"),
     ("unknown_method", "unknown method 'wandda'; did you mean 'wanda'?"),
     ("no_weights", "no *.safetensors weights"),
-    ("unknown_parent", "no such folder, and not an embedded model"),
+    ("unknown_parent", "no such folder, not a variant, not a hub id"),
     ("same_as_parent", "has exactly the weights of its parent"),
 ])
 def test_bad_input_is_one_clear_error_and_writes_nothing(family, results_env, tmp_path, case, expected):
