@@ -268,7 +268,7 @@ def fingerprint(path: Path, cache: Path | None = None) -> str:
             while block := handle.read(1 << 22):
                 digest.update(block)
     if cache is not None:
-        write_text(cache, json.dumps({**_read_cache(cache), key: digest.hexdigest()}))
+        write_text(cache, json.dumps({**known, key: digest.hexdigest()}))
     return digest.hexdigest()
 
 

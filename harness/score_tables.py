@@ -28,13 +28,14 @@ def select_tasks(rows: pd.DataFrame, edges: pd.DataFrame, names: list[str], leve
     """The rows of the named tasks; a group becomes its leaves (level 'leaf') or one aggregated benchmark."""
     import json
 
-    from harness.tasks.groups import group_score, leaves_of
+    from harness.tasks.groups import leaves_of
 
     if level not in ("group", "leaf"):
         raise HarnessError(f"--level '{level}': choose group or leaf")
     members = {g: list(part["member"]) for g, part in edges.groupby("group_name")}
-    rules = {g: json.loads(part["rule"].iloc[0])[0] for g, part in edges.groupby("group_name")
-             if json.loads(part["rule"].iloc[0])}
+    # A group's rule is the same on each of its edges; its first metric's rule is the one ranked.
+    first_rules = edges.groupby("group_name")["rule"].first()
+    rules = {g: rule[0] for g, text in first_rules.items() if (rule := json.loads(text))}
     known = set(rows["task"])
     picked = []
     for name in names:
@@ -53,12 +54,14 @@ def select_tasks(rows: pd.DataFrame, edges: pd.DataFrame, names: list[str], leve
                                    "only with weight_by_size; use --level leaf")
             picked.append(part.assign(task=name))
         else:
-            picked.append(_group_rows(name, part, leaves, members, rules, group_score))
+            picked.append(_group_rows(name, part, leaves, members, rules))
     return pd.concat(picked, ignore_index=True) if picked else rows.iloc[:0]
 
 
-def _group_rows(name, part, leaves, members, rules, group_score) -> pd.DataFrame:
+def _group_rows(name, part, leaves, members, rules) -> pd.DataFrame:
     """One row per model that has every leaf of the group (a score over some leaves would be another number)."""
+    from harness.tasks.groups import group_score
+
     out = []
     for model, mine in part.groupby("model"):
         scores = {t: (float(v), int(n)) for t, v, n in zip(mine["task"], mine["value"], mine["n"])}

@@ -172,10 +172,9 @@ class RayRunner(Runner):
 
 def count_items(task: EvalTask) -> int:
     """The documents of a task whose size is known only from its data (lm-eval's own tasks)."""
-    from lm_eval.tasks import TaskManager
+    from harness.tasks.data import load_task
 
-    loaded = TaskManager(include_defaults=False).load([task.build_config()])["tasks"][task.name]
-    return len(loaded.eval_docs)
+    return len(load_task(task.build_config()).eval_docs)
 
 
 def _no_model(run_id: str):

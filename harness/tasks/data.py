@@ -43,14 +43,18 @@ def missing_data_hint(exc: BaseException, task: str | None = None) -> str | None
             f"run `harness tasks download {task or 'TASK'}` on a machine with network and share that cache")
 
 
-def download(build_configs) -> None:
-    """Load every task's data once (lm-eval fetches and prepares it into the datasets cache)."""
+def load_task(config: dict):
+    """lm-eval's Task for one config, its data loaded (fetched into the cache if it can be); a dataset neither
+    cached nor reachable is one line."""
     from lm_eval.tasks import TaskManager
 
-    manager = TaskManager(include_defaults=False)
+    try:
+        return TaskManager(include_defaults=False).load([config])["tasks"][config["task"]]
+    except (ConnectionError, OSError) as exc:
+        raise HarnessError(missing_data_hint(exc, config["task"]) or f"task '{config['task']}': {exc}") from None
+
+
+def download(build_configs) -> None:
+    """Load every task's data once (lm-eval fetches and prepares it into the datasets cache)."""
     for build_config in build_configs:
-        config = build_config()
-        try:
-            manager.load([config])
-        except (ConnectionError, OSError) as exc:
-            raise HarnessError(missing_data_hint(exc, config["task"]) or f"task '{config['task']}': {exc}") from None
+        load_task(build_config())
