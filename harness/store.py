@@ -114,6 +114,16 @@ def _lock_holder(message: str) -> str:
     return f"another {'harness ' if any(b'harness' in part for part in argv) else ''}process (pid {pid})"
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
 def _open_error(path: Path, message: str) -> HarnessError:
     if "not a valid DuckDB database" in message or "invalid" in message.lower():
         return HarnessError(f"--db {path}: not a DuckDB database file")
@@ -186,6 +196,8 @@ class Store:
             raise HarnessError(f"--db {path}: is a folder, not a DuckDB file")
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                cls._create(path)
         con = cls._connect(path, read_only, _busy_timeout(busy_timeout))
         store = cls(con, path, read_only)
         try:
@@ -205,6 +217,28 @@ class Store:
     _SANDBOX = {"enable_external_access": False, "autoload_known_extensions": False,
                 "autoinstall_known_extensions": False}
     _schema_objects: dict[str, dict[tuple[str, str, str], str]] = {}
+
+    @classmethod
+    def _create(cls, path: Path) -> None:
+        """Build a new store under a hidden name and link it into place only when complete, so a kill while
+        creating never leaves a half-written file where the store belongs (a concurrent creator's file wins)."""
+        for stale in path.parent.glob(f".{path.name}.*.creating"):  # left by creators that were killed
+            pid = stale.name.rsplit(".", 2)[-2]
+            if pid.isdigit() and not _alive(int(pid)):
+                stale.unlink(missing_ok=True)
+        staged = path.with_name(f".{path.name}.{os.getpid()}.creating")
+        staged.unlink(missing_ok=True)
+        try:
+            con = duckdb.connect(str(staged), config=dict(cls._SANDBOX))
+            try:
+                cls(con, staged, False)._check_schema()
+            finally:
+                con.close()
+            os.link(staged, path)
+        except FileExistsError:
+            pass
+        finally:
+            staged.unlink(missing_ok=True)
 
     @staticmethod
     def _connect(path: Path, read_only: bool, busy_timeout: float = 0.0) -> duckdb.DuckDBPyConnection:

@@ -82,3 +82,21 @@ def test_read_only_open_of_missing_db_creates_nothing(tmp_path):
     with pytest.raises(HarnessError, match="no such database"):
         Store.open(path, read_only=True)
     assert not path.exists()
+
+
+def test_a_store_interrupted_while_being_created_leaves_nothing_under_its_name(tmp_path, monkeypatch):
+    """The store is built under a hidden name and linked into place only when complete (a kill -9 mid-creation
+    once left a file DuckDB called 'not a valid DuckDB database')."""
+    db = tmp_path / "h.duckdb"
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Store, "_check_schema", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        Store.open(db)
+    assert not db.exists()
+    monkeypatch.undo()
+    with Store.open(db) as store:  # the next open creates it, and leaves no staging file behind
+        assert store.schema_version() == SCHEMA_VERSION
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h.duckdb"]
