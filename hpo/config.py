@@ -7,8 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from harness.errors import HarnessError
-from harness.spec_files import first_error, one_line, read_toml
+from harness.common.errors import HarnessError
+from harness.common.spec_files import first_error, one_line, read_toml
 from hpo.optimizers import OPTIMIZERS
 from hpo.tasks import Task, make_task
 

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from harness.errors import HarnessError
+from harness.common.errors import HarnessError
 from hpo.space import Space
 
 

@@ -31,10 +31,10 @@ os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harness.config import EvalSettings  # noqa: E402
-from harness.environment import environment  # noqa: E402
-from harness.models import materialize, resolve  # noqa: E402
-from harness.runner import Runner  # noqa: E402
+from harness.evaluation.config import EvalSettings  # noqa: E402
+from harness.evaluation.environment import environment  # noqa: E402
+from harness.weights.models import materialize, resolve  # noqa: E402
+from harness.evaluation.runner import Runner  # noqa: E402
 from harness.store import Store  # noqa: E402
 from harness.tasks.lmeval import prepare  # noqa: E402
 from harness.tasks.registry import builtin_tasks  # noqa: E402

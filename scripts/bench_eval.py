@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
-from harness.config import EvalSettings  # noqa: E402
-from harness.environment import environment  # noqa: E402
-from harness.models import materialize, resolve  # noqa: E402
-from harness.runner import Runner  # noqa: E402
+from harness.evaluation.config import EvalSettings  # noqa: E402
+from harness.evaluation.environment import environment  # noqa: E402
+from harness.weights.models import materialize, resolve  # noqa: E402
+from harness.evaluation.runner import Runner  # noqa: E402
 from harness.store import Store  # noqa: E402
 from harness.tasks.lmeval import prepare  # noqa: E402
 from harness.tasks.registry import builtin_tasks  # noqa: E402

@@ -142,7 +142,7 @@ def main() -> None:
 
 def leaderboard_v1(args) -> dict:
     """The 1,804 x 6 Open LLM Leaderboard v1 case: every method, rank_all, bootstraps."""
-    from harness.importers import read_wide_csv
+    from harness.ingest.parsers import read_wide_csv
     from tournaments.methods import METHODS, rank, rank_all
     from tournaments.stats import bootstrap_ranking
 

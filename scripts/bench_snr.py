@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from harness.checkpoint_data import read_pythia_evals  # noqa: E402
+from harness.ingest.checkpoint_logs import read_pythia_evals  # noqa: E402
 from tournaments.signal_noise import bootstrap_item_noise, snr_table  # noqa: E402
 from tournaments.table import ScoreTable  # noqa: E402
 

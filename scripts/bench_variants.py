@@ -146,9 +146,9 @@ def _run_child(kind: str, name: str, base: Path, experts: list[str], shard: int)
 
 def main(only: list[str]) -> None:
     """Run every operation, or only the named ones (updating their entries in an existing report)."""
-    from harness import models
-    from harness.paths import results_dir
-    from harness.variants.checkpoint import DEFAULT_SHARD_BYTES
+    from harness.weights import models
+    from harness.common.paths import results_dir
+    from harness.weights.folders import DEFAULT_SHARD_BYTES
 
     unknown = sorted(set(only) - set(MERGES) - set(PRUNES))
     if unknown:

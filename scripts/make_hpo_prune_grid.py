@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from harness.models import materialize, resolve
-from harness.paths import results_dir
+from harness.weights.models import materialize, resolve
+from harness.common.paths import results_dir
 from harness.tasks.english_text import flores_sentences
 
 LEVELS = (0.0, 0.2, 0.4, 0.6)

@@ -24,8 +24,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harness.models import resolve  # noqa: E402
-from harness.paths import default_db, results_dir  # noqa: E402
+from harness.weights.models import resolve  # noqa: E402
+from harness.common.paths import default_db, results_dir  # noqa: E402
 from harness.variants.recipe import load_recipe  # noqa: E402
 
 

@@ -162,7 +162,7 @@ def parse_sparsities(text: str) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from harness.paths import default_db, results_dir
+    from harness.common.paths import default_db, results_dir
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--parent", default="smollm2-135m", help="model to prune (embedded name or HF folder)")

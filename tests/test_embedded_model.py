@@ -14,7 +14,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from harness.models import EMBEDDED, fingerprint, materialize, resolve
+from harness.weights.models import EMBEDDED, fingerprint, materialize, resolve
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results"  # the converted folder is reused across sessions, as `make demo` does

@@ -16,7 +16,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from harness.errors import HarnessError
+from harness.common.errors import HarnessError
 from harness.tasks.mc_items import open_prompt
 from harness.tasks.registry import builtin_tasks
 from harness.variants.pcb_search import Candidates, evolve

@@ -27,15 +27,15 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from harness.checkpoint_import import read_checkpoints
+from harness.ingest.checkpoint_curves import read_checkpoints
 from harness.cli import app
-from harness.commands._csd import load_rounds
-from harness.commands.import_ import leaderboard_rows
-from harness.config import SuiteSpec, load_suite
-from harness.errors import HarnessError
-from harness.importers import DUPLICATES, read_long_csv, read_wide_csv
-from harness.lm_eval_import import read_lm_eval_runs
-from harness.spec_files import one_line
+from harness.cli.commands._csd import load_rounds
+from harness.cli.commands.import_ import leaderboard_rows
+from harness.evaluation.config import SuiteSpec, load_suite
+from harness.common.errors import HarnessError
+from harness.ingest.parsers import DUPLICATES, read_long_csv, read_wide_csv
+from harness.ingest.lm_eval_runs import read_lm_eval_runs
+from harness.common.spec_files import one_line
 from harness.variants.recipe import NAME, load_recipe, parse_recipe
 from hpo.config import load_study
 from tournaments.rounds import parse_rounds

@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.checkpoint_tables import final_checkpoints
-from harness.importers import read_wide_csv
+from harness.tables.checkpoints import final_checkpoints
+from harness.ingest.parsers import read_wide_csv
 from harness.store import ModelRecord, Store
 
 runner = CliRunner()

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.importers import MalformedFileError, read_lm_eval_dir, read_long_csv, read_wide_csv
+from harness.ingest.parsers import MalformedFileError, read_lm_eval_dir, read_long_csv, read_wide_csv
 from tournaments.stats import compare_paired
 
 IBM = Path("ibm-benchbench") / "benchmarks_old"

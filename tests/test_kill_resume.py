@@ -31,7 +31,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from harness.models import fingerprint
+from harness.weights.models import fingerprint
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = 20250610
@@ -455,7 +455,7 @@ def test_a_killed_builds_staging_folder_is_removed_by_the_next_build(tmp_path):
     of that variant; folders of live builders, other hosts and other variants stay."""
     import socket
 
-    from harness.variants.checkpoint import staging
+    from harness.weights.folders import staging
 
     dead = subprocess.Popen(["true"])
     dead.wait()

@@ -16,8 +16,8 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.commands._common import SafeConsole
-from harness.display import Display
+from harness.cli.commands._common import SafeConsole
+from harness.common.display import Display
 from harness.report.leaderboard import escape_markdown
 from harness.store import Store
 from tests.test_cli import fill_store, one_line_error

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy.optimize import minimize
 
-from harness.importers import read_wide_csv
+from harness.ingest.parsers import read_wide_csv
 from tournaments import ScoreTable, mean_score, mean_win_rate
 from tournaments.aggregate import (
     _openskill_package_update,

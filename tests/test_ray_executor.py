@@ -17,8 +17,8 @@ import pytest
 
 from harness.backends.cached import REQUEST_SCHEMA
 from harness.backends import settle
-from harness.config import EvalSettings
-from harness.errors import HarnessError
+from harness.evaluation.config import EvalSettings
+from harness.common.errors import HarnessError
 from harness.executors.shards import read_shards, run_folder, shard_files, split_docs, write_shard
 from harness.store import Store
 
@@ -88,7 +88,7 @@ def ray_local():
 
 @pytest.fixture(scope="module")
 def prepared(tiny_model, tmp_path_factory):
-    from harness import models as registry
+    from harness.weights import models as registry
     from harness.tasks.registry import resolve_tasks
 
     root = tmp_path_factory.mktemp("ray")
@@ -99,7 +99,7 @@ def prepared(tiny_model, tmp_path_factory):
 @pytest.fixture(scope="module")
 def local_db(prepared):
     """The reference: the same model and tasks, evaluated by the local executor."""
-    from harness.runner import Runner
+    from harness.evaluation.runner import Runner
 
     root, ref, tasks = prepared
     with Store.open(root / "local.duckdb") as store:
@@ -152,8 +152,8 @@ def test_a_shard_worker_writes_the_task_doc_ids_and_reuses_what_is_known(prepare
     shard files must carry the task's own doc ids; a finished shard, or one whose rows are known, computes nothing."""
     from harness.executors.shards import done_counts
     from harness.executors.worker import compute_shard
-    from harness.models import materialize
-    from harness.runner import run_id_for
+    from harness.weights.models import materialize
+    from harness.evaluation.runner import run_id_for
 
     root, ref, tasks = prepared
     task, model = tasks[MC_TASK], materialize(ref, root / "local" / "models")
@@ -196,8 +196,8 @@ def test_a_killed_worker_leaves_shards_that_the_rerun_reuses_without_duplicates(
     """The crash runs in this process; the re-run is the CLI (`--executor ray --ray-address`) joining the same
     Ray instance, as a user re-running the command would."""
     from harness.executors.worker import KILL_AFTER_ENV
-    from harness.models import materialize
-    from harness.runner import run_id_for
+    from harness.weights.models import materialize
+    from harness.evaluation.runner import run_id_for
 
     root, ref, tasks = prepared
     task = tasks[MC_TASK]

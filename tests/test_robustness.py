@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.importers import read_wide_csv
+from harness.ingest.parsers import read_wide_csv
 from tournaments import ScoreTable, mean_score, mean_win_rate
 from tournaments.aggregate import borda
 from tournaments.kemeny import kemeny

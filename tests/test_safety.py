@@ -19,12 +19,12 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-import harness.store as store_module
+import harness.store.schema as store_module
 from harness.cli import app
-from harness.errors import HarnessError
-from harness.paths import child, file_stem, is_plain, plain_name, sibling
+from harness.common.errors import HarnessError
+from harness.common.paths import child, file_stem, is_plain, plain_name, sibling
 from harness.store import SCHEMA_VERSION, Store
-from harness.trust import LoadPolicy, check_checkpoint
+from harness.weights.trust import LoadPolicy, check_checkpoint
 from tests.test_cli import digest, fill_store, one_line_error
 
 runner = CliRunner()

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy.stats import kendalltau, spearmanr
 
-from harness.checkpoint_data import read_obsscaling, read_olmo_ladder, read_pythia_evals
+from harness.ingest.checkpoint_logs import read_obsscaling, read_olmo_ladder, read_pythia_evals
 from harness.report.snr_plot import plot_snr_bars, plot_subtask_filtering
 from tournaments import signal_noise as sn
 from tournaments.scaling_law import fit_loss_to_accuracy, fit_task_loss, two_step_prediction

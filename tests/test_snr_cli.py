@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from harness.checkpoint_data import read_olmo_ladder, read_pythia_evals
-from harness.checkpoint_tables import final_checkpoints
+from harness.ingest.checkpoint_logs import read_olmo_ladder, read_pythia_evals
+from harness.tables.checkpoints import final_checkpoints
 from harness.cli import app
-from harness.errors import HarnessError
-from harness.score_tables import stored_table
-from harness.snr_inputs import filter_for_ranking
+from harness.common.errors import HarnessError
+from harness.tables.scores import stored_table
+from harness.tables.snr import filter_for_ranking
 from harness.store import Store
 from tests.test_import_cli import CODE_MODELS, code_outcomes, doc_id, write_lm_eval_output
 from tournaments import ScoreTable

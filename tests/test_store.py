@@ -10,7 +10,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from harness.errors import HarnessError
+from harness.common.errors import HarnessError
 from harness.store import SCHEMA_VERSION, Store
 
 

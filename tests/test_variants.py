@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.errors import HarnessError
+from harness.common.errors import HarnessError
 from harness.variants import build, merge
 from harness.variants.recipe import parse_recipe
 

@@ -23,7 +23,7 @@ from lm_eval.api.instance import Instance  # noqa: E402
 
 from harness.backends.hf import build_hf  # noqa: E402
 from harness.backends.vllm import VllmLM  # noqa: E402
-from harness.models import materialize, resolve  # noqa: E402
+from harness.weights.models import materialize, resolve  # noqa: E402
 from harness.tasks.registry import builtin_tasks  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

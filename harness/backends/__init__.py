@@ -3,7 +3,7 @@
 import importlib.util
 
 from harness.backends.cached import StoreCachedLM, request_hash
-from harness.errors import HarnessError
+from harness.common.errors import HarnessError
 
 BACKENDS = ("hf", "vllm", "auto")
 

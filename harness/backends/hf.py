@@ -13,7 +13,7 @@ def build_hf(path: Path, batch_size: int, device: str, dtype: str, trust_remote_
     """HFLM over a local folder; lm-eval's context grouping (logits_cache) stays on.
 
     Both safety switches are explicit (never the library's default): remote code only when the user
-    allowed it, and safetensors only (pickle checkpoints were converted by harness.models first).
+    allowed it, and safetensors only (pickle checkpoints were converted by harness.weights.models first).
     """
     from lm_eval.models.huggingface import HFLM
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from harness.config import EvalSettings
-from harness.errors import HarnessError
+from harness.evaluation.config import EvalSettings
+from harness.common.errors import HarnessError
 
 EXECUTORS = ("local", "ray")
 RAY_MISSING = "--executor ray: ray is not installed (pip install -e '.[distributed]')"
@@ -32,7 +32,7 @@ def check_executor(executor: str, shards: int, address: str | None, settings: Ev
 
 def make_runner(executor: str, store, settings: EvalSettings, results_dir: Path, display, shards: int = 1,
                 address: str | None = None):
-    from harness.runner import Runner
+    from harness.evaluation.runner import Runner
 
     if executor == "ray":
         from harness.executors.ray_executor import RayRunner

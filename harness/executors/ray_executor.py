@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.backends import StoreCachedLM
-from harness.config import EvalSettings
-from harness.display import Display
-from harness.errors import HarnessError
+from harness.evaluation.config import EvalSettings
+from harness.common.display import Display
+from harness.common.errors import HarnessError
 from harness.executors import RAY_MISSING, check_executor
 from harness.executors.shards import DONE, Shard, done_counts, read_shards, run_folder, shard_files, split_docs
 from harness.executors.worker import KILL_AFTER_ENV, compute_shard, kill_after_for
-from harness.models import ModelRef, ResolvedModel
-from harness.runner import JobOutcome, ModelSession, Runner, error_line, run_id_for
+from harness.weights.models import ModelRef, ResolvedModel
+from harness.evaluation.runner import JobOutcome, ModelSession, Runner, error_line, run_id_for
 from harness.store import Store
 from harness.tasks.task import EvalTask
 

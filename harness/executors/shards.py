@@ -22,9 +22,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from harness.atomic import write_text
+from harness.common.atomic import write_text
 from harness.backends.cached import REQUEST_SCHEMA
-from harness.errors import HarnessError
+from harness.common.errors import HarnessError
 
 DONE = "done.json"
 

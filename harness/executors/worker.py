@@ -15,9 +15,9 @@ from typing import Callable
 import pandas as pd
 
 from harness.backends import StoreCachedLM
-from harness.config import EvalSettings
+from harness.evaluation.config import EvalSettings
 from harness.executors.shards import Shard, ShardCache, done_counts, mark_done
-from harness.models import ResolvedModel
+from harness.weights.models import ResolvedModel
 
 # Test hook, read by the driver: "N" makes every shard's worker SIGKILL itself right after writing its N-th shard
 # file (a real crash mid-run); "1-of-2:N" only the worker of that shard.
@@ -41,7 +41,7 @@ def compute_shard(model: ResolvedModel, build_config: Callable[[], dict], settin
     The task config is built here (it may hold functions that only a live lm-eval registry can resolve)."""
     from lm_eval.tasks import TaskManager
 
-    from harness.runner import ModelSession, lm_eval_run, quiet_lm_eval
+    from harness.evaluation.runner import ModelSession, lm_eval_run, quiet_lm_eval
 
     path = Path(folder)
     if (counts := done_counts(path)) is not None:  # a retry of a task whose worker died after finishing

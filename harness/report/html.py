@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from harness.report.leaderboard import escape_markdown as esc, to_markdown
-from harness.spec_files import one_line
+from harness.common.spec_files import one_line
 
 _CSS = """
 body { font: 15px/1.45 system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }

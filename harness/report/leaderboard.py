@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from harness.errors import HarnessError
-from harness.spec_files import one_line
+from harness.common.errors import HarnessError
+from harness.common.spec_files import one_line
 
 FORMATS = ("table", "md", "json", "csv")
 

@@ -14,7 +14,7 @@ from typing import Callable
 
 import pandas as pd
 
-from harness.errors import HarnessError
+from harness.common.errors import HarnessError
 from harness.report.html import Section
 from harness.store import Store
 from tournaments import ScoreTable
@@ -135,7 +135,7 @@ def heatmap(table: ScoreTable) -> Section:
 
 def snr(store: Store, snr_filter: int | None) -> Section | None:
     from harness.report.snr_plot import plot_snr_bars
-    from harness.snr_inputs import benchmark_snr
+    from harness.tables.snr import benchmark_snr
 
     try:
         frame = benchmark_snr(store)
@@ -237,7 +237,7 @@ def _per_study(studies: dict, caption: str, draw: Callable) -> list[tuple[str, b
 
 def footer(store: Store, db: Path) -> list[tuple[str, str]]:
     """Where the numbers came from: code, store, the commands that wrote them, and hashes of the inputs."""
-    from harness.environment import environment
+    from harness.evaluation.environment import environment
 
     env = environment()
     info = store.provenance()

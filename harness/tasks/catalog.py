@@ -15,7 +15,7 @@ from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.common.errors import HarnessError
 from harness.tasks.task import EvalTask, GroupMember, config_identity, hash_identity, metric_key
 
 _STRUCTURAL = ("tag", "group", "task_list")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 
-from harness.errors import HarnessError
+from harness.common.errors import HarnessError
 
 _UNREACHABLE = re.compile(r"Couldn't reach '([^']+)' on the Hub|(OfflineModeIsEnabled|LocalEntryNotFoundError)")
 

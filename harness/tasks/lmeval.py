@@ -7,7 +7,7 @@ import json
 from functools import partial
 from pathlib import Path
 
-from harness.atomic import write_text
+from harness.common.atomic import write_text
 from harness.tasks.spec import BuiltinTask
 from harness.tasks.task import EvalTask, hash_identity
 

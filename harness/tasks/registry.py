@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness.common.errors import HarnessError
 from harness.tasks.spec import BuiltinTask
 from harness.tasks.task import EvalTask, GroupMember
 

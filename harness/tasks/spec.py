@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Literal
 
-from harness.errors import HarnessError
+from harness.common.errors import HarnessError
 
 OutputType = Literal["multiple_choice", "loglikelihood_rolling"]
 HELD_OUT_SPLITS = ("train", "validation")

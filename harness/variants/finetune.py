@@ -22,7 +22,7 @@ from typing import Iterator
 import torch
 
 from harness.variants import answers
-from harness.variants.checkpoint import (
+from harness.weights.folders import (
     DEFAULT_SHARD_BYTES, ShardWriter, WeightReader, copy_side_files, read_config, write_config,
 )
 from harness.variants.manifest import MethodResult

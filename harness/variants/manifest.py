@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harness.environment import environment, package_versions
+from harness.evaluation.environment import environment, package_versions
 
 FILE = "manifest.json"
 FORMAT = 1

@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 from mergekit.merge_methods import get, merge_tensors
 
-from harness.errors import HarnessError
-from harness.variants.checkpoint import (
+from harness.common.errors import HarnessError
+from harness.weights.folders import (
     DEFAULT_SHARD_BYTES, ShardWriter, WeightReader, copy_side_files, read_config, tokenizer_digest, write_config,
 )
 from harness.variants.manifest import MethodResult

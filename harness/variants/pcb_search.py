@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from harness.variants import answers, pcb
-from harness.variants.checkpoint import DEFAULT_SHARD_BYTES, WeightReader
+from harness.weights.folders import DEFAULT_SHARD_BYTES, WeightReader
 from harness.variants.finetune import items_sha256, task_items
 from harness.variants.manifest import MethodResult
 

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import torch
 
-from harness.errors import HarnessError
+from harness.common.errors import HarnessError
 from harness.variants.calibration import (
     calibration_batch, decoder_layers, first_block_inputs, load_model, run_block,
 )
-from harness.variants.checkpoint import ShardWriter, WeightReader, copy_side_files, read_config, write_config
+from harness.weights.folders import ShardWriter, WeightReader, copy_side_files, read_config, write_config
 from harness.variants.manifest import MethodResult
 
 DECODER_WEIGHT = re.compile(r"^model\.layers\.\d+\..+\.weight$")

@@ -13,9 +13,9 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from harness.errors import HarnessError
-from harness.paths import PLAIN_NAME as NAME  # variant names become folder names
-from harness.spec_files import first_error, one_line, read_toml
+from harness.common.errors import HarnessError
+from harness.common.paths import PLAIN_NAME as NAME  # variant names become folder names
+from harness.common.spec_files import first_error, one_line, read_toml
 
 PATTERN = re.compile(r"^(\d+):(\d+)$")
 

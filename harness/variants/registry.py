@@ -1,6 +1,6 @@
 """Where variants live (results/variants/<name>) and how a name becomes a folder.
 
-`harness.models.resolve` asks `variant_folder` before giving up on a name, which is how `harness eval
+`harness.weights.models.resolve` asks `variant_folder` before giving up on a name, which is how `harness eval
 --models <variant>` finds made variants without a path.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.paths import child, is_plain, results_dir
+from harness.common.paths import child, is_plain, results_dir
 from harness.variants import manifest
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 
-from harness.errors import HarnessError
+from harness.common.errors import HarnessError
 from harness.variants.calibration import calibration_batch, decoder_layers, load_model, run_decoder
-from harness.variants.checkpoint import ShardWriter, WeightReader, copy_side_files, read_config, write_config
+from harness.weights.folders import ShardWriter, WeightReader, copy_side_files, read_config, write_config
 from harness.variants.manifest import MethodResult
 
 LAYER = re.compile(r"^model\.layers\.(\d+)\.(.+)$")
@@ -107,7 +107,7 @@ def neuron_scores(model, input_ids: torch.Tensor) -> list[torch.Tensor]:
 def _mlp(layer, name: str):
     module = getattr(getattr(layer, "mlp", None), name, None)
     if not isinstance(module, torch.nn.Linear):
-        raise HarnessError(f"mlp_width: expected mlp.gate_proj/up_proj/down_proj Linear layers (Llama-style MLP)")
+        raise HarnessError("mlp_width: expected mlp.gate_proj/up_proj/down_proj Linear layers (Llama-style MLP)")
     return module
 
 

@@ -1,0 +1,136 @@
+"""The CSD part of `harness rank`: its options, reading a rounds file, and its two report tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from harness.cli.commands._common import err, out
+from harness.common.errors import HarnessError
+
+_PANEL = "CSD (Swiss tournament)"
+
+RoundsOption = Annotated[str, typer.Option(
+    "--rounds", help="'auto' (one benchmark per round, table order) or a TOML/YAML file of rounds.",
+    rich_help_panel=_PANEL)]
+EliminateOption = Annotated[str, typer.Option(
+    "--eliminate", help="Elimination schedule T: one value, or several comma-separated for the "
+    "failure-sensitivity analysis (first must be 0); a per-round schedule is slash-separated, e.g. 0/1/1/2.",
+    rich_help_panel=_PANEL)]
+NSimsOption = Annotated[int, typer.Option("--n-sims", help="Monte Carlo tournaments.", rich_help_panel=_PANEL)]
+TiebreakOption = Annotated[str, typer.Option(
+    "--tiebreak", help="random, or index (the authors' reference: earlier rows are cut first on ties).",
+    rich_help_panel=_PANEL)]
+MissingOption = Annotated[str, typer.Option(
+    "--missing", help="A missing round strength: error, coin (reference behaviour) or loss.",
+    rich_help_panel=_PANEL)]
+ItemBootstrapOption = Annotated[bool, typer.Option(
+    "--item-bootstrap", help="Resample items inside the simulation (needs per-item results); widens CIs.",
+    rich_help_panel=_PANEL)]
+PlotOption = Annotated[Path | None, typer.Option(
+    "--plot", help="Write the failure-sensitivity scatter (base score vs drop) as PNG.", rich_help_panel=_PANEL)]
+
+
+@dataclass(frozen=True)
+class CSDSettings:
+    rounds: str = "auto"
+    eliminate: str = "0"
+    n_sims: int = 100_000
+    seed: int = 0
+    tiebreak: str = "random"
+    missing: str = "error"
+    item_bootstrap: bool = False
+
+    def schedules(self) -> list[int | list[int]]:
+        try:
+            parts = [p.strip() for p in self.eliminate.split(",") if p.strip()]
+            return [[int(t) for t in p.split("/")] if "/" in p else int(p) for p in parts]
+        except ValueError:
+            raise HarnessError(f"--eliminate '{self.eliminate}': expected integers like 0,1,2 or 0/1/1") from None
+
+    def ranker_params(self, table) -> dict:
+        """Keyword arguments for csd_ranking (first schedule), as `--method all` uses it."""
+        return {"rounds": load_rounds(self.rounds, table), "eliminate": self.schedules()[0], "n_sims": self.n_sims,
+                "seed": self.seed, "tiebreak": self.tiebreak, "missing": self.missing,
+                "item_bootstrap": self.item_bootstrap}
+
+
+def load_rounds(spec: str, table):
+    """None for 'auto', else the rounds of a TOML or YAML file, checked against the table."""
+    from harness.common.spec_files import one_line, read_toml
+    from tournaments.rounds import parse_rounds
+
+    if spec == "auto":
+        return None
+    path = Path(spec)
+    where = one_line(f"--rounds {path}")
+    if not path.is_file():
+        raise HarnessError(f"{where}: no such file (or use 'auto')")
+    data = _read_yaml(path, where) if path.suffix in (".yaml", ".yml") else read_toml(path, "--rounds")
+    try:
+        return parse_rounds(data, table)
+    except (ValueError, KeyError) as exc:  # round errors (KeyError: an unknown benchmark)
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        raise HarnessError(f"{where}: {one_line(str(message))}") from None
+
+
+def _read_yaml(path: Path, where: str):
+    """The YAML document in `path`; a syntax or encoding problem is one line with the line number."""
+    import yaml
+
+    from harness.common.spec_files import one_line
+
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise HarnessError(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise HarnessError(f"{where}: not valid YAML ({one_line(str(exc.problem or exc.context))}{at})") from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else "nested too deeply"
+        raise HarnessError(f"{where}: not valid YAML ({one_line(detail)})") from None
+
+
+def report(table, settings: CSDSettings, published, plot: Path | None, fmt: str) -> None:
+    """The CSD leaderboard (E[S_m], SE, CI, P(rank 1)); with several schedules, the sensitivity table too."""
+    from harness.report.leaderboard import render
+    from tournaments.sensitivity import failure_sensitivity
+    from tournaments.swiss import simulate
+
+    rounds = load_rounds(settings.rounds, table)
+    schedules = settings.schedules()
+    common = dict(n_sims=settings.n_sims, seed=settings.seed, tiebreak=settings.tiebreak,
+                  missing=settings.missing, item_bootstrap=settings.item_bootstrap)
+    try:
+        if len(schedules) == 1:
+            base, sensitivity = simulate(table, rounds, eliminate=schedules[0], **common), None
+        else:
+            sensitivity = failure_sensitivity(table, rounds, schedules=schedules, **common)
+            base = sensitivity.results[0]
+    except ValueError as exc:
+        raise HarnessError(f"csd: {exc}") from None
+    frame = base.to_frame()
+    frame.insert(0, "rank", range(1, len(frame) + 1))
+    if published is not None:
+        frame["published"] = frame["competitor"].map(published)
+    checked = "" if base.games_check else " (CHECK FAILED: a total score differs from games played)"
+    notes = (f"{settings.n_sims} tournaments over {len(base.rounds)} rounds, eliminate {settings.eliminate.split(',')[0]}, "
+             f"tiebreak {settings.tiebreak}, seed {settings.seed}; every tournament played {base.games_played} "
+             f"games{checked}",)
+    render(frame, fmt, out, title="CSD: expected Swiss-tournament score E[S_m]", notes=notes)
+    if sensitivity is None:
+        if plot is not None:
+            raise HarnessError("--plot: the failure-sensitivity plot needs several schedules, e.g. --eliminate 0,1,2")
+        return
+    render(sensitivity.to_frame(), fmt, out, title="CSD failure sensitivity: E[S_m] per elimination schedule",
+           notes=("drop = E(last schedule) - E(T=0); label: quadrant by median base score and median drop",))
+    if plot is not None:
+        from harness.report.csd_plot import plot_failure_sensitivity
+
+        plot_failure_sensitivity(sensitivity, plot)
+        err.print(f"plot written to {plot}")

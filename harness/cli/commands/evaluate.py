@@ -1,0 +1,130 @@
+"""`harness eval`: evaluate models on tasks into the store."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+from click.core import ParameterSource
+from rich.table import Table
+from rich.text import Text
+
+from harness.cli.commands._common import err, out
+from harness.common.errors import HarnessError
+from harness.cli.options import (
+    AllowPickleOption, ApplyChatTemplateOption, BackendOption, BatchSizeOption, BusyTimeoutOption, ChatTemplateOption,
+    ChunkOption, DataParallelOption, DbOption, DeviceOption, DisplayOption, DtypeOption, EnforceEagerOption,
+    ExecutorOption, FewshotSeedOption, GenKwargsOption, GpuMemoryOption, IncludePathOption, LimitOption,
+    MaxModelLenOption, ModelsOption, MultiturnOption, NumFewshotOption, RayAddressOption, ShardsOption, SuiteOption,
+    SystemInstructionOption, TasksOption, TensorParallelOption, TrustRemoteCodeOption, parse_gen_kwargs, split_list,
+)
+from harness.common.paths import default_db
+
+# eval_'s parameters that are EvalSettings fields of the same name.
+_SETTINGS = ("backend", "batch_size", "limit", "device", "dtype", "chunk_size", "tensor_parallel_size",
+             "data_parallel_size", "gpu_memory_utilization", "max_model_len", "enforce_eager", "num_fewshot",
+             "fewshot_seed", "fewshot_as_multiturn", "system_instruction")
+
+
+def eval_(
+    ctx: typer.Context,
+    models: ModelsOption = None,
+    tasks: TasksOption = None,
+    suite: SuiteOption = None,
+    include_path: IncludePathOption = None,
+    db: DbOption = default_db(),
+    limit: LimitOption = None,
+    batch_size: BatchSizeOption = 16,
+    backend: BackendOption = "auto",
+    device: DeviceOption = "cpu",
+    dtype: DtypeOption = "auto",
+    chunk_size: ChunkOption = 256,
+    display: DisplayOption = "rich",
+    num_fewshot: NumFewshotOption = None,
+    fewshot_seed: FewshotSeedOption = 1234,
+    apply_chat_template: ApplyChatTemplateOption = False,
+    chat_template: ChatTemplateOption = None,
+    fewshot_as_multiturn: MultiturnOption = None,
+    system_instruction: SystemInstructionOption = None,
+    gen_kwargs: GenKwargsOption = None,
+    tensor_parallel_size: TensorParallelOption = 1,
+    data_parallel_size: DataParallelOption = 1,
+    gpu_memory_utilization: GpuMemoryOption = 0.9,
+    max_model_len: MaxModelLenOption = None,
+    enforce_eager: EnforceEagerOption = False,
+    trust_remote_code: TrustRemoteCodeOption = False,
+    allow_pickle: AllowPickleOption = False,
+    busy_timeout: BusyTimeoutOption = 0.0,
+    executor: ExecutorOption = "local",
+    shards: ShardsOption = 1,
+    ray_address: RayAddressOption = None,
+) -> None:
+    """Evaluate every model on every task; finished runs are skipped, interrupted ones resume.
+
+    With --suite, every setting given on the command line overrides the file's."""
+    os.environ.setdefault("TQDM_DISABLE", "1")  # lm-eval's and datasets' own bars would fight ours
+    from pydantic import ValidationError
+
+    from harness.common.display import DISPLAYS, Display
+
+    from harness.weights import models as model_registry
+    from harness.backends import settle
+    from harness.evaluation.config import EvalSettings, ModelSpec, SuiteSpec, load_suite
+    from harness.executors import check_executor, make_runner
+    from harness.common.paths import results_dir
+    from harness.store import Store
+    from harness.tasks.registry import resolve_tasks
+    from harness.weights.trust import LoadPolicy
+
+    if display not in DISPLAYS:
+        raise HarnessError(f"--display '{display}': choose one of {', '.join(DISPLAYS)}")
+    given = {name: value for name, value in locals().items() if name in _SETTINGS}
+    given["gen_kwargs"] = parse_gen_kwargs(gen_kwargs)
+    given["apply_chat_template"] = chat_template or apply_chat_template
+    typed = {name for name in (*_SETTINGS, "gen_kwargs", "apply_chat_template", "chat_template")
+             if ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)}
+    typed |= {"apply_chat_template"} if "chat_template" in typed else set()
+    spec = load_suite(suite) if suite is not None else None
+    try:
+        if spec is None:
+            settings = EvalSettings(**given)
+        else:  # the file's settings, then what the command line says explicitly
+            settings = EvalSettings(**(spec.settings.model_dump() | {k: v for k, v in given.items() if k in typed}))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise HarnessError(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}") from None
+    if spec is None:
+        names = split_list(models) or [model_registry.DEFAULT_MODEL]
+        spec = SuiteSpec(models=[ModelSpec(name=n) for n in names], tasks=split_list(tasks) or ["core"],
+                         settings=settings)
+    elif models or tasks:
+        raise HarnessError("--suite: give models and tasks in the suite file, not also with --models/--tasks")
+    # Validate everything before the store is opened, so bad input never touches it.
+    settings = settle(settings)
+    check_executor(executor, shards, ray_address, settings)
+    policy = LoadPolicy(trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
+    refs = [model_registry.resolve(m.target, name=m.name if m.named else None, policy=policy) for m in spec.models]
+    root = results_dir()
+    includes = tuple(str(p) for p in (*spec.include_path, *(include_path or [])))
+    plan = resolve_tasks(spec.tasks, root / "tasks", includes)
+    with Store.open(db, busy_timeout=busy_timeout) as store:
+        runner = make_runner(executor, store, settings, root, Display(display, err), shards, ray_address)
+        outcomes = runner.run(refs, plan.tasks, plan.members)
+    _print_outcomes(outcomes)
+    if any(o.status == "failed" for o in outcomes):
+        raise typer.Exit(1)
+
+
+def _print_outcomes(outcomes) -> None:
+    table = Table(title="evaluation summary", header_style="bold")
+    for column in ("model", "task", "status", "metric", "value", "cached", "computed", "seconds"):
+        table.add_column(column, justify="right" if column in {"value", "cached", "computed", "seconds"} else "left")
+    for o in outcomes:
+        style = {"failed": "red", "skipped": "dim"}.get(o.status, "")
+        value = "–" if o.value is None else f"{o.value:.4f}"
+        table.add_row(Text(o.model), Text(o.task), Text(o.status, style=style), o.metric, value,
+                      str(o.n_cached), str(o.n_computed), f"{o.seconds:.1f}")
+    out.print(table)
+    for o in outcomes:
+        if o.error:
+            err.print(Text(f"{o.model} · {o.task}: {o.error}", style="red"), soft_wrap=True)

@@ -1,0 +1,221 @@
+"""`harness rank`: leaderboards over evaluated runs, an imported leaderboard, or a CSV file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from harness.cli.commands._common import out
+from harness.cli.commands._csd import (
+    CSDSettings, EliminateOption, ItemBootstrapOption, MissingOption, NSimsOption, PlotOption, RoundsOption,
+    TiebreakOption,
+)
+from harness.common.errors import HarnessError
+from harness.cli.options import DbOption, FormatOption, ModelsOption, SeedOption, TasksOption, split_list
+from harness.common.paths import default_db
+
+_INPUT = "Input"
+_METHOD = "Method"
+
+SourceOption = Annotated[Optional[str], typer.Option(
+    "--source", help="Rank an imported leaderboard (see `harness import`) instead of evaluated runs.",
+    rich_help_panel=_INPUT)]
+FromOption = Annotated[Optional[Path], typer.Option(
+    "--from", help="Rank a wide CSV directly (first column competitor, one column per benchmark).",
+    rich_help_panel=_INPUT)]
+MethodOption = Annotated[str, typer.Option(
+    "--method", help="mean, mean_minmax, mean_z, mwr, borda, copeland, kemeny, bt, elo, openskill, csd, or all.",
+    rich_help_panel=_METHOD)]
+BootstrapOption = Annotated[int, typer.Option(
+    "--bootstrap", min=0, help="Bootstrap resamples for CIs (over items when per-item results exist, "
+    "else over benchmarks); 0 = off.", rich_help_panel=_METHOD)]
+DuplicateOption = Annotated[str, typer.Option(
+    "--on-duplicate", help="With --from: a competitor listed twice is an error, numbered (NAME#2) or "
+    "first-only.", rich_help_panel=_INPUT)]
+SnrFilterOption = Annotated[Optional[int], typer.Option(
+    "--snr-filter", min=1, help="Keep only the K benchmarks with the highest signal-to-noise ratio.",
+    rich_help_panel=_METHOD)]
+SnrMinOption = Annotated[Optional[float], typer.Option(
+    "--snr-min", help="Keep only benchmarks whose SNR is at least X.", rich_help_panel=_METHOD)]
+SnrSourceOption = Annotated[Optional[str], typer.Option(
+    "--snr-source", help="Imported checkpoint source to estimate SNR from (default: what `harness snr` uses).",
+    rich_help_panel=_METHOD)]
+VariantsOption = Annotated[bool, typer.Option(
+    "--variants", help="Group each variant under its parent and show its score change against the parent.",
+    rich_help_panel=_METHOD)]
+LevelOption = Annotated[str, typer.Option(
+    "--level", help="With --tasks naming an lm-eval group: 'group' ranks on the group's score (aggregated as lm-eval "
+    "does), 'leaf' on its leaf tasks.", rich_help_panel=_INPUT)]
+RobustnessOption = Annotated[bool, typer.Option(
+    "--robustness", help="Also print IIA, rescaling and benchmark-order checks, one table each.",
+    rich_help_panel=_METHOD)]
+
+
+def rank(
+    db: DbOption = default_db(),
+    source: SourceOption = None,
+    from_csv: FromOption = None,
+    on_duplicate: DuplicateOption = "error",
+    models: ModelsOption = None,
+    tasks: TasksOption = None,
+    level: LevelOption = "group",
+    method: MethodOption = "mwr",
+    bootstrap: BootstrapOption = 0,
+    seed: SeedOption = 0,
+    robustness: RobustnessOption = False,
+    variants: VariantsOption = False,
+    snr_filter: SnrFilterOption = None,
+    snr_min: SnrMinOption = None,
+    snr_source: SnrSourceOption = None,
+    rounds: RoundsOption = "auto",
+    eliminate: EliminateOption = "0",
+    n_sims: NSimsOption = 100_000,
+    tiebreak: TiebreakOption = "random",
+    missing: MissingOption = "error",
+    item_bootstrap: ItemBootstrapOption = False,
+    plot: PlotOption = None,
+    fmt: FormatOption = "table",
+) -> None:
+    """Rank competitors; every method sees the same ScoreTable."""
+    from harness.report.leaderboard import check_format, render
+    from tournaments.methods import METHODS, get_method
+
+    check_format(fmt)
+    if method != "all":
+        try:
+            get_method(method)
+        except ValueError as exc:
+            raise HarnessError(f"--method: {exc}") from None
+    csd = CSDSettings(rounds, eliminate, n_sims, seed, tiebreak, missing, item_bootstrap)
+    table, published, title = _load(db, source, from_csv, on_duplicate, split_list(models) or None,
+                                    items=bootstrap > 0 or item_bootstrap, tasks=split_list(tasks), level=level)
+    if snr_filter is not None or snr_min is not None:
+        table = _snr_filtered(db, table, snr_filter, snr_min, snr_source, fmt)
+    if method == "all":
+        _render_all(table, csd, fmt)
+    elif method == "csd":
+        from harness.cli.commands import _csd
+
+        _csd.report(table, csd, published, plot, fmt)
+    else:
+        frame, notes = _leaderboard(table, method, published, bootstrap, seed)
+        if variants:
+            frame = _with_parents(db, frame, method)
+        render(frame, fmt, out, title=f"{title} — by {method}", notes=notes)
+    if robustness:
+        names = list(METHODS) if method == "all" else sorted({method, "mean", "mwr", "borda"})
+        _render_robustness(table, names, csd, fmt)
+
+
+def _load(db: Path, source: str | None, from_csv: Path | None, on_duplicate: str, models: list[str] | None,
+          items: bool, tasks: list[str] | None = None, level: str = "group"):
+    from harness.tables.scores import imported_table, stored_table
+    from harness.store import Store
+
+    if source and from_csv:
+        raise HarnessError("--source and --from: choose one input")
+    if from_csv is not None:
+        from harness.ingest.parsers import read_wide_csv
+
+        if not from_csv.is_file():
+            raise HarnessError(f"--from {from_csv}: no such file")
+        if on_duplicate not in ("error", "number", "first"):
+            raise HarnessError(f"--on-duplicate '{on_duplicate}': choose error, number or first")
+        table, published = read_wide_csv(from_csv, on_duplicate=on_duplicate)
+        return table, published, from_csv.name
+    with Store.open(db, read_only=True) as store:
+        if source:
+            table, published = imported_table(store, source)
+            return table, published, source
+        return stored_table(store, models, items=items, tasks=tasks, level=level), None, "evaluated models"
+
+
+def _snr_filtered(db: Path, table, k: int | None, min_snr: float | None, source: str | None, fmt: str):
+    """Drop low-SNR benchmarks before any method sees the table, and say which and why."""
+    import pandas as pd
+
+    from harness.report.leaderboard import render
+    from harness.tables.snr import filter_for_ranking
+    from harness.store import Store
+
+    with Store.open(db, read_only=True) as store:
+        kept, dropped = filter_for_ranking(store, table, k=k, min_snr=min_snr, source=source)
+    frame = pd.DataFrame(dropped, columns=["benchmark", "snr", "reason"])
+    render(frame, fmt, out, title=f"SNR filter: kept {kept.n_benchmarks} of {table.n_benchmarks} benchmarks")
+    return kept
+
+
+def _leaderboard(table, method: str, published, bootstrap: int, seed: int):
+    """Rank, competitor, the chosen score (with CIs), mean and MWR for reference, then per-benchmark values."""
+    import pandas as pd
+
+    from tournaments.methods import rank
+    from tournaments.stats import bootstrap_ranking
+
+    chosen = rank(table, method)
+    frame = pd.DataFrame({"rank": chosen.ranks, "competitor": list(table.competitors), method: chosen.scores})
+    if bootstrap:
+        boot = bootstrap_ranking(table, lambda t: rank(t, method), n_boot=bootstrap, seed=seed)
+        frame[f"{method} 95% CI"] = [f"{lo:.4f} – {hi:.4f}" for lo, hi in zip(boot.score_low, boot.score_high)]
+        frame["rank CI"] = [f"{lo}–{hi}" for lo, hi in zip(boot.rank_low, boot.rank_high)]
+    for other in ("mwr", "mean"):
+        if other != method:
+            frame[other] = rank(table, other).scores
+    if published is not None:
+        frame["published"] = frame["competitor"].map(published)
+    values = table.cell_means()
+    for j, bench in enumerate(table.benchmarks):
+        frame[bench + ("" if table.higher_is_better[j] else " ↓")] = values[:, j]
+    notes = chosen.notes
+    if bootstrap:
+        notes += (f"CIs from {bootstrap} bootstrap resamples over {boot.unit} (seed {seed})",)
+    return frame.sort_values(["rank", "competitor"], kind="stable").reset_index(drop=True), notes
+
+
+def _with_parents(db: Path, frame, method: str):
+    """Each variant right after its parent, with `parent` and the change of the method's score."""
+    from harness.store import Store
+
+    with Store.open(db, read_only=True) as store:
+        parents = dict(zip(*store.variant_rows()[["variant", "parent"]].to_numpy().T))
+    score = dict(zip(frame["competitor"], frame[method]))
+    frame.insert(2, "parent", frame["competitor"].map(parents).fillna(""))
+    frame.insert(4, f"Δ {method} vs parent",
+                 [score[c] - score[p] if p in score else float("nan") for c, p in zip(frame["competitor"], frame["parent"])])
+    root = frame["parent"].where(frame["parent"].isin(set(score)), frame["competitor"])
+    order = {name: i for i, name in enumerate(frame["competitor"])}
+    frame["_family"] = root.map(order)
+    frame["_is_variant"] = root != frame["competitor"]
+    return frame.sort_values(["_family", "_is_variant", "rank"], kind="stable").drop(columns=["_family", "_is_variant"])
+
+
+def _render_all(table, csd: CSDSettings, fmt: str) -> None:
+    from harness.report.leaderboard import render
+    from tournaments.methods import rank_all
+
+    ranks, tau, rankings = rank_all(table, params={"csd": csd.ranker_params(table)})
+    render(ranks.reset_index(), fmt, out, title="rank under every method")
+    render(tau.reset_index(names="method"), fmt, out, title="Kendall tau-b between methods",
+           notes=tuple(f"{name}: {note}" for name, r in rankings.items() for note in r.notes))
+
+
+def _render_robustness(table, names: list[str], csd: CSDSettings, fmt: str) -> None:
+    from functools import partial
+
+    from harness.report.leaderboard import render
+    from tournaments.methods import get_method
+    from tournaments.robustness import iia_check, order_sensitivity, rescaling_check
+
+    methods = {name: get_method(name) for name in names}
+    if "csd" in methods:  # the user's CSD settings, except rounds: the checks change the benchmark set
+        params = {k: v for k, v in csd.ranker_params(table).items() if k != "rounds"}
+        methods["csd"] = partial(methods["csd"], **params)
+    checks = {
+        "independence of irrelevant alternatives (drop 20% of competitors, 20 trials)": iia_check,
+        "per-benchmark rescaling (log-uniform factors in [1/10, 10], 20 trials)": rescaling_check,
+        "benchmark order (20 permutations)": order_sensitivity,
+    }
+    for title, check in checks.items():
+        render(check(table, methods, seed=csd.seed), fmt, out, title=f"robustness: {title}")

@@ -1,0 +1,69 @@
+"""`harness report`: the store as one self-contained HTML page (and optionally Markdown)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from harness.common.atomic import write_text
+from harness.cli.commands._common import err
+from harness.common.errors import HarnessError
+from harness.cli.options import DbOption, SeedOption
+from harness.common.paths import default_db, results_dir
+
+
+def report(
+    db: DbOption = default_db(),
+    out: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = results_dir() / "report.html",
+    md: Annotated[bool, typer.Option("--md", help="Also write a Markdown version beside it.")] = False,
+    source: Annotated[Optional[str], typer.Option("--source", help="Report on an imported leaderboard.")] = None,
+    snr_filter: Annotated[Optional[int], typer.Option(
+        "--snr-filter", min=1, help="Mark all but the K highest-SNR benchmarks as dropped.")] = None,
+    n_boot: Annotated[int, typer.Option("--n-boot", min=20, help="Bootstrap resamples for rank intervals.")] = 200,
+    seed: SeedOption = 0,
+) -> None:
+    """Write the leaderboard report: rankings, CSD sensitivity, CD diagram, heatmap, SNR, variants, optimizers."""
+    from harness.report import sections as build
+    from harness.report.html import render_html, render_markdown
+    from harness.tables.scores import imported_table, stored_table
+    from harness.store import Store
+
+    with Store.open(db, read_only=True) as store:
+        if source:
+            parts = _model_sections(imported_table(store, source)[0], None, seed, n_boot)
+        else:
+            try:
+                table = stored_table(store)
+            except HarnessError:  # no finished runs: the store may still hold optimizer comparisons
+                parts = []
+            else:
+                parts = _model_sections(table, stored_table(store, items=True), seed, n_boot)
+                parts += [build.snr(store, snr_filter), build.variants(store, table)]
+            parts += build.optimizer_comparison(store, seed, n_boot)
+        footer = build.footer(store, db)
+    if not any(parts):
+        raise HarnessError(f"--db {db}: nothing to report (no finished runs and no HPO trials); "
+                           "run `harness eval` or `harness hpo run` first")
+    sections = [part for part in parts if part is not None]
+    title = f"Leaderboard report: {source or 'evaluated models'}"
+    _write(out, render_html(title, sections, footer))
+    if md:
+        _write(out.with_suffix(".md"), render_markdown(title, sections, footer))
+    err.print(f"report written to {out} ({len(sections)} sections: {', '.join(s.key for s in sections)})")
+
+
+def _model_sections(table, items, seed: int, n_boot: int) -> list:
+    """The sections every model (or imported competitor) table gets; None where one does not apply."""
+    from harness.report import sections as build
+
+    return [build.leaderboard(table, seed, items, n_boot), build.csd_sensitivity(table, seed),
+            build.critical_difference(table), build.heatmap(table)]
+
+
+def _write(path: Path, text: str) -> None:
+    """Atomic: a reader never sees half a report."""
+    write_text(path, text)
+    if not path.is_file():
+        raise HarnessError(f"--out {path}: could not write the report")

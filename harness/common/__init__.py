@@ -1,0 +1,1 @@
+"""Small pieces every room uses: errors, path rules, atomic writes, spec-file reading, progress display."""

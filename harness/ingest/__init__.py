@@ -1,0 +1,1 @@
+"""Results produced elsewhere (leaderboard CSVs, lm-eval output, per-checkpoint training logs) -> store records."""

@@ -1,0 +1,21 @@
+"""The DuckDB store: the only package that speaks SQL.
+
+Users query the file directly, so table and column names are part of the public surface (schema.py). `Store` is
+one connection (connection.py) with the queries of each concern mixed in: catalog, runs, results, external, hpo.
+"""
+
+from harness.store.catalog import Catalog
+from harness.store.connection import Connection
+from harness.store.external import ExternalScores
+from harness.store.hpo import HpoTrials
+from harness.store.records import ModelRecord, TaskRecord
+from harness.store.results import Results
+from harness.store.runs import Runs
+from harness.store.schema import SCHEMA_VERSION
+
+
+class Store(Catalog, Runs, Results, ExternalScores, HpoTrials, Connection):
+    """A connection to one store file; use as a context manager so the lock is always released."""
+
+
+__all__ = ["SCHEMA_VERSION", "ModelRecord", "Store", "TaskRecord"]
