@@ -109,10 +109,11 @@ def local_db(prepared):
 
 
 def _ray_run(root: Path, ref, tasks, db: str, **options):
-    from harness.executors.ray_executor import RayRunner
+    from harness.evaluation.runner import Runner
+    from harness.executors.ray_executor import RayExecutor
 
     with Store.open(root / db) as store:
-        return RayRunner(store, SETTINGS, root / "ray", **options).run([ref], tasks)
+        return Runner(store, SETTINGS, root / "ray", executor=RayExecutor(root / "ray", **options)).run([ref], tasks)
 
 
 def _tables(db: Path, task: str | None = None) -> dict[str, pd.DataFrame]:

@@ -1,13 +1,28 @@
 """Where a run's model work happens: `local` (this process, straight into DuckDB) or `ray` (one Ray task per
-(model, task shard), writing Parquet shards that this process ingests; see ray_executor)."""
+(model, task shard), writing Parquet shards that this process ingests; see ray_executor).
+
+A new executor implements `Executor`: it computes the jobs the runner could not skip and records each through
+the RunRecorder it is given, so starting, scoring, finishing and failing a run stay the same everywhere.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
-from harness.evaluation.config import EvalSettings
 from harness.common.errors import HarnessError
+from harness.evaluation.config import EvalSettings
+
+if TYPE_CHECKING:
+    from harness.common.display import Display
+    from harness.evaluation.recorder import Job, JobOutcome, RunRecorder
+
+
+class Executor(Protocol):
+    def execute(self, jobs: list[Job], recorder: RunRecorder, settings: EvalSettings,
+                display: Display) -> list[JobOutcome]:
+        """One outcome per job, in the jobs' order."""
 
 EXECUTORS = ("local", "ray")
 RAY_MISSING = "--executor ray: ray is not installed (pip install -e '.[distributed]')"
@@ -30,15 +45,14 @@ def check_executor(executor: str, shards: int, address: str | None, settings: Ev
                            "one replica on its own GPUs)")
 
 
-def make_runner(executor: str, store, settings: EvalSettings, results_dir: Path, display, shards: int = 1,
-                address: str | None = None):
-    from harness.evaluation.runner import Runner
-
+def make_executor(executor: str, results_dir: Path, shards: int = 1, address: str | None = None) -> Executor:
     if executor == "ray":
-        from harness.executors.ray_executor import RayRunner
+        from harness.executors.ray_executor import RayExecutor
 
-        return RayRunner(store, settings, results_dir, display, shards=shards, address=address)
-    return Runner(store, settings, results_dir, display)
+        return RayExecutor(results_dir, shards=shards, address=address)
+    from harness.executors.local import LocalExecutor
+
+    return LocalExecutor()
 
 
-__all__ = ["EXECUTORS", "RAY_MISSING", "check_executor", "make_runner"]
+__all__ = ["EXECUTORS", "RAY_MISSING", "Executor", "check_executor", "make_executor"]

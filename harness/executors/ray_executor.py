@@ -15,19 +15,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.backends import StoreCachedLM
-from harness.evaluation.config import EvalSettings
 from harness.common.display import Display
 from harness.common.errors import HarnessError
+from harness.evaluation.config import EvalSettings
+from harness.evaluation.recorder import Job, JobOutcome, RunRecorder, error_line
+from harness.evaluation.session import ModelSession
 from harness.executors import RAY_MISSING, check_executor
 from harness.executors.shards import DONE, Shard, done_counts, read_shards, run_folder, shard_files, split_docs
 from harness.executors.worker import KILL_AFTER_ENV, compute_shard, kill_after_for
-from harness.weights.models import ModelRef, ResolvedModel
-from harness.evaluation.runner import JobOutcome, ModelSession, Runner, error_line, run_id_for
 from harness.store import Store
 from harness.tasks.task import EvalTask
 
@@ -65,107 +64,99 @@ def connect(address: str | None):
 
 
 @dataclass
-class _Job:
+class _Shards:
     """One (model, task) run while its shards are out."""
 
-    model: ResolvedModel
-    task: EvalTask
-    run_id: str
+    job: Job
     folder: Path
-    started: float = field(default_factory=time.perf_counter)
-    progress: object = None
+    started: float
+    progress: object
     pending: dict = field(default_factory=dict)  # Ray ObjectRef -> Shard
     computed: int = 0  # requests the model computed in this invocation's shard tasks
     errors: list[str] = field(default_factory=list)
     outcome: JobOutcome | None = None
 
 
-class RayRunner(Runner):
-    """Runner whose model work runs as Ray tasks, `shards` per (model, task)."""
+class RayExecutor:
+    """Model work as Ray tasks, `shards` per (model, task); this process ingests their files and records runs."""
 
-    def __init__(self, store: Store, settings: EvalSettings, results_dir: Path, display: Display | None = None, *,
-                 shards: int = 1, address: str | None = None, retries: int = 1):
-        super().__init__(store, settings, results_dir.resolve(), display)
-        check_executor("ray", shards, address, self.settings)
+    def __init__(self, results_dir: Path, *, shards: int = 1, address: str | None = None, retries: int = 1):
+        self.results_dir = results_dir.resolve()
         self.shards, self.address, self.retries = shards, address, retries
         self._kill_spec = os.environ.get(KILL_AFTER_ENV)
-        # Ray picks the GPU: inside a task the one it granted is always "cuda".
-        cuda = self.settings.device.startswith("cuda")
-        self._worker_settings = self.settings.model_copy(update={"device": "cuda"}) if cuda else self.settings
 
-    def run(self, models: list[ModelRef], tasks: list[EvalTask], members=()) -> list[JobOutcome]:
+    def execute(self, jobs: list[Job], recorder: RunRecorder, settings: EvalSettings,
+                display: Display) -> list[JobOutcome]:
+        check_executor("ray", self.shards, self.address, settings)
+        # Ray picks the GPU: inside a task the one it granted is always "cuda".
+        worker_settings = settings.model_copy(update={"device": "cuda"}) if settings.device.startswith("cuda") \
+            else settings
         ray, started_here = connect(self.address)
         try:
-            resources = shard_resources(self.settings, ray.cluster_resources().get("GPU", 0))
+            resources = shard_resources(settings, ray.cluster_resources().get("GPU", 0))
             remote = ray.remote(compute_shard).options(max_retries=self.retries, **resources)
-            task_manager = self._register_tasks(tasks, members)
-            with self.display.session():
-                jobs = [self._submit(ray, remote, self._register(ref), task) for ref in models for task in tasks]
-                self._collect(ray, jobs, task_manager)
+            runs = [self._submit(ray, remote, job, recorder, worker_settings, display) for job in jobs]
+            self._collect(ray, runs, recorder)
         finally:
             if started_here:
                 ray.shutdown()
-        return [job.outcome for job in jobs]
+        return [run.outcome for run in runs]
 
-    def _submit(self, ray, remote, model: ResolvedModel, task: EvalTask) -> _Job:
-        run_id = run_id_for(model, task, self.settings)
-        job = _Job(model, task, run_id, run_folder(self.results_dir, run_id))
-        if (skipped := self._skipped(model, task, run_id)) is not None:
-            job.outcome = skipped
-            return job
-        self._start(model, task, run_id)
-        job.progress = self.display.job(f"{model.name} · {task.name}")
-        self._ingest(job.folder)  # whatever earlier attempts left, whatever their shard count
-        n_items = task.n_items if task.n_items is not None else count_items(task)
-        n_docs = min(self.settings.limit or n_items, n_items)
-        todo = [s for s in split_docs(n_docs, self.shards) if done_counts(job.folder / s.name) is None]
+    def _submit(self, ray, remote, job: Job, recorder: RunRecorder, worker_settings: EvalSettings,
+                display: Display) -> _Shards:
+        run = _Shards(job, run_folder(self.results_dir, job.run_id), recorder.start(job), display.job(job.label))
+        self._ingest(recorder.store, run.folder)  # whatever earlier attempts left, whatever their shard count
+        n_items = job.task.n_items if job.task.n_items is not None else count_items(job.task)
+        n_docs = min(recorder.settings.limit or n_items, n_items)
+        todo = [s for s in split_docs(n_docs, self.shards) if done_counts(run.folder / s.name) is None]
         if todo:
-            known = ray.put(self.store.requests_for_run(run_id))
+            known = ray.put(recorder.store.requests_for_run(job.run_id))
             for shard in todo:
-                ref = remote.remote(model, task.build_config, self._worker_settings, run_id, shard,
-                                    str(job.folder / shard.name),
-                                    known, kill_after_for(shard, self._kill_spec))
-                job.pending[ref] = shard
-        return job
+                ref = remote.remote(job.model, job.task.build_config, worker_settings, job.run_id, shard,
+                                    str(run.folder / shard.name), known, kill_after_for(shard, self._kill_spec))
+                run.pending[ref] = shard
+        return run
 
-    def _collect(self, ray, jobs: list[_Job], task_manager) -> None:
-        waiting = {ref: job for job in jobs for ref in job.pending}
-        for job in jobs:
-            if job.outcome is None and not job.pending:
-                job.outcome = self._complete(job, task_manager)
+    def _collect(self, ray, runs: list[_Shards], recorder: RunRecorder) -> None:
+        waiting = {ref: run for run in runs for ref in run.pending}
+        for run in runs:
+            if not run.pending:
+                run.outcome = self._complete(run, recorder)
         while waiting:
             [ref], _ = ray.wait(list(waiting), num_returns=1)
-            job = waiting.pop(ref)
-            shard: Shard = job.pending.pop(ref)
+            run = waiting.pop(ref)
+            shard: Shard = run.pending.pop(ref)
             try:
                 counts = ray.get(ref)
             except Exception as exc:  # a worker that died or raised: keep its files, fail the run, go on
-                job.errors.append(f"shard {shard.name}: {error_line(getattr(exc, 'cause', None) or exc)}")
+                run.errors.append(f"shard {shard.name}: {error_line(getattr(exc, 'cause', None) or exc)}")
             else:
-                job.computed += counts["computed"]
-                job.progress.add_total(counts["requests"])
-                job.progress.advance(counts["requests"])
-            self._ingest(job.folder / shard.name)
-            if not job.pending:
-                job.outcome = self._complete(job, task_manager)
+                run.computed += counts["computed"]
+                run.progress.add_total(counts["requests"])
+                run.progress.advance(counts["requests"])
+            self._ingest(recorder.store, run.folder / shard.name)
+            if not run.pending:
+                run.outcome = self._complete(run, recorder)
 
-    def _ingest(self, folder: Path) -> None:
+    @staticmethod
+    def _ingest(store: Store, folder: Path) -> None:
         """Shard files into the store; rows already there are left as they are (INSERT OR IGNORE)."""
-        self.store.add_requests(read_shards(shard_files(folder)))
+        store.add_requests(read_shards(shard_files(folder)))
 
-    def _complete(self, job: _Job, task_manager) -> JobOutcome:
-        if job.errors:
-            return self._failed(job.model, job.task, job.run_id, job.progress, job.started, "; ".join(job.errors),
-                                n_computed=job.computed)
-        lm = StoreCachedLM(inner_factory=_no_model(job.run_id), store=self.store, run_id=job.run_id,
-                           count_tokens=(session := ModelSession(job.model, self.settings)).count_tokens,
-                           chunk_size=self.settings.chunk_size, tokenizer=session.tokenizer)
-        outcome = self._finish(job.model, job.task, job.run_id, lm, task_manager, job.progress, job.started,
-                               computed=job.computed)
+    @staticmethod
+    def _complete(run: _Shards, recorder: RunRecorder) -> JobOutcome:
+        job = run.job
+        if run.errors:
+            return recorder.fail(job, run.progress, run.started, "; ".join(run.errors), n_computed=run.computed)
+        session = ModelSession(job.model, recorder.settings)
+        lm = StoreCachedLM(inner_factory=_no_model(job.run_id), store=recorder.store, run_id=job.run_id,
+                           count_tokens=session.count_tokens, chunk_size=recorder.settings.chunk_size,
+                           tokenizer=session.tokenizer)
+        outcome = recorder.finish(job, lm, run.progress, run.started, computed=run.computed)
         if outcome.status == "done":  # the rows are in the store now; shards were only the way there
-            shutil.rmtree(job.folder, ignore_errors=True)
+            shutil.rmtree(run.folder, ignore_errors=True)
         else:  # e.g. a shard file deleted by hand: the next attempt reruns every shard (computing only what is missing)
-            for marker in job.folder.glob(f"*/{DONE}"):
+            for marker in run.folder.glob(f"*/{DONE}"):
                 marker.unlink()
         return outcome
 

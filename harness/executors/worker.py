@@ -41,7 +41,8 @@ def compute_shard(model: ResolvedModel, build_config: Callable[[], dict], settin
     The task config is built here (it may hold functions that only a live lm-eval registry can resolve)."""
     from lm_eval.tasks import TaskManager
 
-    from harness.evaluation.runner import ModelSession, lm_eval_run, quiet_lm_eval
+    from harness.evaluation.recorder import lm_eval_run, quiet_lm_eval
+    from harness.evaluation.session import ModelSession
 
     path = Path(folder)
     if (counts := done_counts(path)) is not None:  # a retry of a task whose worker died after finishing

@@ -70,7 +70,8 @@ def eval_(
     from harness.weights import models as model_registry
     from harness.backends import settle
     from harness.evaluation.config import EvalSettings, ModelSpec, SuiteSpec, load_suite
-    from harness.executors import check_executor, make_runner
+    from harness.evaluation.runner import Runner
+    from harness.executors import check_executor, make_executor
     from harness.common.paths import results_dir
     from harness.store import Store
     from harness.tasks.registry import resolve_tasks
@@ -108,7 +109,7 @@ def eval_(
     includes = tuple(str(p) for p in (*spec.include_path, *(include_path or [])))
     plan = resolve_tasks(spec.tasks, root / "tasks", includes)
     with Store.open(db, busy_timeout=busy_timeout) as store:
-        runner = make_runner(executor, store, settings, root, Display(display, err), shards, ray_address)
+        runner = Runner(store, settings, root, Display(display, err), make_executor(executor, root, shards, ray_address))
         outcomes = runner.run(refs, plan.tasks, plan.members)
     _print_outcomes(outcomes)
     if any(o.status == "failed" for o in outcomes):
