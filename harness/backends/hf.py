@@ -8,6 +8,8 @@ from typing import Callable
 
 from lm_eval.api.model import LM
 
+from harness.backends.split import encode_pair
+
 
 def build_hf(path: Path, batch_size: int, device: str, dtype: str, trust_remote_code: bool = False) -> LM:
     """HFLM over a local folder; lm-eval's context grouping (logits_cache) stays on.
@@ -25,14 +27,10 @@ def token_counter(tokenizer) -> Callable[[str, str], int]:
     """Count continuation tokens the way lm-eval splits (context, continuation) for causal models."""
 
     @lru_cache(maxsize=4096)
-    def encode(text: str) -> int:
-        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    def encode(text: str) -> tuple[int, ...]:
+        return tuple(tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def count(context: str, continuation: str) -> int:
-        stripped = context.rstrip()
-        moved = context[len(stripped):]
-        if not stripped:
-            return encode(moved + continuation)
-        return encode(stripped + moved + continuation) - encode(stripped)
+        return len(encode_pair(encode, context, continuation)[1])
 
     return count

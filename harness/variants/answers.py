@@ -2,8 +2,8 @@
 
 Fine-tuning an expert trains on exactly what `harness eval` scores, log p(" answer" | question), and
 the PCB coefficient search scores candidates by the same rule lm-eval's `acc` uses (the choice with
-the highest summed log-probability). Pairs are tokenized the way lm-eval does it: the continuation's
-tokens are those of question + continuation after the question's own tokens, no special tokens.
+the highest summed log-probability). Pairs are tokenized by lm-eval's own rule (harness.backends.split),
+no special tokens.
 Only answer positions go through the output layer, which is most of the cost of a short prompt.
 """
 
@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
+from harness.backends.split import encode_pair
+
 
 @dataclass(frozen=True)
 class Pair:
@@ -21,15 +23,12 @@ class Pair:
 
 
 def encode(tokenizer, question: str, choice: str) -> Pair:
-    context, continuation = question, " " + choice
-    spaces = len(context) - len(context.rstrip(" "))
-    if spaces:
-        context, continuation = context[:-spaces], context[-spaces:] + continuation
-    whole = tokenizer(context + continuation, add_special_tokens=False)["input_ids"]
-    n_context = len(tokenizer(context, add_special_tokens=False)["input_ids"])
-    if n_context >= len(whole):
+    """The ids lm-eval's HFLM feeds the model for this pair: its context tokens, then its continuation's."""
+    question_ids, answer_ids = encode_pair(lambda text: tokenizer(text, add_special_tokens=False)["input_ids"],
+                                           question, " " + choice)
+    if not answer_ids:
         raise ValueError(f"answer {choice!r} adds no tokens to {question[-40:]!r}")
-    return Pair(tuple(whole), len(whole) - n_context)
+    return Pair(tuple(question_ids + answer_ids), len(answer_ids))
 
 
 def correct_pairs(tokenizer, items: list[dict]) -> list[Pair]:
