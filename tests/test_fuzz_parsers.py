@@ -30,10 +30,9 @@ from typer.testing import CliRunner
 from harness.ingest.checkpoint_curves import read_checkpoints
 from harness.cli import app
 from harness.cli.commands._csd import load_rounds
-from harness.cli.commands.import_ import leaderboard_rows
 from harness.evaluation.config import SuiteSpec, load_suite
 from harness.common.errors import HarnessError
-from harness.ingest.parsers import DUPLICATES, read_long_csv, read_wide_csv
+from harness.ingest.parsers import DUPLICATES, read_long_leaderboard, read_wide_csv, read_wide_leaderboard
 from harness.ingest.lm_eval_runs import read_lm_eval_runs
 from harness.common.spec_files import one_line
 from harness.variants.recipe import NAME, load_recipe, parse_recipe
@@ -352,13 +351,12 @@ def csv_files(draw):
     return draw(corrupted(buffer.getvalue().encode()) | st.binary(max_size=64)), header
 
 
-def _check_leaderboard(result) -> None:
-    table, published = result
-    assert table.n_competitors and table.n_benchmarks
-    values = table.cell_means()
-    assert not np.isinf(values).any()
-    rows = leaderboard_rows(table, published, snapshot="fuzz.csv")
-    assert all(map(math.isfinite, rows.column("value").to_pylist()))
+def _check_leaderboard(board) -> None:
+    assert board.competitors and board.benchmarks
+    assert all(map(math.isfinite, board.rows.column("value").to_pylist()))
+    for row in board.rows.to_pylist():
+        assert row["benchmark"] == board.aggregate if row["is_aggregate"] else (
+            row["competitor"] in board.competitors and row["benchmark"] in board.benchmarks)
 
 
 @given(file=csv_files(), wide=st.booleans(), suffix=st.sampled_from([".csv", ".tsv"]), data=st.data())
@@ -371,10 +369,13 @@ def test_csv_files(scratch, file, wide, suffix, data):
     if wide:
         ignore = data.draw(st.lists(pick, max_size=1))
         repeated = data.draw(st.sampled_from(DUPLICATES))
-        result = outcome(lambda: read_wide_csv(path, lower_is_better=lower, aggregate_col=aggregate,
-                                               ignore_cols=ignore, on_duplicate=repeated), path)
+        options = dict(lower_is_better=lower, aggregate_col=aggregate, ignore_cols=ignore, on_duplicate=repeated)
+        result = outcome(lambda: read_wide_leaderboard(path, **options), path)
+        if result is not None:  # ranking the file unimported (`rank --from`) reads the same names
+            table, _ = read_wide_csv(path, **options)
+            assert (table.competitors, table.benchmarks) == (result.competitors, result.benchmarks)
     else:
-        result = outcome(lambda: read_long_csv(path, lower_is_better=lower, aggregate=aggregate), path)
+        result = outcome(lambda: read_long_leaderboard(path, lower_is_better=lower, aggregate=aggregate), path)
     if result is not None:
         _check_leaderboard(result)
 

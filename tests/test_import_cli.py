@@ -16,8 +16,9 @@ from typer.testing import CliRunner
 
 from harness.cli import app
 from harness.tables.checkpoints import final_checkpoints
-from harness.ingest.parsers import read_wide_csv
+from harness.ingest.parsers import read_long_leaderboard, read_wide_leaderboard
 from harness.store import ModelRecord, Store
+from harness.tables.scores import imported_table
 
 runner = CliRunner()
 IBM = Path("ibm-benchbench") / "benchmarks_old"
@@ -100,7 +101,7 @@ def test_wide_leaderboard_imports_and_ranks_like_its_publisher(shared_data, db):
     code, out, err = invoke("rank", "--source", "helm", "--method", "mwr", "--format", "json", "--db", db)
     assert code == 0, err
     rows = pd.DataFrame(json.loads(out)["rows"])
-    expected, _ = read_wide_csv(shared_data / IBM / "helm_lite_240829.csv")
+    expected = read_wide_leaderboard(shared_data / IBM / "helm_lite_240829.csv")
     assert len(rows) == 72 and "helm_lite" not in rows.columns and set(expected.benchmarks) <= set(rows.columns)
     np.testing.assert_allclose(rows["mwr"], rows["published"], atol=0.005)
     assert rows["competitor"].iloc[0] == "GPT-4o (2024-05-13)"
@@ -127,6 +128,28 @@ def test_long_leaderboard_with_directions(shared_data, db):
     categories = [c for c in rows.columns if c.rstrip(" ↓").endswith("_average")]
     assert len(categories) == 6 and {"language_average ↓", "mathematics_average ↓"} <= set(categories)
     np.testing.assert_allclose(rows[categories].mean(axis=1), rows["published"], atol=0.01)
+
+
+def test_the_ranked_table_is_built_from_the_stored_records(shared_data, db):
+    """Import stores records; the table `rank --source` ranks holds exactly those cells and directions."""
+    for name, file, layout, read in [("helm", "helm_lite_240829.csv", "--wide", read_wide_leaderboard),
+                                     ("livebench", "livebench_240701.csv", "--long", read_long_leaderboard)]:
+        board = read(shared_data / IBM / file, lower_is_better=["language_average"] if name == "livebench" else [])
+        options = ["--lower-is-better", "language_average"] if name == "livebench" else []
+        assert invoke("import", "csv", shared_data / IBM / file, layout, *options, "--name", name, "--db", db)[0] == 0
+        with Store.open(db, read_only=True) as store:
+            table, published = imported_table(store, name)
+        rows = board.rows.to_pandas()
+        cells, total = rows[~rows["is_aggregate"]], rows[rows["is_aggregate"]]
+        assert set(table.competitors) == set(board.competitors) and set(table.benchmarks) == set(board.benchmarks)
+        frame = table.to_frame().rename_axis("competitor").reset_index()
+        stored = frame.melt(id_vars="competitor", var_name="benchmark").dropna()
+        key = ["competitor", "benchmark"]
+        pd.testing.assert_frame_equal(stored.sort_values(key, ignore_index=True),
+                                      cells[key + ["value"]].sort_values(key, ignore_index=True))
+        assert dict(zip(table.benchmarks, table.higher_is_better.tolist())) == dict(
+            zip(cells["benchmark"], cells["higher_is_better"]))
+        assert published.to_dict() == dict(zip(total["competitor"], total["value"]))
 
 
 # ----------------------------------------------------------------------------- lm-eval output

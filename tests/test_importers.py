@@ -6,69 +6,89 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from harness.ingest.parsers import MalformedFileError, read_lm_eval_dir, read_long_csv, read_wide_csv
+from harness.ingest.leaderboards import Leaderboard
+from harness.ingest.parsers import MalformedFileError, read_lm_eval_dir, read_long_leaderboard, read_wide_leaderboard
 from tournaments.stats import compare_paired
 
 IBM = Path("ibm-benchbench") / "benchmarks_old"
 
 
+def scores(board: Leaderboard) -> pd.DataFrame:
+    """The stored benchmark records as competitors x benchmarks in file order, NaN where no row is stored."""
+    rows = board.rows.to_pandas()
+    cells = rows[~rows["is_aggregate"]].pivot(index="competitor", columns="benchmark", values="value")
+    return cells.reindex(index=list(board.competitors), columns=list(board.benchmarks))
+
+
+def published(board: Leaderboard) -> pd.Series:
+    """The stored published-aggregate records, by competitor."""
+    rows = board.rows.to_pandas()
+    part = rows[rows["is_aggregate"]]
+    assert set(part["benchmark"]) <= {board.aggregate}
+    return pd.Series(part["value"].to_numpy(), index=part["competitor"].tolist(), name=board.aggregate)
+
+
 # --------------------------------------------------------------------------- real files
 def test_wide_ibm_file_sets_its_named_aggregate_aside(shared_data):
-    table, published = read_wide_csv(shared_data / IBM / "helm_lite_240829.csv")
-    assert table.n_competitors == 72 and table.n_benchmarks == 10
-    assert "helm_lite" not in table.benchmarks and published.name == "helm_lite"
-    assert published["GPT-4o (2024-05-13)"] == pytest.approx(0.963)
-    assert int(table.missing.sum()) == 1  # Phi-3 (7B) has no GSM8K ('-')
+    board = read_wide_leaderboard(shared_data / IBM / "helm_lite_240829.csv")
+    assert len(board.competitors) == 72 and len(board.benchmarks) == 10
+    assert "helm_lite" not in board.benchmarks and board.aggregate == "helm_lite"
+    assert published(board)["GPT-4o (2024-05-13)"] == pytest.approx(0.963)
+    assert int(scores(board).isna().sum().sum()) == 1  # Phi-3 (7B) has no GSM8K ('-'), so no row
+    assert set(board.rows.column("snapshot").to_pylist()) == {"helm_lite_240829.csv"}
 
 
 def test_open_llm_v1_has_repeated_models(shared_data):
     path = shared_data / IBM / "hf_open_llm_v1_240829_frozen.csv"
     with pytest.raises(MalformedFileError, match=r"frozen\.csv:113: duplicate competitor 'gagan3012/MetaModel_moe' "
                                                  r"\(first at line 100\)"):
-        read_wide_csv(path)
-    table, published = read_wide_csv(path, on_duplicate="number")
-    assert (table.n_competitors, table.n_benchmarks) == (1804, 6)
-    assert "gagan3012/MetaModel_moe#2" in table.competitors and published.name == "hf_open_llm_v1"
-    first, _ = read_wide_csv(path, on_duplicate="first")
-    assert first.n_competitors == 1804 - 48
+        read_wide_leaderboard(path)
+    board = read_wide_leaderboard(path, on_duplicate="number")
+    assert (len(board.competitors), len(board.benchmarks)) == (1804, 6)
+    assert "gagan3012/MetaModel_moe#2" in board.competitors and board.aggregate == "hf_open_llm_v1"
+    first = read_wide_leaderboard(path, on_duplicate="first")
+    assert len(first.competitors) == 1804 - 48
 
 
 def test_long_ibm_file_and_its_aggregate_scenario(shared_data):
-    table, published = read_long_csv(shared_data / IBM / "livebench_240701.csv")
-    assert (table.n_competitors, table.n_benchmarks) == (52, 6)
-    assert published.name == "livebench_average" and "livebench_average" not in table.benchmarks
-    assert published["claude_3_5_sonnet_20240620"] == pytest.approx(61.16)
+    board = read_long_leaderboard(shared_data / IBM / "livebench_240701.csv")
+    assert (len(board.competitors), len(board.benchmarks)) == (52, 6)
+    assert board.aggregate == "livebench_average" and "livebench_average" not in board.benchmarks
+    total = published(board)
+    assert total["claude_3_5_sonnet_20240620"] == pytest.approx(61.16)
     # the mean of the six categories is the published LiveBench average (to its 2 decimals)
-    means = table.to_frame().mean(axis=1)
-    np.testing.assert_allclose(means[published.index], published, atol=0.01)
+    means = scores(board).mean(axis=1)
+    np.testing.assert_allclose(means[total.index], total, atol=0.01)
 
 
 def test_generic_and_prefixed_aggregates_are_detected(shared_data):
-    _, helm = read_wide_csv(shared_data / "zhang-hardt-benchbench" / "raw" / "helm_accuracy.tsv",
-                            competitor_col="Model/adapter")
-    assert helm.name == "Mean win rate"
-    _, agent = read_long_csv(shared_data / IBM / "agentbench_240720.csv")
-    assert agent.name == "agentbench_overall"
-    table, none = read_long_csv(shared_data / IBM / "mmlu_pro_240610.csv")
-    assert none is None and table.benchmarks == ("mmlu_pro",)  # a one-score leaderboard keeps its score
-    _, given = read_wide_csv(shared_data / IBM / "helm_lite_240829.csv", aggregate_col="HELM_Lite_WMT2014")
-    assert given.name == "HELM_Lite_WMT2014"
+    helm = read_wide_leaderboard(shared_data / "zhang-hardt-benchbench" / "raw" / "helm_accuracy.tsv",
+                                 competitor_col="Model/adapter")
+    assert helm.aggregate == "Mean win rate"
+    agent = read_long_leaderboard(shared_data / IBM / "agentbench_240720.csv")
+    assert agent.aggregate == "agentbench_overall"
+    none = read_long_leaderboard(shared_data / IBM / "mmlu_pro_240610.csv")
+    assert none.aggregate is None and none.benchmarks == ("mmlu_pro",)  # a one-score leaderboard keeps its score
+    assert not any(none.rows.column("is_aggregate").to_pylist())
+    given = read_wide_leaderboard(shared_data / IBM / "helm_lite_240829.csv", aggregate_col="HELM_Lite_WMT2014")
+    assert given.aggregate == "HELM_Lite_WMT2014"
 
 
 def test_real_ragged_file_names_the_line(shared_data):
     with pytest.raises(MalformedFileError, match=r"opencompass_academic_240829\.csv:21: expected 10 fields, got 5"):
-        read_wide_csv(shared_data / IBM / "opencompass_academic_240829.csv")
+        read_wide_leaderboard(shared_data / IBM / "opencompass_academic_240829.csv")
 
 
 def test_snapshot_with_text_columns(shared_data):
     path = shared_data / "open-llm-leaderboard-v1-snapshots" / "20231031.csv"
     with pytest.raises(MalformedFileError, match=r"20231031\.csv:2: column 'URL': non-numeric value 'https://"):
-        read_wide_csv(path)
-    table, published = read_wide_csv(path, ignore_cols=["Parameters", "URL"], on_duplicate="number")
-    assert published.name == "Average" and table.n_benchmarks == 4
-    assert table.competitors[0] == "ValiantLabs/ShiningValiant"
+        read_wide_leaderboard(path)
+    board = read_wide_leaderboard(path, ignore_cols=["Parameters", "URL"], on_duplicate="number")
+    assert board.aggregate == "Average" and len(board.benchmarks) == 4
+    assert board.competitors[0] == "ValiantLabs/ShiningValiant"
 
 
 # --------------------------------------------------------------------------- malformed files
@@ -81,36 +101,39 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 def test_malformed_wide_files(tmp_path):
     bad_cell = write(tmp_path, "lb.csv", "model,arc,mmlu\na,1,2\nb,3,abc\n")
     with pytest.raises(ValueError, match=r"lb\.csv:3: column 'mmlu': non-numeric value 'abc'"):
-        read_wide_csv(bad_cell)
+        read_wide_leaderboard(bad_cell)
     ragged = write(tmp_path, "r.csv", "model,arc,mmlu\na,1,2,3\n")
     with pytest.raises(ValueError, match=r"r\.csv:2: expected 3 fields, got 4"):
-        read_wide_csv(ragged)
+        read_wide_leaderboard(ragged)
     good = write(tmp_path, "g.csv", "model,arc,mmlu\na,1,2\nb,3,-\n")
     with pytest.raises(ValueError, match=r"g\.csv:1: unknown column 'MMLU ' given as an option"):
-        read_wide_csv(good, lower_is_better=["MMLU "])
+        read_wide_leaderboard(good, lower_is_better=["MMLU "])
     with pytest.raises(ValueError, match="unknown column 'avg'"):
-        read_wide_csv(good, aggregate_col="avg")
-    table, published = read_wide_csv(good, lower_is_better=["mmlu"])
-    assert published is None and list(table.higher_is_better) == [True, False] and np.isnan(table.values[1, 1])
+        read_wide_leaderboard(good, aggregate_col="avg")
+    board = read_wide_leaderboard(good, lower_is_better=["mmlu"])
+    assert board.aggregate is None and board.benchmarks == ("arc", "mmlu")
+    assert board.rows.to_pylist() == [  # b's '-' on mmlu stores no row
+        {"competitor": c, "benchmark": b, "value": v, "higher_is_better": b == "arc", "is_aggregate": False,
+         "snapshot": "g.csv"} for c, b, v in [("a", "arc", 1.0), ("a", "mmlu", 2.0), ("b", "arc", 3.0)]]
     dupe = write(tmp_path, "d.csv", "model,x,y\na,1,2\nb,1,2\na,3,4\n")
     with pytest.raises(ValueError, match=r"d\.csv:4: duplicate competitor 'a' \(first at line 2\)"):
-        read_wide_csv(dupe)
+        read_wide_leaderboard(dupe)
     with pytest.raises(ValueError, match="column 'x' appears more than once"):
-        read_wide_csv(write(tmp_path, "h.csv", "model,x,x\na,1,2\n"))
+        read_wide_leaderboard(write(tmp_path, "h.csv", "model,x,x\na,1,2\n"))
     with pytest.raises(ValueError, match="empty file"):
-        read_wide_csv(write(tmp_path, "e.csv", ""))
+        read_wide_leaderboard(write(tmp_path, "e.csv", ""))
 
 
 def test_malformed_long_files(tmp_path):
     dupe = write(tmp_path, "l.csv", "model,scenario,score\na,x,1\na,y,2\na,x,3\n")
     with pytest.raises(ValueError, match=r"l\.csv:4: duplicate score for competitor 'a' on 'x' \(first at line 2\)"):
-        read_long_csv(dupe)
+        read_long_leaderboard(dupe)
     with pytest.raises(ValueError, match=r"no value column"):
-        read_long_csv(write(tmp_path, "n.csv", "model,scenario,points\na,x,1\n"))
+        read_long_leaderboard(write(tmp_path, "n.csv", "model,scenario,points\na,x,1\n"))
     with pytest.raises(ValueError, match=r"unknown benchmark 'z'"):
-        read_long_csv(write(tmp_path, "ok.csv", "model,scenario,score\na,x,1\n"), lower_is_better=["z"])
+        read_long_leaderboard(write(tmp_path, "ok.csv", "model,scenario,score\na,x,1\n"), lower_is_better=["z"])
     with pytest.raises(ValueError, match=r"m\.csv:3: column 'score': non-numeric value 'high'"):
-        read_long_csv(write(tmp_path, "m.csv", "model,scenario,score\na,x,1\nb,x,high\n"))
+        read_long_leaderboard(write(tmp_path, "m.csv", "model,scenario,score\na,x,1\nb,x,high\n"))
 
 
 # --------------------------------------------------------------------------- lm-eval folders

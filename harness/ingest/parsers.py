@@ -1,6 +1,7 @@
 """Parse results produced elsewhere: leaderboard CSVs (wide or long) and lm-eval output folders.
 
-Parsing only; storing is the store's job. Every malformed input raises MalformedFileError (a
+Leaderboards come out as the store's records (harness.ingest.leaderboards), lm-eval folders as frames;
+storing is the store's job. Every malformed input raises MalformedFileError (a
 ValueError) whose one-line message names the file, the line and the column, before anything is
 returned, so a caller never stores half a file.
 """
@@ -19,6 +20,7 @@ import pandas as pd
 from harness.common.errors import HarnessError
 from harness.common.paths import sibling
 from harness.common.spec_files import one_line
+from harness.ingest.leaderboards import Leaderboard, leaderboard
 from tournaments.table import ScoreTable
 
 MISSING = {"", "-", "na", "n/a", "nan", "none", "null"}
@@ -136,23 +138,11 @@ def _dedupe(name: str, line: int, seen: dict[str, int], path: Path, on_duplicate
     return f"{name}#{copy}"
 
 
-def read_wide_csv(
-    path: str | Path,
-    lower_is_better: Sequence[str] = (),
-    aggregate_col: str | None = None,
-    competitor_col: str | None = None,
-    ignore_cols: Sequence[str] = (),
-    on_duplicate: str = "error",
-) -> tuple[ScoreTable, pd.Series | None]:
-    """A leaderboard with one row per competitor and one column per benchmark.
-
-    The competitor column is `competitor_col` or the first one. The leaderboard's own aggregate
-    column (`aggregate_col`, or auto-detected: named like the file, e.g. `helm_lite` in
-    helm_lite_240829.csv, or Average/Mean/Overall) is kept out of the benchmarks and returned as
-    the published aggregate. Repeated competitors raise, unless on_duplicate is "number" (keep
-    all, later ones renamed NAME#2, NAME#3, ...) or "first".
-    """
-    path = Path(path)
+def _read_wide(path: Path, lower_is_better: Sequence[str], aggregate_col: str | None, competitor_col: str | None,
+               ignore_cols: Sequence[str], on_duplicate: str
+               ) -> tuple[list[str], list[str], list[bool], list[list[float]], str | None, list[float]]:
+    """(competitors, benchmarks, higher_is_better, cells per competitor, aggregate column, its values) of a wide
+    file, every check done, so storing it (read_wide_leaderboard) and ranking it (read_wide_csv) read alike."""
     if on_duplicate not in DUPLICATES:
         raise ValueError(f"on_duplicate must be one of {DUPLICATES}, got {on_duplicate!r}")
     rows, header = _header(path)
@@ -185,7 +175,7 @@ def read_wide_csv(
         if not name:
             raise MalformedFileError(f"{path}:{line}: column {header[who]!r}: empty competitor name")
         cells = [_number(fields[i], path, line, header[i]) for i in bench_idx]
-        total = _number(fields[aggregate], path, line, header[aggregate]) if aggregate is not None else None
+        total = _number(fields[aggregate], path, line, header[aggregate]) if aggregate is not None else math.nan
         stored = _dedupe(name, line, seen, path, on_duplicate)
         if stored is None:
             continue
@@ -196,9 +186,46 @@ def read_wide_csv(
         raise MalformedFileError(f"{path}: no data rows")
     benchmarks = [header[i] for i in bench_idx]
     hib = [b not in set(lower_is_better) for b in benchmarks]
+    return names, benchmarks, hib, values, (header[aggregate] if aggregate is not None else None), published
+
+
+def read_wide_leaderboard(
+    path: str | Path,
+    lower_is_better: Sequence[str] = (),
+    aggregate_col: str | None = None,
+    competitor_col: str | None = None,
+    ignore_cols: Sequence[str] = (),
+    on_duplicate: str = "error",
+) -> Leaderboard:
+    """A leaderboard with one row per competitor and one column per benchmark, as store records.
+
+    The competitor column is `competitor_col` or the first one. The leaderboard's own aggregate
+    column (`aggregate_col`, or auto-detected: named like the file, e.g. `helm_lite` in
+    helm_lite_240829.csv, or Average/Mean/Overall) is kept out of the benchmarks and stored as the
+    published aggregate. Repeated competitors raise, unless on_duplicate is "number" (keep all,
+    later ones renamed NAME#2, NAME#3, ...) or "first".
+    """
+    path = Path(path)
+    names, benchmarks, hib, values, aggregate, published = _read_wide(
+        path, lower_is_better, aggregate_col, competitor_col, ignore_cols, on_duplicate)
+    scores = ((n, b, v) for n, cells in zip(names, values) for b, v in zip(benchmarks, cells))
+    return leaderboard(path, names, dict(zip(benchmarks, hib)), scores, aggregate, zip(names, published))
+
+
+def read_wide_csv(
+    path: str | Path,
+    lower_is_better: Sequence[str] = (),
+    aggregate_col: str | None = None,
+    competitor_col: str | None = None,
+    ignore_cols: Sequence[str] = (),
+    on_duplicate: str = "error",
+) -> tuple[ScoreTable, pd.Series | None]:
+    """A wide leaderboard (read as read_wide_leaderboard reads it) as a ScoreTable and its published aggregate,
+    for ranking a file without importing it (`harness rank --from`)."""
+    names, benchmarks, hib, values, aggregate, published = _read_wide(
+        Path(path), lower_is_better, aggregate_col, competitor_col, ignore_cols, on_duplicate)
     table = ScoreTable(tuple(names), tuple(benchmarks), values, hib)
-    series = (pd.Series(published, index=names, name=header[aggregate], dtype=float)
-              if aggregate is not None else None)
+    series = pd.Series(published, index=names, name=aggregate, dtype=float) if aggregate is not None else None
     return table, series
 
 
@@ -209,20 +236,21 @@ LONG_ROLES = {
 }
 
 
-def read_long_csv(
+def read_long_leaderboard(
     path: str | Path,
     competitor_col: str | None = None,
     benchmark_col: str | None = None,
     value_col: str | None = None,
     lower_is_better: Sequence[str] = (),
     aggregate: str | None = None,
-) -> tuple[ScoreTable, pd.Series | None]:
-    """A leaderboard with one row per (competitor, benchmark).
+) -> Leaderboard:
+    """A leaderboard with one row per (competitor, benchmark), as store records.
 
     Columns are found by name (competitor/model, benchmark/scenario/task, value/score) unless
     given. The leaderboard's aggregate arrives as a pseudo-benchmark (e.g. `livebench_average`
     in livebench_240701.csv, `helm_lite_mwr`); it is auto-detected like the wide aggregate, or
-    named with `aggregate`, and returned separately. A repeated (competitor, benchmark) raises.
+    named with `aggregate`, and stored as the published aggregate. A repeated (competitor,
+    benchmark) raises.
     """
     path = Path(path)
     rows, header = _header(path)
@@ -252,22 +280,19 @@ def read_long_csv(
         records.append((who, what, value))
     if not records:
         raise MalformedFileError(f"{path}: no data rows")
-    frame = pd.DataFrame(records, columns=["competitor", "benchmark", "value"])
-    benchmarks = list(dict.fromkeys(frame["benchmark"]))
+    benchmarks = list(dict.fromkeys(what for _, what, _ in records))
     for name in list(lower_is_better) + ([aggregate] if aggregate else []):
         if name not in benchmarks:
             raise MalformedFileError(f"{path}: unknown benchmark {name!r} given as an option")
     if aggregate is None:
         aggregate = _detect_aggregate(benchmarks, path)
-    published = None
-    if aggregate is not None:
-        part = frame[frame["benchmark"] == aggregate]
-        published = pd.Series(part["value"].to_numpy(), index=part["competitor"].tolist(), name=aggregate, dtype=float)
-        frame = frame[frame["benchmark"] != aggregate]
-    if frame.empty:
+    scores = [r for r in records if r[1] != aggregate]
+    if not scores:
         raise MalformedFileError(f"{path}: no benchmark rows besides the aggregate {aggregate!r}")
-    table = ScoreTable.from_long(frame, higher_is_better={b: b not in set(lower_is_better) for b in benchmarks})
-    return table, published
+    competitors = list(dict.fromkeys(who for who, _, _ in scores))
+    directions = {b: b not in set(lower_is_better) for b in benchmarks if b != aggregate}
+    published = [(who, value) for who, what, value in records if what == aggregate]
+    return leaderboard(path, competitors, directions, scores, aggregate, published)
 
 
 # --------------------------------------------------------------------------- lm-eval folders

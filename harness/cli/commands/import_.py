@@ -6,7 +6,6 @@ transaction, so a malformed file leaves the database exactly as it was.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -20,22 +19,6 @@ from harness.common.paths import default_db
 import_app = typer.Typer(no_args_is_help=True, help="Import leaderboards, lm-eval output and training curves.")
 
 NameOption = Annotated[str, typer.Option("--name", help="Store the import under this source name.")]
-
-
-def leaderboard_rows(table, published, snapshot: str):
-    """External-score rows (a pyarrow Table) of a parsed leaderboard: one per observed cell, plus its
-    published aggregate."""
-    import pyarrow as pa
-
-    values = table.cell_means()
-    rows = [(c, b, float(values[i, j]), bool(table.higher_is_better[j]), False)
-            for i, c in enumerate(table.competitors) for j, b in enumerate(table.benchmarks)
-            if not math.isnan(values[i, j])]
-    if published is not None:
-        rows += [(c, str(published.name), float(v), True, True) for c, v in published.items() if not math.isnan(v)]
-    names = ["competitor", "benchmark", "value", "higher_is_better", "is_aggregate"]
-    columns = {name: [r[k] for r in rows] for k, name in enumerate(names)}
-    return pa.table({**columns, "snapshot": [snapshot] * len(rows)})
 
 
 def import_csv(
@@ -57,7 +40,7 @@ def import_csv(
     db: DbOption = default_db(),
 ) -> None:
     """Import a leaderboard table; its published aggregate is stored beside, not among, the benchmarks."""
-    from harness.ingest.parsers import DUPLICATES, read_long_csv, read_wide_csv
+    from harness.ingest.parsers import DUPLICATES, read_long_leaderboard, read_wide_leaderboard
     from harness.store import Store
 
     if wide is None:
@@ -66,17 +49,16 @@ def import_csv(
         raise HarnessError(f"--on-duplicate '{on_duplicate}': choose one of {', '.join(DUPLICATES)}")
     lower = split_list(lower_is_better)
     if wide:
-        table, published = read_wide_csv(file, lower_is_better=lower, aggregate_col=aggregate_col,
-                                         ignore_cols=split_list(ignore_cols), on_duplicate=on_duplicate)
+        board = read_wide_leaderboard(file, lower_is_better=lower, aggregate_col=aggregate_col,
+                                      ignore_cols=split_list(ignore_cols), on_duplicate=on_duplicate)
     else:
         if ignore_cols or on_duplicate != "error":
             raise HarnessError("import csv: --ignore-cols and --on-duplicate apply to --wide files only")
-        table, published = read_long_csv(file, lower_is_better=lower, aggregate=aggregate_col)
-    rows = leaderboard_rows(table, published, snapshot=file.name)
+        board = read_long_leaderboard(file, lower_is_better=lower, aggregate=aggregate_col)
     with Store.open(db) as store:
-        store.replace_external(name, rows)
-    aggregate = f"; published aggregate '{published.name}' kept apart" if published is not None else ""
-    out.print(f"imported '{name}': {table.n_competitors} competitors x {table.n_benchmarks} benchmarks "
+        store.replace_external(name, board.rows)
+    aggregate = f"; published aggregate '{board.aggregate}' kept apart" if board.aggregate is not None else ""
+    out.print(f"imported '{name}': {len(board.competitors)} competitors x {len(board.benchmarks)} benchmarks "
               f"from {file.name}{aggregate}", highlight=False, soft_wrap=True)
 
 
