@@ -14,6 +14,8 @@ _SELECT = "What to evaluate"
 _BACKEND = "Backend"
 _OUTPUT = "Output"
 _SAFETY = "Safety"
+INPUT_PANEL = "Input"
+METHOD_PANEL = "Method"
 
 DbOption = Annotated[Path, typer.Option(
     "--db", envvar="HARNESS_DB", help="DuckDB file holding every result.", rich_help_panel=_STORE)]
@@ -100,6 +102,20 @@ ShardsOption = Annotated[int, typer.Option(
 RayAddressOption = Annotated[Optional[str], typer.Option(
     "--ray-address", help="ray: the cluster to join (default: RAY_ADDRESS, else a new local Ray instance).",
     rich_help_panel=_SCALE)]
+
+SourceOption = Annotated[Optional[str], typer.Option(
+    "--source", help="Read an imported source (see `harness import`) instead of the evaluated runs. snr: a "
+    "per-checkpoint import, for checkpoint noise (default: item-bootstrap noise from the runs' per-item samples).",
+    rich_help_panel=INPUT_PANEL)]
+SnrFilterOption = Annotated[Optional[int], typer.Option(
+    "--snr-filter", min=1, help="Rank on only the K benchmarks with the highest signal-to-noise ratio (report: "
+    "the others are shown as dropped).", rich_help_panel=METHOD_PANEL)]
+# 20 is the fewest resamples whose bootstrap p-value floor 1/(n_boot+1) is below 0.05
+# (tournaments.stats.min_bootstrap_resamples(1)); with fewer, no percentile test can come out significant.
+NBootOption = Annotated[int, typer.Option(
+    "--n-boot", min=20, help="Bootstrap resamples for the confidence intervals. compare: its bootstrap p-values "
+    "cannot go below 1/(n_boot+1), so with m tasks Holm needs n_boot >= m/0.05 to reach 0.05; the output says "
+    "when too few resamples held a task back.")]
 
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed for every random draw.", rich_help_panel=_OUTPUT)]
 _SAFE_CSV = ("Text cells that start with =, +, -, @, tab or CR get a leading ' (OWASP), so a spreadsheet shows "

@@ -8,7 +8,7 @@ import typer
 
 from harness.cli.commands._common import out
 from harness.common.errors import HarnessError
-from harness.cli.options import DbOption, FormatOption, SeedOption
+from harness.cli.options import DbOption, FormatOption, NBootOption, SeedOption
 from harness.common.paths import default_db
 
 
@@ -16,9 +16,7 @@ def compare(
     model_a: Annotated[str, typer.Argument(help="First model (as stored).")],
     model_b: Annotated[str, typer.Argument(help="Second model (as stored).")],
     db: DbOption = default_db(),
-    n_boot: Annotated[int, typer.Option("--n-boot", min=100, help=(
-        "Paired bootstrap resamples. Its p-values cannot go below 1/(n_boot+1), so with m tasks Holm needs "
-        "n_boot >= m/0.05 to reach 0.05; the output says when too few resamples held a task back."))] = 10_000,
+    n_boot: NBootOption = 10_000,
     seed: SeedOption = 0,
     fmt: FormatOption = "table",
 ) -> None:

@@ -9,7 +9,7 @@ import typer
 
 from harness.cli.commands._common import friendly, out
 from harness.common.errors import HarnessError
-from harness.cli.options import DbOption, FormatOption, SeedOption, split_list
+from harness.cli.options import DbOption, FormatOption, NBootOption, SeedOption, split_list
 from harness.common.paths import child, default_db, plain_name, results_dir
 
 hpo_app = typer.Typer(no_args_is_help=True, help="Compare hyperparameter optimizers on HPO tasks (carps-style).")
@@ -53,7 +53,7 @@ def report(
     publish: Annotated[bool, typer.Option(
         "--publish", help="Also store the optimizer x task x seed scores as source hpo:<study>, so "
         "`harness rank --source hpo:<study>` ranks optimizers with any method.")] = False,
-    n_boot: Annotated[int, typer.Option("--n-boot", min=100, help="Bootstrap resamples for CIs.")] = 2000,
+    n_boot: NBootOption = 2000,
     seed: SeedOption = 0,
     fmt: FormatOption = "table",
 ) -> None:

@@ -13,44 +13,38 @@ from harness.cli.commands._csd import (
     TiebreakOption,
 )
 from harness.common.errors import HarnessError
-from harness.cli.options import DbOption, FormatOption, ModelsOption, SeedOption, TasksOption, split_list
+from harness.cli.options import (
+    INPUT_PANEL, METHOD_PANEL, DbOption, FormatOption, ModelsOption, SeedOption, SnrFilterOption, SourceOption,
+    TasksOption, split_list,
+)
 from harness.common.paths import default_db
 
-_INPUT = "Input"
-_METHOD = "Method"
-
-SourceOption = Annotated[Optional[str], typer.Option(
-    "--source", help="Rank an imported leaderboard (see `harness import`) instead of evaluated runs.",
-    rich_help_panel=_INPUT)]
 FromOption = Annotated[Optional[Path], typer.Option(
     "--from", help="Rank a wide CSV directly (first column competitor, one column per benchmark).",
-    rich_help_panel=_INPUT)]
+    rich_help_panel=INPUT_PANEL)]
 MethodOption = Annotated[str, typer.Option(
     "--method", help="mean, mean_minmax, mean_z, mwr, borda, copeland, kemeny, bt, elo, openskill, csd, or all.",
-    rich_help_panel=_METHOD)]
+    rich_help_panel=METHOD_PANEL)]
 BootstrapOption = Annotated[int, typer.Option(
     "--bootstrap", min=0, help="Bootstrap resamples for CIs (over items when per-item results exist, "
-    "else over benchmarks); 0 = off.", rich_help_panel=_METHOD)]
+    "else over benchmarks); 0 = off.", rich_help_panel=METHOD_PANEL)]
 DuplicateOption = Annotated[str, typer.Option(
     "--on-duplicate", help="With --from: a competitor listed twice is an error, numbered (NAME#2) or "
-    "first-only.", rich_help_panel=_INPUT)]
-SnrFilterOption = Annotated[Optional[int], typer.Option(
-    "--snr-filter", min=1, help="Keep only the K benchmarks with the highest signal-to-noise ratio.",
-    rich_help_panel=_METHOD)]
+    "first-only.", rich_help_panel=INPUT_PANEL)]
 SnrMinOption = Annotated[Optional[float], typer.Option(
-    "--snr-min", help="Keep only benchmarks whose SNR is at least X.", rich_help_panel=_METHOD)]
+    "--snr-min", help="Keep only benchmarks whose SNR is at least X.", rich_help_panel=METHOD_PANEL)]
 SnrSourceOption = Annotated[Optional[str], typer.Option(
     "--snr-source", help="Imported checkpoint source to estimate SNR from (default: what `harness snr` uses).",
-    rich_help_panel=_METHOD)]
+    rich_help_panel=METHOD_PANEL)]
 VariantsOption = Annotated[bool, typer.Option(
     "--variants", help="Group each variant under its parent and show its score change against the parent.",
-    rich_help_panel=_METHOD)]
+    rich_help_panel=METHOD_PANEL)]
 LevelOption = Annotated[str, typer.Option(
     "--level", help="With --tasks naming an lm-eval group: 'group' ranks on the group's score (aggregated as lm-eval "
-    "does), 'leaf' on its leaf tasks.", rich_help_panel=_INPUT)]
+    "does), 'leaf' on its leaf tasks.", rich_help_panel=INPUT_PANEL)]
 RobustnessOption = Annotated[bool, typer.Option(
     "--robustness", help="Also print IIA, rescaling and benchmark-order checks, one table each.",
-    rich_help_panel=_METHOD)]
+    rich_help_panel=METHOD_PANEL)]
 
 
 def rank(
@@ -111,25 +105,15 @@ def rank(
 
 def _load(db: Path, source: str | None, from_csv: Path | None, on_duplicate: str, models: list[str] | None,
           items: bool, tasks: list[str] | None = None, level: str = "group"):
-    from harness.tables.scores import imported_table, stored_table
-    from harness.store import Store
+    from harness.api._rank import csv_scores, scores_and_published
 
     if source and from_csv:
         raise HarnessError("--source and --from: choose one input")
     if from_csv is not None:
-        from harness.ingest.parsers import read_wide_csv
-
-        if not from_csv.is_file():
-            raise HarnessError(f"--from {from_csv}: no such file")
-        if on_duplicate not in ("error", "number", "first"):
-            raise HarnessError(f"--on-duplicate '{on_duplicate}': choose error, number or first")
-        table, published = read_wide_csv(from_csv, on_duplicate=on_duplicate)
+        table, published = csv_scores(from_csv, on_duplicate)
         return table, published, from_csv.name
-    with Store.open(db, read_only=True) as store:
-        if source:
-            table, published = imported_table(store, source)
-            return table, published, source
-        return stored_table(store, models, items=items, tasks=tasks, level=level), None, "evaluated models"
+    table, published = scores_and_published(db, source=source, models=models, tasks=tasks, level=level, items=items)
+    return table, published, source or "evaluated models"
 
 
 def _snr_filtered(db: Path, table, k: int | None, min_snr: float | None, source: str | None, fmt: str):

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from harness.common.atomic import write_text
 from harness.cli.commands._common import err
 from harness.common.errors import HarnessError
-from harness.cli.options import DbOption, SeedOption
+from harness.cli.options import DbOption, NBootOption, SeedOption, SnrFilterOption, SourceOption
 from harness.common.paths import default_db, results_dir
 
 
@@ -18,10 +18,9 @@ def report(
     db: DbOption = default_db(),
     out: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = results_dir() / "report.html",
     md: Annotated[bool, typer.Option("--md", help="Also write a Markdown version beside it.")] = False,
-    source: Annotated[Optional[str], typer.Option("--source", help="Report on an imported leaderboard.")] = None,
-    snr_filter: Annotated[Optional[int], typer.Option(
-        "--snr-filter", min=1, help="Mark all but the K highest-SNR benchmarks as dropped.")] = None,
-    n_boot: Annotated[int, typer.Option("--n-boot", min=20, help="Bootstrap resamples for rank intervals.")] = 200,
+    source: SourceOption = None,
+    snr_filter: SnrFilterOption = None,
+    n_boot: NBootOption = 200,
     seed: SeedOption = 0,
 ) -> None:
     """Write the leaderboard report: rankings, CSD sensitivity, CD diagram, heatmap, SNR, variants, optimizers."""

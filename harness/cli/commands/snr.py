@@ -9,15 +9,13 @@ import typer
 
 from harness.cli.commands._common import out
 from harness.common.errors import HarnessError
-from harness.cli.options import DbOption, FormatOption
+from harness.cli.options import DbOption, FormatOption, SourceOption
 from harness.common.paths import default_db
 
 
 def snr(
     db: DbOption = default_db(),
-    source: Annotated[Optional[str], typer.Option(
-        "--source", help="A per-checkpoint import (checkpoint noise). Default: the evaluated runs "
-        "(item-bootstrap noise from their per-item samples).")] = None,
+    source: SourceOption = None,
     fmt: FormatOption = "table",
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Also draw SNR per benchmark to this PNG.")] = None,
     last: Annotated[Optional[int], typer.Option(
