@@ -32,7 +32,7 @@ class Job:
 
 
 @dataclass(frozen=True)
-class JobOutcome:
+class RunResult:
     model: str
     task: str
     status: str  # done | skipped | failed
@@ -58,7 +58,7 @@ class RunRecorder:
                              self.settings.model_dump(), self.settings.limit, environment())
         return time.perf_counter()
 
-    def finish(self, job: Job, lm: StoreCachedLM, progress, started: float, computed: int | None = None) -> JobOutcome:
+    def finish(self, job: Job, lm: StoreCachedLM, progress, started: float, computed: int | None = None) -> RunResult:
         """Evaluate through `lm` (answers from the store, the rest computed), store samples and scores, mark
         the run done; any error marks it failed instead. `computed` replaces lm's count when the model work
         happened elsewhere (Ray workers); everything else was then answered from the store."""
@@ -77,15 +77,15 @@ class RunRecorder:
         except Exception as exc:  # one bad job must not stop the others
             return self.fail(job, progress, started, error_line(exc, task.name), lm.n_cached, lm.n_computed)
         value = scores.loc[scores["metric"] == task.primary_metric, "value"]
-        return JobOutcome(job.model.name, task.name, "done", task.primary_metric,
+        return RunResult(job.model.name, task.name, "done", task.primary_metric,
                           float(value.iloc[0]) if len(value) else None, counts["cached"], counts["computed"],
                           time.perf_counter() - started)
 
     def fail(self, job: Job, progress, started: float, message: str, n_cached: int = 0,
-             n_computed: int = 0) -> JobOutcome:
+             n_computed: int = 0) -> RunResult:
         self.store.fail_run(job.run_id, message)
         progress.failed()
-        return JobOutcome(job.model.name, job.task.name, "failed", job.task.primary_metric, None, n_cached,
+        return RunResult(job.model.name, job.task.name, "failed", job.task.primary_metric, None, n_cached,
                           n_computed, time.perf_counter() - started, message)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from harness.backends import settle
 from harness.common.display import Display
 from harness.evaluation.config import EvalSettings
-from harness.evaluation.recorder import Job, JobOutcome, RunRecorder, quiet_lm_eval
+from harness.evaluation.recorder import Job, RunResult, RunRecorder, quiet_lm_eval
 from harness.executors import Executor
 from harness.executors.local import LocalExecutor
 from harness.store import ModelRecord, Store, TaskRecord
@@ -37,10 +37,10 @@ class Runner:
         self.display = display or Display("none")
         self.executor = executor or LocalExecutor()
 
-    def run(self, models: list[ModelRef], tasks: list[EvalTask], members: list[GroupMember] = ()) -> list[JobOutcome]:
+    def run(self, models: list[ModelRef], tasks: list[EvalTask], members: list[GroupMember] = ()) -> list[RunResult]:
         """Outcomes in (model, task) order: finished runs skipped, the others computed by the executor."""
         recorder = RunRecorder(self.store, self.settings, self._register_tasks(tasks, members))
-        outcomes: list[JobOutcome | None] = []
+        outcomes: list[RunResult | None] = []
         jobs: list[Job] = []
         for ref in models:
             model = self._register(ref)
@@ -72,12 +72,12 @@ class Runner:
         ))
         return resolved
 
-    def _skipped(self, job: Job) -> JobOutcome | None:
+    def _skipped(self, job: Job) -> RunResult | None:
         """The outcome of a run that is already done (nothing to do), else None."""
         if self.store.run_status(job.run_id) != "done":
             return None
         metric = job.task.primary_metric
-        return JobOutcome(job.model.name, job.task.name, "skipped", metric, self.store.score(job.run_id, metric))
+        return RunResult(job.model.name, job.task.name, "skipped", metric, self.store.score(job.run_id, metric))
 
 
 def _task_record(task: EvalTask) -> TaskRecord:

@@ -16,12 +16,12 @@ from harness.evaluation.config import EvalSettings
 
 if TYPE_CHECKING:
     from harness.common.display import Display
-    from harness.evaluation.recorder import Job, JobOutcome, RunRecorder
+    from harness.evaluation.recorder import Job, RunResult, RunRecorder
 
 
 class Executor(Protocol):
     def execute(self, jobs: list[Job], recorder: RunRecorder, settings: EvalSettings,
-                display: Display) -> list[JobOutcome]:
+                display: Display) -> list[RunResult]:
         """One outcome per job, in the jobs' order."""
 
 EXECUTORS = ("local", "ray")

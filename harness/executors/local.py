@@ -5,13 +5,13 @@ from __future__ import annotations
 from harness.backends import StoreCachedLM
 from harness.common.display import Display
 from harness.evaluation.config import EvalSettings
-from harness.evaluation.recorder import Job, JobOutcome, RunRecorder
+from harness.evaluation.recorder import Job, RunResult, RunRecorder
 from harness.evaluation.session import ModelSession, warn_chat_model
 
 
 class LocalExecutor:
     def execute(self, jobs: list[Job], recorder: RunRecorder, settings: EvalSettings,
-                display: Display) -> list[JobOutcome]:
+                display: Display) -> list[RunResult]:
         outcomes, sessions = [], {}
         for job in jobs:
             if (session := sessions.get(job.model.model_id)) is None:

@@ -22,7 +22,7 @@ from harness.backends import StoreCachedLM
 from harness.common.display import Display
 from harness.common.errors import HarnessError
 from harness.evaluation.config import EvalSettings
-from harness.evaluation.recorder import Job, JobOutcome, RunRecorder, error_line
+from harness.evaluation.recorder import Job, RunResult, RunRecorder, error_line
 from harness.evaluation.session import ModelSession
 from harness.executors import RAY_MISSING, check_executor
 from harness.executors.shards import DONE, Shard, done_counts, read_shards, run_folder, shard_files, split_docs
@@ -74,7 +74,7 @@ class _Shards:
     pending: dict = field(default_factory=dict)  # Ray ObjectRef -> Shard
     computed: int = 0  # requests the model computed in this invocation's shard tasks
     errors: list[str] = field(default_factory=list)
-    outcome: JobOutcome | None = None
+    outcome: RunResult | None = None
 
 
 class RayExecutor:
@@ -86,7 +86,7 @@ class RayExecutor:
         self._kill_spec = os.environ.get(KILL_AFTER_ENV)
 
     def execute(self, jobs: list[Job], recorder: RunRecorder, settings: EvalSettings,
-                display: Display) -> list[JobOutcome]:
+                display: Display) -> list[RunResult]:
         check_executor("ray", self.shards, self.address, settings)
         # Ray picks the GPU: inside a task the one it granted is always "cuda".
         worker_settings = settings.model_copy(update={"device": "cuda"}) if settings.device.startswith("cuda") \
@@ -144,7 +144,7 @@ class RayExecutor:
         store.add_requests(read_shards(shard_files(folder)))
 
     @staticmethod
-    def _complete(run: _Shards, recorder: RunRecorder) -> JobOutcome:
+    def _complete(run: _Shards, recorder: RunRecorder) -> RunResult:
         job = run.job
         if run.errors:
             return recorder.fail(job, run.progress, run.started, "; ".join(run.errors), n_computed=run.computed)

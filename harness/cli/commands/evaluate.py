@@ -67,15 +67,9 @@ def eval_(
 
     from harness.common.display import DISPLAYS, Display
 
-    from harness.weights import models as model_registry
-    from harness.backends import settle
+    from harness.api import evaluate
     from harness.evaluation.config import EvalSettings, ModelSpec, SuiteSpec, load_suite
-    from harness.evaluation.runner import Runner
-    from harness.executors import check_executor, make_executor
-    from harness.common.paths import results_dir
-    from harness.store import Store
-    from harness.tasks.registry import resolve_tasks
-    from harness.weights.trust import LoadPolicy
+    from harness.weights import models as model_registry
 
     if display not in DISPLAYS:
         raise HarnessError(f"--display '{display}': choose one of {', '.join(DISPLAYS)}")
@@ -100,17 +94,10 @@ def eval_(
                          settings=settings)
     elif models or tasks:
         raise HarnessError("--suite: give models and tasks in the suite file, not also with --models/--tasks")
-    # Validate everything before the store is opened, so bad input never touches it.
-    settings = settle(settings)
-    check_executor(executor, shards, ray_address, settings)
-    policy = LoadPolicy(trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
-    refs = [model_registry.resolve(m.target, name=m.name if m.named else None, policy=policy) for m in spec.models]
-    root = results_dir()
-    includes = tuple(str(p) for p in (*spec.include_path, *(include_path or [])))
-    plan = resolve_tasks(spec.tasks, root / "tasks", includes)
-    with Store.open(db, busy_timeout=busy_timeout) as store:
-        runner = Runner(store, settings, root, Display(display, err), make_executor(executor, root, shards, ray_address))
-        outcomes = runner.run(refs, plan.tasks, plan.members)
+    outcomes = evaluate(spec.models, spec.tasks, db, settings=settings,
+                        include_path=(*spec.include_path, *(include_path or [])), trust_remote_code=trust_remote_code,
+                        allow_pickle=allow_pickle, executor=executor, shards=shards, ray_address=ray_address,
+                        busy_timeout=busy_timeout, display=Display(display, err))
     _print_outcomes(outcomes)
     if any(o.status == "failed" for o in outcomes):
         raise typer.Exit(1)
