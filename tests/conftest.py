@@ -13,15 +13,15 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import pytest  # noqa: E402
 
 # Hypothesis (tests/test_fuzz_parsers.py): the same inputs on every run, no example database, and its
-# caches in the temp folder rather than a .hypothesis folder in the repository.
+# caches in the temp folder rather than a .hypothesis folder in the repository. Every health check stays on:
+# a test that needs one off says so itself (@settings(suppress_health_check=[...])), for that check only.
 os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), "harness-hypothesis"))
 try:
-    from hypothesis import HealthCheck, settings
+    from hypothesis import settings
 except ImportError:  # the test extra is not installed: only the fuzz tests need it
     pass
 else:
-    settings.register_profile("harness", derandomize=True, database=None, deadline=None, max_examples=40,
-                              suppress_health_check=list(HealthCheck))
+    settings.register_profile("harness", derandomize=True, database=None, deadline=None, max_examples=40)
     settings.load_profile("harness")
 
 REPO = Path(__file__).resolve().parents[1]

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import operator
+import os
 import re
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from harness.tasks import arithmetic, comparisons, english_text, facts, sequences, words
 from harness.tasks.mc_items import load_json, open_prompt
-from harness.tasks.spec import BuiltinTask
+from harness.tasks.registry import builtin_tasks
+from harness.tasks.spec import HELD_OUT_SPLITS, BuiltinTask
 
 ALL_TASKS: list[BuiltinTask] = [
     *arithmetic.TASKS,
@@ -44,6 +51,76 @@ def test_build_is_deterministic(task, built):
     assert task.build() == built[task.name]
 
 
+# sha256 of json.dumps(items, sort_keys=True) of each task's test split, recorded from the generators at the
+# commit that added this table (arith_add_2d, arith_mixed_3d and compare_numbers agree with the prefixes pinned
+# in tests/test_finetune_merging.py). These values are the source of truth: a mismatch means the task's items
+# changed, which must bump its version (the store caches results by the items), and only then re-record here.
+ITEMS_SHA256 = {
+    "arith_add_2d": ("1", "9e5ea57dfe6262c36caebfd8b8b5f3b9c50c001976a1d52fdb4257a79e7d066b"),
+    "arith_mixed_3d": ("1", "ff8ce186a08f5a684986b7dd169bffc76901eb7525f1f28c24960083075b6aca"),
+    "facts_capitals": ("2", "0b8a1185757691f154e43d178133eaf5792ef914dc6f08b1308a93036ccfe33d"),
+    "facts_elements": ("2", "6c7fc7280fdb3fa3027da2445bbde588c3cee557be093cf9cf242d9c798eaa91"),
+    "words_antonyms": ("1", "f8972213650baa68a75bb2842130cf5329aeab39d0fdb0d5f9d4c4c84e0fc021"),
+    "words_forms": ("2", "f27b73eb66fca6f252333271cf9c6ae34a8555fac1d4bdbfaa00d9bbb081d2a2"),
+    "seq_next": ("1", "0b263426aab706b73de0baf7af4c6fada8973af4f039df5a36763e24a67011b9"),
+    "compare_yes_no": ("1", "b9b0b9074b2cd84fedb34f2e11e1f47b91ee184cc2be0fd8231fd367565bedba"),
+    "compare_numbers": ("1", "8a91b4b7023741878766b1d26c66689ec0082dfcd88a18d285ae5cb791c2de48"),
+    "english_flores": ("1", "daf45843e9c200f17124de46b3ddd1227a799d0f13383a1d3535511a4ee03345"),
+}
+
+
+def _sha256(items: list[dict]) -> str:
+    return hashlib.sha256(json.dumps(items, sort_keys=True).encode()).hexdigest()
+
+
+def test_every_builtin_task_has_its_items_pinned():
+    assert set(ITEMS_SHA256) == set(builtin_tasks()) == {t.name for t in ALL_TASKS}
+    assert len(ITEMS_SHA256) == 10
+
+
+@pytest.mark.parametrize("task", ALL_TASKS, ids=lambda t: t.name)
+def test_items_match_their_pinned_sha256(task, built):
+    version, digest = ITEMS_SHA256[task.name]
+    assert (task.version, _sha256(built[task.name])) == (version, digest), \
+        f"{task.name}: items or version changed; bump the version when the items change, then re-record"
+
+
+# Run in a fresh interpreter: every split of every built-in task as JSON (what the store would see).
+_DUMP = """
+import json, sys
+from harness.tasks.registry import builtin_tasks
+from harness.tasks.spec import HELD_OUT_SPLITS
+splits = {}
+for name, task in builtin_tasks().items():
+    splits[name] = {"test": task.items("test")}
+    if task.build_held_out is not None:
+        splits[name].update((split, task.items(split)) for split in HELD_OUT_SPLITS)
+json.dump(splits, sys.stdout, sort_keys=True)
+"""
+
+
+def _splits_in_subprocess(hash_seed: str) -> dict[str, dict[str, list[dict]]]:
+    env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+    done = subprocess.run([sys.executable, "-c", _DUMP], capture_output=True, text=True, env=env, timeout=300,
+                          cwd=Path(__file__).resolve().parents[1], check=False)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_items_are_the_same_in_processes_with_different_hash_seeds(built):
+    """Set and dict-of-str order changes with PYTHONHASHSEED: a generator that iterated a set of strings (or
+    seeded from hash()) would give each process, and so each evaluation run, different items."""
+    first, second = _splits_in_subprocess("0"), _splits_in_subprocess("4242")
+    assert set(first) == set(ITEMS_SHA256)
+    assert first == second
+    held_out = [name for name, splits in first.items() if set(splits) == {"test", *HELD_OUT_SPLITS}]
+    assert len(held_out) >= 3, held_out  # arith_add_2d, arith_mixed_3d, compare_numbers at this commit
+    for name, splits in first.items():
+        assert splits["test"] == built[name], name  # and the same as in this process
+        assert all(len(items) >= 200 for items in splits.values()), name
+        assert _sha256(splits["test"]) == ITEMS_SHA256[name][1], name
+
+
 @pytest.mark.parametrize("task", ALL_TASKS, ids=lambda t: t.name)
 def test_enough_items(task, built):
     assert len(built[task.name]) >= 300
@@ -51,6 +128,7 @@ def test_enough_items(task, built):
 
 @pytest.mark.parametrize("task", MC_TASKS, ids=lambda t: t.name)
 def test_mc_items_are_well_formed(task, built):
+    assert built[task.name]
     for item in built[task.name]:
         assert set(item) == {"question", "choices", "answer"}
         choices = item["choices"]
@@ -106,6 +184,7 @@ def test_yes_no_is_exactly_balanced(built):
 
 def test_arithmetic_answers_are_right(built):
     for name in ("arith_add_2d", "arith_mixed_3d"):
+        assert built[name]
         for item in built[name]:
             open_problem = item["question"].rsplit("\n\n", 1)[-1]
             a, op, b = re.fullmatch(r"(\d+) ([-+*]) (\d+) =", open_problem).groups()
@@ -113,6 +192,7 @@ def test_arithmetic_answers_are_right(built):
 
 
 def test_comparison_answers_are_right(built):
+    assert built["compare_numbers"] and built["compare_yes_no"]
     for item in built["compare_numbers"]:
         asked = re.search(r"Which is (\w+), (\d+) or (\d+)\?\nAnswer:$", item["question"])
         relation, a, b = asked.groups()
@@ -149,7 +229,7 @@ def test_flores_file_is_found_with_real_text():
 
 def test_flores_items_keep_all_text(built):
     items = built["english_flores"]
-    assert all(set(item) == {"text"} and item["text"] for item in items)
+    assert items and all(set(item) == {"text"} and item["text"] for item in items)
     sentences = english_text.flores_sentences()
     assert sum(len(item["text"]) for item in items) >= sum(map(len, sentences))
     assert "CC-BY-SA-4.0" in english_text.TASKS[0].description

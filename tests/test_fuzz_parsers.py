@@ -5,18 +5,23 @@ one line on stderr and leaves every table of a seeded DuckDB store exactly as it
 Covered: suite files, variant recipes, CSD rounds files (TOML and YAML), leaderboard CSVs (wide and long),
 lm-eval output folders, per-checkpoint imports (OLMo CSV logs, Pythia lm-eval JSON) and HPO study files.
 The profile (tests/conftest.py) is fixed: derandomized, no example database, so CI sees the same inputs every run.
+Each fuzz test counts what its examples did (`examined`): a parser that refused everything, or a generator that
+never produced an acceptable file, would otherwise pass while the checks on accepted results never ran.
 """
 
 from __future__ import annotations
 
 import copy
 import csv
+import functools
 import io
 import json
 import math
 import shutil
 import subprocess
 import sys
+import tomllib
+from collections import Counter
 from pathlib import Path
 
 import duckdb
@@ -42,7 +47,7 @@ from tournaments.table import ScoreTable
 
 # Parser tests run under the "harness" profile of conftest.py (derandomized, no example database, 40 examples);
 # each CLI example opens a store, so those get fewer.
-CLI = settings(max_examples=5)
+CLI = settings(max_examples=8)
 
 # ----------------------------------------------------------------------------------------- values
 WEIRD = st.sampled_from(["", " ", "a\nb", "x\r\ny", "tab\there", "../../etc/x", "名前", "\u2028", "\x85", "\ufeff",
@@ -73,10 +78,11 @@ def _boxes(doc):
 
 
 @st.composite
-def mutated(draw, bases, values=TOML_VALUES, max_edits=3):
-    """A valid document with up to `max_edits` fields dropped, replaced by any value, or added under any name."""
+def mutated(draw, bases, values=TOML_VALUES, max_edits=3, min_edits=0):
+    """A valid document with `min_edits` to `max_edits` fields dropped, replaced by any value, or added under any
+    name."""
     doc = copy.deepcopy(draw(st.sampled_from(bases)))
-    for _ in range(draw(st.integers(0, max_edits))):
+    for _ in range(draw(st.integers(min_edits, max_edits))):
         boxes = list(_boxes(doc))
         pick = st.integers(0, len(boxes) - 1)
         box = boxes[min(draw(pick), draw(pick))]  # favour the outer levels, where most fields live
@@ -145,9 +151,11 @@ def toml_bytes(doc) -> bytes:
     return "".join(f"{_toml_string(k)} = {_toml_value(v)}\n" for k, v in doc.items()).encode()
 
 
-def toml_files(bases):
-    """Random bytes, or a mutated valid document as TOML, possibly damaged."""
-    return st.binary(max_size=64) | mutated(bases).map(toml_bytes).flatmap(corrupted)
+def toml_files(bases, valid=None):
+    """Random bytes, or a mutated valid document as TOML, possibly damaged; or, given `valid` (a strategy of
+    documents the parser must accept), one of those as written, so the checks on accepted files run too."""
+    files = st.binary(max_size=64) | mutated(bases).map(toml_bytes).flatmap(corrupted)
+    return files if valid is None else files | valid.map(toml_bytes)
 
 
 # ------------------------------------------------------------------------------------- the contract
@@ -161,13 +169,36 @@ def refused(exc: BaseException, *names: object) -> str:
     return message
 
 
+# What the examples of the running fuzz test did ("accepted", "refused", ...), checked by `examined`.
+EXAMINED: Counter[str] = Counter()
+
+
+def examined(**at_least: int):
+    """Decorate a @given test: after all its examples ran, each kind in `at_least` was seen that often.
+
+    The floors are set well below what the derandomized profile produces at this commit (the counts are in
+    each test's comment), so they fail only when a parser or a generator stops reaching a branch at all."""
+    def decorate(test):
+        @functools.wraps(test)
+        def run(*args, **kwargs):
+            EXAMINED.clear()
+            test(*args, **kwargs)
+            short = {kind: EXAMINED[kind] for kind, n in at_least.items() if EXAMINED[kind] < n}
+            assert not short, f"too few examples of {short} (need {at_least}; saw {dict(EXAMINED)})"
+        return run
+    return decorate
+
+
 def outcome(call, *names):
-    """The result of `call`, or None after checking that its error keeps the contract."""
+    """The result of `call`, or None after checking that its error keeps the contract (counted in EXAMINED)."""
     try:
-        return call()
+        result = call()
     except HarnessError as exc:
         refused(exc, *names)
+        EXAMINED["refused"] += 1
         return None
+    EXAMINED["accepted"] += 1
+    return result
 
 
 def write(path: Path, data: bytes) -> Path:
@@ -207,7 +238,21 @@ SUITES = [
 ]
 
 
-@given(data=toml_files(SUITES))
+MODEL_NAMES = st.sampled_from(["tiny", "a", "b-2", "org_model", "名前", "x" * 40])
+VALID_SUITES = st.fixed_dictionaries(
+    {"models": st.lists(st.fixed_dictionaries({"name": MODEL_NAMES},
+                                              optional={"path": st.sampled_from(["/tmp/a", "rel/dir"])}),
+                        min_size=1, max_size=3, unique_by=lambda m: m["name"])},
+    optional={"tasks": st.lists(st.sampled_from(["core", "arc_easy", "arith_add_2d"]), min_size=1, max_size=3),
+              "settings": st.fixed_dictionaries({}, optional={
+                  "backend": st.sampled_from(["hf", "vllm", "auto"]), "batch_size": st.integers(1, 2**31),
+                  "limit": st.integers(1, 10**6), "dtype": st.sampled_from(["auto", "float32", "bfloat16"]),
+                  "gpu_memory_utilization": st.floats(0.01, 1.0), "max_model_len": st.integers(2, 2**20),
+                  "enforce_eager": st.booleans()})})
+
+
+@examined(accepted=5, refused=10)  # 15 accepted, 25 refused at this commit
+@given(data=toml_files(SUITES, VALID_SUITES))
 def test_suite_files(scratch, data):
     path = write(scratch / "suite.toml", data)
     spec = outcome(lambda: load_suite(path), path)
@@ -254,7 +299,29 @@ def _check_specs(specs) -> None:
         assert 0 <= spec.seed < 2**32
 
 
-@given(data=toml_files(RECIPES))
+@st.composite
+def valid_recipes(draw):
+    """Linear soups and magnitude prunings with plain unique names, parents among a, b, c and finite numbers."""
+    names = draw(st.lists(st.from_regex(r"v[A-Za-z0-9._-]{0,30}", fullmatch=True), min_size=1, max_size=3,
+                          unique=True))
+    variants = []
+    for name in names:
+        if draw(st.booleans()):
+            models = draw(st.lists(st.sampled_from("abc"), min_size=1, max_size=3, unique=True))
+            entry = {"name": name, "method": "linear", "models": models}
+            if draw(st.booleans()):
+                entry["weights"] = draw(st.lists(st.floats(0.01, 10.0), min_size=len(models), max_size=len(models)))
+        else:
+            entry = {"name": name, "method": "magnitude", "parent": draw(st.sampled_from("abc")),
+                     "sparsity": draw(st.floats(0.05, 0.95))}
+        if draw(st.booleans()):
+            entry["seed"] = draw(st.integers(0, 2**32 - 1))
+        variants.append(entry)
+    return {"variant": variants}
+
+
+@examined(accepted=5, refused=10)  # 15 accepted, 25 refused at this commit
+@given(data=toml_files(RECIPES, valid_recipes()))
 def test_recipe_files(scratch, data):
     path = write(scratch / "recipe.toml", data)
     specs = outcome(lambda: load_recipe(path), path)
@@ -262,6 +329,7 @@ def test_recipe_files(scratch, data):
         _check_specs(specs)
 
 
+@examined(accepted=3, refused=10)  # 5 accepted, 35 refused at this commit
 @given(raw=mutated(RECIPES, JSON_VALUES, max_edits=4))
 def test_parse_recipe(raw):
     """The parser on already-loaded data (JSON-like, so also None and non-string keys never seen in TOML)."""
@@ -304,6 +372,7 @@ def _check_rounds(rounds) -> None:
     assert len({r.name for r in rounds}) == len(rounds)
 
 
+@examined(accepted=3, refused=10)  # 8 accepted, 32 refused at this commit
 @given(spec=mutated(ROUNDS, _nested(st.none() | ROUND_NAMES | NUMBERS), max_edits=4) | _nested(ROUND_NAMES))
 def test_parse_rounds(spec):
     """The library contract: a tuple of rounds, or ValueError/KeyError with one line."""
@@ -312,7 +381,9 @@ def test_parse_rounds(spec):
     except (ValueError, KeyError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) else str(exc)
         assert message and message.splitlines() == [message], repr(message)
+        EXAMINED["refused"] += 1
         return
+    EXAMINED["accepted"] += 1
     _check_rounds(rounds)
 
 
@@ -320,6 +391,7 @@ def _yaml_bytes(doc) -> bytes:
     return yaml.safe_dump(doc, allow_unicode=True).encode()
 
 
+@examined(accepted=3, refused=10)  # 5 accepted, 35 refused at this commit
 @given(suffix=st.sampled_from([".toml", ".yaml"]), data=st.data())
 def test_rounds_files(scratch, suffix, data):
     if suffix == ".toml":
@@ -341,14 +413,38 @@ HEADERS = st.sampled_from(["model", "Model", "benchmark", "task", "value", "scor
                            "helm_lite", "name", "", " ", "a\nb", "model"]) | TEXT
 
 
+SCORES = st.floats(0, 100).map(repr) | st.sampled_from(["", "0.5", "71.2", "12%"])
+COMPETITORS = st.sampled_from(["m1", "m2", "org/model-7b", "名前", "a,b", "x" * 60])
+
+
 @st.composite
-def csv_files(draw):
+def well_formed_tables(draw):
+    """("wide" or "long", rows): a header and unique competitors (and benchmarks) with numbers or gaps."""
+    competitors = draw(st.lists(COMPETITORS, min_size=1, max_size=4, unique=True))
+    benchmarks = draw(st.lists(st.sampled_from(["mmlu", "gsm8k", "arc", "hellaswag", "Average"]), min_size=1,
+                               max_size=4, unique=True))
+    if draw(st.booleans()):
+        return "wide", [["model", *benchmarks], *([c, *(draw(SCORES) for _ in benchmarks)] for c in competitors)]
+    pairs = draw(st.lists(st.tuples(st.sampled_from(competitors), st.sampled_from(benchmarks)), min_size=1,
+                          unique=True))
+    return "long", [["model", "benchmark", "value"], *([c, b, draw(SCORES)] for c, b in pairs)]
+
+
+@st.composite
+def csv_files(draw, delimiter=","):
+    """(content, header, layout): random cells under random headers (layout None), or a well-formed wide or
+    long table written as is with `delimiter`, so the checks on accepted files run too."""
+    if draw(st.integers(0, 2)) == 0:
+        layout, rows = draw(well_formed_tables())
+        buffer = io.StringIO()
+        csv.writer(buffer, delimiter=delimiter).writerows(rows)
+        return buffer.getvalue().encode(), rows[0], layout
     width = draw(st.integers(1, 5))
     header = draw(st.lists(HEADERS, min_size=width, max_size=width))
     rows = draw(st.lists(st.lists(CELLS | HEADERS, min_size=max(1, width - 1), max_size=width + 1), max_size=6))
     buffer = io.StringIO()
     csv.writer(buffer).writerows([header, *rows])
-    return draw(corrupted(buffer.getvalue().encode()) | st.binary(max_size=64)), header
+    return draw(corrupted(buffer.getvalue().encode()) | st.binary(max_size=64)), header, None
 
 
 def _check_leaderboard(board) -> None:
@@ -359,9 +455,11 @@ def _check_leaderboard(board) -> None:
             row["competitor"] in board.competitors and row["benchmark"] in board.benchmarks)
 
 
-@given(file=csv_files(), wide=st.booleans(), suffix=st.sampled_from([".csv", ".tsv"]), data=st.data())
-def test_csv_files(scratch, file, wide, suffix, data):
-    content, header = file
+@examined(accepted=3, refused=10)  # 7 accepted, 33 refused at this commit
+@given(wide=st.booleans(), suffix=st.sampled_from([".csv", ".tsv"]), data=st.data())
+def test_csv_files(scratch, wide, suffix, data):
+    content, header, layout = data.draw(csv_files("\t" if suffix == ".tsv" else ","))
+    wide = wide if layout is None else layout == "wide"
     path = write(scratch / f"helm_lite_240829{suffix}", content)
     pick = st.sampled_from(header + ["nope"])
     lower = data.draw(st.lists(pick, max_size=2))
@@ -423,6 +521,7 @@ def _lay_out_lm_eval(root: Path, results: bytes, samples: bytes) -> None:
     write(root / "org__tiny" / f"samples_arc_easy_{STAMP}.jsonl", samples)
 
 
+@examined(accepted=3, refused=10)  # 5 accepted, 35 refused at this commit
 @given(files=lm_eval_folders(), name=st.none() | TEXT)
 def test_lm_eval_folders(scratch, files, name):
     root = fresh(scratch, "lm_eval")
@@ -486,6 +585,15 @@ OLMO_CELLS = st.sampled_from(["100", "200", "0.5", "", "nan", "inf", "1e999", "-
 
 @st.composite
 def olmo_logs(draw):
+    """A log with mutated columns and random cells, possibly damaged; or one third of the time a well-formed
+    log (whole steps, one at least, and finite scores) as written, so the checks on accepted logs run too."""
+    if draw(st.integers(0, 2)) == 0:
+        steps = draw(st.lists(st.integers(0, 10**9), min_size=1, max_size=4, unique=True))
+        rows = [[step, step * 4096, *(draw(st.floats(0, 10).map(repr)) for _ in OLMO_COLUMNS[2:])]
+                for step in sorted(steps)]
+        buffer = io.StringIO()
+        csv.writer(buffer).writerows([OLMO_COLUMNS, *rows])
+        return buffer.getvalue().encode()
     header = draw(mutated([OLMO_COLUMNS], HEADERS, max_edits=2))
     rows = draw(st.lists(st.lists(OLMO_CELLS, min_size=len(header), max_size=len(header) + 1), max_size=4))
     buffer = io.StringIO()
@@ -497,6 +605,7 @@ PYTHIA = {"results": {"arc_easy": {"acc": 0.5, "acc_stderr": 0.01, "acc_norm": 0
           "config": {"model_args": "pretrained=EleutherAI/pythia-70m,revision=step1000", "num_fewshot": 0}}
 
 
+@examined(accepted=5, refused=5)  # 26 accepted, 14 refused at this commit
 @given(log=olmo_logs(), as_file=st.booleans())
 def test_olmo_checkpoint_logs(scratch, log, as_file):
     folder = fresh(scratch, "olmo")
@@ -507,6 +616,7 @@ def test_olmo_checkpoint_logs(scratch, log, as_file):
         assert rows.num_rows and all(map(math.isfinite, rows.column("value").to_pylist()))
 
 
+@examined(accepted=2, refused=10)  # 3 accepted, 37 refused at this commit
 @given(docs=st.lists(mutated([PYTHIA], JSON_VALUES).map(_json_bytes).flatmap(corrupted) | st.binary(max_size=32),
                      min_size=1, max_size=2))
 def test_pythia_checkpoint_results(scratch, docs):
@@ -547,7 +657,18 @@ STUDY_VALUES = TOML_VALUES | st.sampled_from(["bbob-f1-d2-i" + "9" * 30, "bbob-f
                                              "sklearn-wine-gbm", "nevergrad-de"])
 
 
-@given(data=st.binary(max_size=64) | mutated(STUDIES, STUDY_VALUES).map(toml_bytes).flatmap(corrupted))
+VALID_STUDIES = st.fixed_dictionaries(
+    {"study": st.text(min_size=1, max_size=20),
+     "optimizers": st.lists(st.sampled_from(["random", "optuna-tpe", "nevergrad-de"]), min_size=1, unique=True),
+     "tasks": st.lists(st.sampled_from(["bbob-f1-d2", "bbob-f8-d5-i3", "bbob-f24-d40", "sklearn-wine-gbm"]),
+                       min_size=1, unique=True)},
+    optional={"seeds": st.lists(st.integers(0, 2**31 - 1), min_size=1, max_size=4, unique=True),
+              "n_trials": st.integers(1, 10**6)})
+
+
+@examined(accepted=3, refused=10)  # 8 accepted, 32 refused at this commit
+@given(data=st.binary(max_size=64) | mutated(STUDIES, STUDY_VALUES).map(toml_bytes).flatmap(corrupted)
+       | VALID_STUDIES.map(toml_bytes))
 def test_study_files(scratch, data):
     path = write(scratch / "study.toml", data)
     spec = outcome(lambda: load_study(path), path)
@@ -614,6 +735,13 @@ def cli_outcome(scratch: Path, seeded, args: list[str], named: Path) -> int:
     db = scratch / "cli.duckdb"
     shutil.copyfile(source, db)
     result = runner.invoke(app, [*args, "--db", str(db)])
+    EXAMINED["refused" if result.exit_code else "accepted"] += 1
+    if named.suffix == ".toml":
+        try:
+            tomllib.loads(named.read_text("utf-8"))
+            EXAMINED["toml"] += 1  # refused (or not) for what it says, not for its syntax
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+            pass
     if result.exit_code != 0:
         assert isinstance(result.exception, SystemExit), f"{type(result.exception).__name__}: {result.exception!r}"
         lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -623,13 +751,23 @@ def cli_outcome(scratch: Path, seeded, args: list[str], named: Path) -> int:
     return result.exit_code
 
 
+def cli_toml_files(bases):
+    """What the CLI tests feed: mostly documents that are valid TOML with 1 to 3 edits (so the command gets past
+    the syntax to the spec's checks), and random bytes; the parser tests cover damaged files in depth."""
+    return mutated(bases, min_edits=1).map(toml_bytes) | st.binary(max_size=64)
+
+
+@examined(accepted=1, refused=3)  # 3 accepted, 5 refused at this commit
 @CLI
 @given(file=csv_files(), wide=st.booleans())
 def test_cli_import_csv(scratch, seeded, file, wide):
-    path = write(scratch / "cli" / "board.csv", file[0])
+    content, _, layout = file
+    wide = wide if layout is None else layout == "wide"
+    path = write(scratch / "cli" / "board.csv", content)
     cli_outcome(scratch, seeded, ["import", "csv", str(path), "--wide" if wide else "--long", "--name", "lb"], path)
 
 
+@examined(accepted=1, refused=3)  # 1 accepted, 7 refused at this commit
 @CLI
 @given(files=lm_eval_folders())
 def test_cli_import_lm_eval(scratch, seeded, files):
@@ -638,6 +776,7 @@ def test_cli_import_lm_eval(scratch, seeded, files):
     cli_outcome(scratch, seeded, ["import", "lm-eval", str(root)], root)
 
 
+@examined(accepted=1, refused=1)  # 5 accepted, 3 refused at this commit
 @CLI
 @given(log=olmo_logs())
 def test_cli_import_checkpoints(scratch, seeded, log):
@@ -647,7 +786,7 @@ def test_cli_import_checkpoints(scratch, seeded, log):
 
 def only_invalid(load, path: Path) -> None:
     """Drop the example if `load` accepts the file: a valid file would run real work (optimizers, variant
-    builds, evaluations); the parser tests cover valid files."""
+    builds, evaluations); the parser tests cover valid files. `examined` checks that enough were left."""
     try:
         load(path)
     except HarnessError:
@@ -655,32 +794,36 @@ def only_invalid(load, path: Path) -> None:
     assume(False)
 
 
+@examined(refused=8, toml=2)  # every one of the 8 refused, 4 of them valid TOML, at this commit
 @CLI
-@given(data=toml_files(STUDIES))
+@given(data=cli_toml_files(STUDIES))
 def test_cli_hpo_run(scratch, seeded, data):
     path = write(scratch / "cli" / "study.toml", data)
     only_invalid(load_study, path)
     assert cli_outcome(scratch, seeded, ["hpo", "run", str(path), "--quiet"], path) != 0
 
 
+@examined(refused=3, toml=2)  # 8 refused, 3 of them valid TOML, at this commit
 @CLI
-@given(data=toml_files(ROUNDS))
+@given(data=cli_toml_files(ROUNDS))
 def test_cli_rank_rounds(scratch, seeded, data):
     path = write(scratch / "cli" / "rounds.toml", data)
     cli_outcome(scratch, seeded, ["rank", "--source", "lb", "--method", "csd", "--rounds", str(path), "--n-sims", "20"],
                 path)
 
 
+@examined(refused=8, toml=2)  # every one of the 8 refused, 5 of them valid TOML, at this commit
 @CLI
-@given(data=toml_files(RECIPES))
+@given(data=cli_toml_files(RECIPES))
 def test_cli_variants_make(scratch, seeded, data):
     path = write(scratch / "cli" / "recipe.toml", data)
     only_invalid(load_recipe, path)
     assert cli_outcome(scratch, seeded, ["variants", "make", str(path), "--display", "plain"], path) != 0
 
 
-@settings(max_examples=3)
-@given(data=toml_files(SUITES))
+@examined(refused=6, toml=2)  # every one of the 6 refused, 3 of them valid TOML, at this commit
+@settings(max_examples=6)
+@given(data=cli_toml_files(SUITES))
 def test_cli_eval_suite(scratch, seeded, data):
     path = write(scratch / "cli" / "suite.toml", data)
     only_invalid(load_suite, path)
