@@ -79,10 +79,6 @@ class Space:
     def to_unit(self, config: dict[str, Any]) -> np.ndarray:
         return np.array([p.to_unit(config[p.name]) for p in self.params])
 
-    def is_box(self) -> bool:
-        """True when every parameter is a plain continuous range (vectorised objectives rely on it)."""
-        return all(not (p.categorical or p.integer or p.log) for p in self.params)
-
     @classmethod
     def box(cls, dim: int, low: float, high: float, prefix: str = "x") -> "Space":
         return cls(tuple(Param(f"{prefix}{i}", low, high) for i in range(dim)))

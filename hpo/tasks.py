@@ -45,8 +45,6 @@ class Task:
     name: str
     space: Space
     objective: Objective
-    domain: str
-    approximation: str = "real"
     max_fidelity: int | None = None
     best_known: float = 0.0
     vectorised: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
@@ -94,8 +92,7 @@ def _bbob_task(name: str, fid: int, dim: int, instance: int) -> Task:
     def objective(config: dict[str, Any], fidelity: int | None) -> float:
         return float(fn(np.array([config[n] for n in space.names]))[0])
 
-    return Task(name, space, objective, domain="synthetic", best_known=fn.f_opt,
-                vectorised=lambda u: fn(-5.0 + 10.0 * u))
+    return Task(name, space, objective, best_known=fn.f_opt, vectorised=lambda u: fn(-5.0 + 10.0 * u))
 
 
 # --------------------------------------------------------------------------- scikit-learn
@@ -150,7 +147,7 @@ def _sklearn_task(name: str) -> Task:
         folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=0)
         return 1.0 - float(np.mean(cross_val_score(build(config), x, y, cv=folds)))
 
-    return Task(name, space, objective, domain="ml", best_known=0.0, default={})
+    return Task(name, space, objective, best_known=0.0, default={})
 
 
 # --------------------------------------------------------------------------- pruning the embedded model
@@ -171,14 +168,11 @@ def _prune_task(name: str) -> Task:
     def vectorised(u: np.ndarray) -> np.ndarray:
         return grid.cost(grid.levels[0] + u * (grid.levels[-1] - grid.levels[0]), weight, None)
 
-    return Task(name, space, objective, domain="pruning", approximation="tabular", max_fidelity=grid.n_items,
-                best_known=grid.best_cost(weight), vectorised=vectorised)
+    return Task(name, space, objective, max_fidelity=grid.n_items, best_known=grid.best_cost(weight),
+                vectorised=vectorised)
 
 
 # --------------------------------------------------------------------------- registry
-EXAMPLES = ("bbob-f1-d2", "bbob-f15-d5", *SKLEARN, *PRUNE)
-
-
 def make_task(name: str) -> Task:
     """The task called `name`; unknown names raise ValueError listing the families."""
     match = _BBOB.fullmatch(name)

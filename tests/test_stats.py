@@ -25,7 +25,6 @@ from tournaments.stats import (
     nemenyi_q,
     paired_bootstrap,
     resample_table,
-    spearman_rho,
     wilcoxon_holm,
 )
 
@@ -182,7 +181,6 @@ def test_bootstrap_over_benchmarks_is_seeded_and_brackets_the_point():
     assert np.all(a.score_low <= a.score_high)
     frame = a.to_frame()
     assert list(frame.columns[:3]) == ["competitor", "score", "rank"] and frame["rank"].is_monotonic_increasing
-    assert a.with_intervals().ci_low is not None
 
 
 def test_item_bootstrap_on_real_code_items(code_items):
@@ -261,10 +259,10 @@ def test_wilcoxon_holm_against_scipy():
 
 
 # --------------------------------------------------------------------------- agreement
-def test_kendall_and_spearman_match_by_name():
+def test_kendall_matches_by_name():
     a = Ranking("x", ("p", "q", "r", "s"), np.array([4.0, 3, 2, 1]))
     b = Ranking("y", ("s", "r", "q", "p", "extra"), np.array([1.0, 2, 3, 4, 9]))
-    assert kendall_tau(a, b) == pytest.approx(1.0) and spearman_rho(a, b) == pytest.approx(1.0)
+    assert kendall_tau(a, b) == pytest.approx(1.0)
     assert kendall_tau([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
     assert kendall_tau([1.0, 0.1 + 0.2, 2.0], [1.0, 1.0, 2.0]) == pytest.approx(kendall_tau([1.0, 0.3, 2.0], [1, 1, 2]))
 

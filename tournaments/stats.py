@@ -35,12 +35,6 @@ class BootstrapResult:
     rank_high: np.ndarray
     rank_samples: np.ndarray  # (n_boot, n_competitors)
 
-    def with_intervals(self) -> Ranking:
-        """The point ranking carrying the bootstrap score interval as ci_low/ci_high."""
-        r = self.ranking
-        params = {**r.params, "bootstrap_unit": self.unit, "n_boot": self.n_boot}
-        return Ranking(r.method, r.competitors, r.scores, self.score_low, self.score_high, params, r.notes)
-
     def to_frame(self) -> pd.DataFrame:
         frame = pd.DataFrame({
             "competitor": list(self.ranking.competitors),
@@ -391,9 +385,3 @@ def kendall_tau(a: Ranking | Sequence[float], b: Ranking | Sequence[float]) -> f
     """Kendall tau-b between two rankings (Rankings are matched by competitor name)."""
     x, y = _aligned(a, b)
     return float(sps.kendalltau(snap_float_noise(x), snap_float_noise(y)).statistic)
-
-
-def spearman_rho(a: Ranking | Sequence[float], b: Ranking | Sequence[float]) -> float:
-    """Spearman rank correlation between two rankings (matched by name when given Rankings)."""
-    x, y = _aligned(a, b)
-    return float(sps.spearmanr(snap_float_noise(x), snap_float_noise(y)).statistic)
