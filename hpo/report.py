@@ -1,13 +1,17 @@
-"""One optimizer comparison end to end: trials in, every table and figure of `harness hpo report` out."""
+"""One optimizer comparison computed: trials in; the tables, tests and curves of `harness hpo report` out.
+
+Computing only: harness.report.optimizer_files writes a comparison to disk and harness.report.sections
+puts it on the report page, so imports run from the report package to hpo, never back.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from hpo import analysis
 from tournaments.table import ScoreTable
@@ -67,35 +71,8 @@ def notes(c: Comparison) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def write(c: Comparison, out_dir: Path, title: str) -> list[Path]:
-    """CSV tables and PNG figures into `out_dir`; returns the paths written."""
-    from harness.report.cd_diagram import plot_cd_diagram
-    from hpo.plots import plot_anytime, plot_profile
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, frame in (("leaderboard", leaderboard(c)), ("final_per_seed", c.final), ("per_task", c.cells),
-                        ("anytime", c.curves), ("profile", c.profile)):
-        path = out_dir / f"{name}.csv"
-        frame.to_csv(path, index=False)
-        written.append(path)
-    if c.tests.wilcoxon is not None:
-        path = out_dir / "wilcoxon_holm.csv"
-        c.tests.wilcoxon.to_csv(path, index=False)
-        written.append(path)
-    if c.tests.friedman is not None:
-        written.append(plot_cd_diagram(c.tests.friedman, out_dir / "cd_nemenyi.png", title=f"{title}: Nemenyi"))
-        written.append(plot_cd_diagram(c.tests.friedman, out_dir / "cd_wilcoxon_holm.png", c.tests.wilcoxon,
-                                       title=f"{title}: Wilcoxon-Holm"))
-    written.append(plot_anytime(c.curves, out_dir / "anytime.png", title))
-    written.append(plot_profile(c.profile, out_dir / "profile.png", f"{title}: performance profile"))
-    return written
-
-
-def publish_rows(c: Comparison):
+def publish_rows(c: Comparison) -> pa.Table:
     """external_scores rows (one per optimizer, task and seed) so `harness rank --source` ranks optimizers."""
-    import pyarrow as pa
-
     final = c.final
     return pa.table({
         "competitor": final["optimizer"].astype(str).tolist(),

@@ -23,7 +23,8 @@ sys.path.insert(0, str(ROOT))
 from harness.store import Store  # noqa: E402
 from hpo.analysis import from_trials  # noqa: E402
 from hpo.config import StudySpec  # noqa: E402
-from hpo.report import compare, leaderboard, write  # noqa: E402
+from harness.report.optimizer_files import write  # noqa: E402
+from hpo.report import compare, leaderboard  # noqa: E402
 from hpo.runner import run_study  # noqa: E402
 from hpo.tasks import make_task  # noqa: E402
 

@@ -24,7 +24,7 @@ from harness.cli import app
 from harness.common.errors import HarnessError
 from harness.common.paths import child, file_stem, is_plain, plain_name, sibling
 from harness.store import SCHEMA_VERSION, Store
-from harness.weights.trust import LoadPolicy, check_checkpoint
+from harness.weights.trust import LoadPolicy, check_model_folder
 from tests.test_cli import digest, fill_store, one_line_error
 
 runner = CliRunner()
@@ -94,9 +94,9 @@ def test_any_sign_of_remote_code_is_refused(tmp_path, tiny_model, setup, culprit
     shutil.copytree(tiny_model, folder)
     setup(folder)
     with pytest.raises(HarnessError, match=r"--trust-remote-code") as caught:
-        check_checkpoint(folder, "model 'm'", LoadPolicy())
+        check_model_folder(folder, "model 'm'", LoadPolicy())
     assert culprit in str(caught.value)
-    assert check_checkpoint(folder, "model 'm'", LoadPolicy(trust_remote_code=True)) == "safetensors"
+    assert check_model_folder(folder, "model 'm'", LoadPolicy(trust_remote_code=True)) == "safetensors"
 
 
 def test_remote_code_parent_is_refused_by_variants_make(remote_code_model, results_env, tmp_path):
@@ -114,7 +114,7 @@ def test_every_pickle_suffix_is_refused(tmp_path, tiny_model, name):
     shutil.copytree(tiny_model, folder, ignore=shutil.ignore_patterns("*.safetensors"))
     (folder / name).write_bytes(b"\x80\x04not really a pickle")
     with pytest.raises(HarnessError, match=rf"pickle files \({name}\).*--allow-pickle"):
-        check_checkpoint(folder, "model 'm'", LoadPolicy())
+        check_model_folder(folder, "model 'm'", LoadPolicy())
 
 
 def test_pickle_weights_are_refused_unless_allowed(pickle_model, tiny_model, results_env):

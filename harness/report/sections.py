@@ -15,8 +15,13 @@ from typing import Callable
 import pandas as pd
 
 from harness.common.errors import HarnessError
+from harness.report.cd_diagram import plot_cd_diagram
 from harness.report.html import Section
 from harness.store import Store
+from hpo.analysis import from_trials
+from hpo.plots import plot_anytime, plot_profile
+from hpo.report import compare, notes
+from hpo.report import leaderboard as optimizer_leaderboard
 from tournaments import ScoreTable
 
 CSD_SIMS = 20_000
@@ -104,7 +109,6 @@ def csd_sensitivity(table: ScoreTable, seed: int) -> Section | None:
 
 
 def critical_difference(table: ScoreTable) -> Section | None:
-    from harness.report.cd_diagram import plot_cd_diagram
     from tournaments.stats import friedman, wilcoxon_holm
 
     complete = table.select(benchmarks=[b for j, b in enumerate(table.benchmarks) if not table.missing[:, j].any()])
@@ -193,11 +197,6 @@ def variants(store: Store, table: ScoreTable) -> Section | None:
 
 def optimizer_comparison(store: Store, seed: int, n_boot: int = BOOTSTRAP) -> list[Section]:
     """Three sections over every stored HPO study (carps normalisation), or none without trials."""
-    from harness.report.cd_diagram import plot_cd_diagram
-    from hpo.analysis import from_trials
-    from hpo.plots import plot_anytime, plot_profile
-    from hpo.report import compare, leaderboard as optimizer_leaderboard, notes
-
     studies = {study: compare(from_trials(store.hpo_trials(study)), "carps", n_boot=n_boot, seed=seed)
                for study in store.hpo_studies()}
     if not studies:

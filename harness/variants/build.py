@@ -19,7 +19,8 @@ from harness.common.errors import HarnessError
 from harness.common.paths import results_dir
 from harness.store import ModelRecord, Store
 from harness.weights.trust import LoadPolicy
-from harness.variants import manifest, registry
+from harness.variants import manifest
+from harness.weights import variant_folders
 from harness.weights.folders import DEFAULT_SHARD_BYTES, WeightReader, check_folder, staging
 from harness.variants.recipe import VariantSpec
 
@@ -104,7 +105,7 @@ def _external_parent(ref: str, policy: LoadPolicy) -> Parent:
 
 
 def _check_existing(spec: VariantSpec) -> None:
-    folder = registry.variant_folder(spec.name)
+    folder = variant_folders.variant_folder(spec.name)
     if folder is None:
         return
     old = manifest.read(folder)
@@ -136,8 +137,8 @@ def _make_one(spec: VariantSpec, parents: list[Parent], store: Store, steps: Ste
                | ({"converted_from": p.source} if p.weight_format == "pickle" else {})
                for role, p in zip(_roles(spec), parents)]
     inputs = manifest.variant_inputs(spec, records, _data_digest(spec))
-    final = registry.variant_path(spec.name)
-    existing = registry.variant_folder(spec.name)
+    final = variant_folders.variant_path(spec.name)
+    existing = variant_folders.variant_folder(spec.name)
     if existing is not None:
         old = manifest.read(existing)
         if old["variant_id"] != manifest.variant_id(inputs):
@@ -212,7 +213,7 @@ def _notes(spec: VariantSpec, parents: list[Parent]) -> list[str]:
     notes = []
     if spec.kind == "merge":
         for parent in parents:
-            folder = registry.variant_folder(parent.name) if parent.kind == "variant" else None
+            folder = variant_folders.variant_folder(parent.name) if parent.kind == "variant" else None
             if folder is not None and manifest.read(folder)["kind"] == "prune":
                 notes.append(f"parent '{parent.ref}' is pruned: merging does not preserve its sparsity")
     return notes

@@ -16,8 +16,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from harness.evaluation.environment import environment, package_versions
+from harness.weights.variant_folders import MANIFEST as FILE
+from harness.weights.variant_folders import variants_dir
 
-FILE = "manifest.json"
 FORMAT = 1
 # Bump a method's version whenever a change to its code could change its output.
 METHOD_VERSIONS = {"linear": 1, "task_arithmetic": 1, "ties": 1, "dare_ties": 1, "pcb": 1,
@@ -90,3 +91,11 @@ def write(folder: Path, manifest: dict) -> None:
 
 def read(folder: Path) -> dict:
     return json.loads((folder / FILE).read_text())
+
+
+def all_manifests() -> list[dict]:
+    root = variants_dir()
+    if not root.is_dir():
+        return []
+    return [read(folder) for folder in sorted(root.iterdir())
+            if not folder.name.startswith(".") and (folder / FILE).is_file()]

@@ -1,4 +1,4 @@
-"""Reading and writing HF checkpoint folders tensor by tensor, so no variant needs a whole model twice.
+"""Reading and writing HF model folders tensor by tensor, so no variant needs a whole model twice.
 
 Every variant ends up as the same kind of folder: config.json, dense safetensors (sharded past a size
 limit, with the standard index), the parent's tokenizer files, and manifest.json. Folders are built

@@ -2,7 +2,7 @@
 
 A model is either a local folder (dense safetensors + tokenizer) or an embedded name; embedded
 models are built from files inside installed packages, so nothing here ever needs a model hub.
-Every folder passes `harness.weights.trust.check_checkpoint` first: remote code and pickle weights are refused
+Every folder passes `harness.weights.trust.check_model_folder` first: remote code and pickle weights are refused
 unless the user allowed them; allowed pickle weights are converted once to safetensors, so everything
 downstream (fingerprints, backends, variants) only ever reads safetensors.
 """
@@ -22,7 +22,8 @@ from pathlib import Path
 from harness.common.atomic import write_text
 from harness.common.errors import HarnessError
 from harness.common.paths import child, file_stem, sibling
-from harness.weights.trust import LoadPolicy, check_checkpoint
+from harness.weights.trust import LoadPolicy, check_model_folder
+from harness.weights.variant_folders import variant_folder
 
 
 @dataclass(frozen=True)
@@ -80,10 +81,8 @@ def resolve(spec: str, name: str | None = None, policy: LoadPolicy = LoadPolicy(
         raise HarnessError(f"model {spec!r}: control characters in a model name or path")
     path = Path(spec).expanduser()
     if not path.exists():
-        from harness.variants.registry import variant_folder
-
         if (folder := variant_folder(spec)) is not None:
-            check_checkpoint(folder, f"model '{spec}'", policy)
+            check_model_folder(folder, f"model '{spec}'", policy)
             return ModelRef(name=name or spec, path=folder, kind="variant", source=str(folder), policy=policy)
         if HUB_ID.fullmatch(spec):
             return _from_hub(spec, name, policy)
@@ -94,7 +93,7 @@ def resolve(spec: str, name: str | None = None, policy: LoadPolicy = LoadPolicy(
         raise HarnessError(f"model '{spec}': expected a folder with config.json and *.safetensors")
     if not (path / "config.json").is_file():
         raise HarnessError(f"model '{spec}': {path / 'config.json'} is missing")
-    weight_format = check_checkpoint(path, f"model '{spec}'", policy)
+    weight_format = check_model_folder(path, f"model '{spec}'", policy)
     return ModelRef(name=name or path.name, path=path.resolve(), kind="base", source=str(path.resolve()),
                     weight_format=weight_format, policy=policy)
 
@@ -108,7 +107,7 @@ HUB_FILES = ["config.json", "generation_config.json", "*.safetensors", "model.sa
 
 def _from_hub(spec: str, name: str | None, policy: LoadPolicy) -> ModelRef:
     """A hub model as a snapshot folder in the normal hub cache (fetched once; offline, read from the cache).
-    The checkpoint is checked before any library loads it; the resolved commit becomes part of its source."""
+    The folder is checked before any library loads it; the resolved commit becomes part of its source."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
 
@@ -127,7 +126,7 @@ def _from_hub(spec: str, name: str | None, policy: LoadPolicy) -> ModelRef:
         raise HarnessError(f"model '{spec}': not in the local hub cache and the hub cannot be reached "
                            f"({type(exc).__name__}); fetch it once with network, or check HF_HUB_OFFLINE/HF_HOME"
                            ) from None
-    weight_format = check_checkpoint(folder, f"model '{spec}'", policy)
+    weight_format = check_model_folder(folder, f"model '{spec}'", policy)
     return ModelRef(name=name or repo, path=folder, kind="base", source=f"hub:{repo}@{folder.name}",
                     weight_format=weight_format, policy=policy)
 

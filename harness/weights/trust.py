@@ -1,4 +1,4 @@
-"""What a checkpoint folder may make us do: run its own Python code, or unpickle its weights.
+"""What a model folder may make us do: run its own Python code, or unpickle its weights.
 
 Both run code chosen by whoever wrote the folder, so both are refused unless the user says otherwise
 (`--trust-remote-code`, `--allow-pickle`). The check reads only config files and file names, before
@@ -48,7 +48,7 @@ def pickle_weights(path: Path) -> list[Path]:
     return sorted(p for p in path.iterdir() if p.is_file() and p.suffix in PICKLE_SUFFIXES)
 
 
-def check_checkpoint(path: Path, label: str, policy: LoadPolicy) -> str:
+def check_model_folder(path: Path, label: str, policy: LoadPolicy) -> str:
     """Refuse what the policy does not allow; returns the weight format ('safetensors' or 'pickle').
 
     Safetensors win when both are present (pickle files beside them, such as training_args.bin, are

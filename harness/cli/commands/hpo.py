@@ -60,7 +60,8 @@ def report(
     """Leaderboard (mean rank, normalised final cost with CI), rank tests, and the figures on disk."""
     from harness.report.leaderboard import check_format, render
     from harness.store import Store
-    from hpo.report import compare, leaderboard, notes, publish_rows, write
+    from harness.report.optimizer_files import write
+    from hpo.report import compare, leaderboard, notes, publish_rows
 
     check_format(fmt)
     if mode not in ("carps", "stable"):

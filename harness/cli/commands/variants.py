@@ -114,7 +114,8 @@ def make(
 
 def list_() -> None:
     """List the made variants (from their manifests under results/variants/)."""
-    from harness.variants.registry import all_manifests, variants_dir
+    from harness.variants.manifest import all_manifests
+    from harness.weights.variant_folders import variants_dir
 
     records = all_manifests()
     if not records:
@@ -131,7 +132,8 @@ def list_() -> None:
 def show(name: Annotated[str, typer.Argument(help="Variant name.")]) -> None:
     """Print a variant's manifest: method, parameters, parents and hashes, calibration, versions."""
     from harness.variants import manifest
-    from harness.variants.registry import all_manifests, variant_folder
+    from harness.variants.manifest import all_manifests
+    from harness.weights.variant_folders import variant_folder
 
     folder = variant_folder(name)
     if folder is None:

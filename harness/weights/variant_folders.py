@@ -1,7 +1,8 @@
 """Where variants live (results/variants/<name>) and how a name becomes a folder.
 
 `harness.weights.models.resolve` asks `variant_folder` before giving up on a name, which is how `harness eval
---models <variant>` finds made variants without a path.
+--models <variant>` finds made variants without a path. A folder is a finished variant once its MANIFEST is
+written (harness.variants.manifest says what it records).
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.common.paths import child, is_plain, results_dir
-from harness.variants import manifest
+
+MANIFEST = "manifest.json"
 
 
 def variants_dir() -> Path:
@@ -26,12 +28,4 @@ def variant_folder(name: str) -> Path | None:
     if not is_plain(name):
         return None
     folder = variant_path(name)
-    return folder.resolve() if (folder / manifest.FILE).is_file() else None
-
-
-def all_manifests() -> list[dict]:
-    root = variants_dir()
-    if not root.is_dir():
-        return []
-    return [manifest.read(folder) for folder in sorted(root.iterdir())
-            if not folder.name.startswith(".") and (folder / manifest.FILE).is_file()]
+    return folder.resolve() if (folder / MANIFEST).is_file() else None
