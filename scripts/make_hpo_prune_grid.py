@@ -116,7 +116,7 @@ def main() -> None:
     OUT.parent.mkdir(parents=True, exist_ok=True)
     with OUT.open("w", newline="") as handle:
         handle.write("# " + json.dumps({
-            "model": "smollm2-135m", "fingerprint": resolved.fingerprint, "groups": GROUPS,
+            "model": "smollm2-135m", "fingerprint": resolved.weights_sha256, "groups": GROUPS,
             "group_params": group_params, "levels": LEVELS, "items": "first FLORES+ devtest English sentences",
             "metric": "bits_per_byte", "pruning": "unstructured magnitude per matrix",
         }) + "\n")

@@ -14,7 +14,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from harness.weights.models import EMBEDDED, fingerprint, materialize, resolve
+from harness.weights.models import EMBEDDED, fingerprint, materialize, resolve, weights_sha256
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results"  # the converted folder is reused across sessions, as `make demo` does
@@ -39,7 +39,9 @@ def test_conversion_is_faithful_to_the_gguf(smollm2):
     assert tokenizer.decode(converted[0, -1].argmax()).strip() == "Rome"
     source = json.loads((smollm2 / "harness_source.json").read_text())
     assert source["gguf_file"] == embedded.gguf_file
-    assert materialize(resolve("smollm2-135m"), RESULTS / "models").fingerprint == fingerprint(smollm2)
+    resolved = materialize(resolve("smollm2-135m"), RESULTS / "models")
+    assert resolved.weights_sha256 == weights_sha256(smollm2)
+    assert resolved.fingerprint == fingerprint(smollm2, weights_sha256(smollm2))
 
 
 def test_smollm2_beats_chance_on_facts_and_the_random_model(smollm2, tiny_model, tmp_path):

@@ -188,13 +188,14 @@ def test_lm_eval_name_needs_one_model(shared_data, tmp_path, db):
     write_lm_eval_output(tmp_path / "one", code_outcomes(shared_data, CODE_MODELS[2:3]))
     assert invoke("import", "lm-eval", tmp_path / "one", "--name", "mine", "--db", db)[0] == 0
     assert query(db, "SELECT name FROM models")["name"].tolist() == ["mine"]
-    # a name already taken by a model with weights is refused inside the transaction: nothing is kept
+    # a name an evaluated model has: the import lives in its own namespace beside it (issue 15), and is told apart
+    # in rankings only where the names meet
     with Store.open(db) as store:
         store.register_model(ModelRecord("b" * 16, "ours", "base", "test", "b" * 64, 135))
-    before = digest(db)
-    code, _, err = invoke("import", "lm-eval", tmp_path / "one", "--name", "ours", "--db", db)
-    assert code == 2 and "model 'ours' is already in the store with other weights" in err
-    assert digest(db) == before and query(db, "SELECT count(*) AS n FROM runs")["n"].item() == 2
+    assert invoke("import", "lm-eval", tmp_path / "one", "--name", "ours", "--db", db)[0] == 0
+    assert query(db, "SELECT namespace, name FROM models ORDER BY ALL").values.tolist() == [
+        ["", "ours"], ["lm-eval", "mine"], ["lm-eval", "ours"]]
+    assert set(query(db, "SELECT DISTINCT model FROM leaderboard")["model"]) == {"mine", "ours [lm-eval]"}
 
 
 # --------------------------------------------------------------------------------- checkpoints

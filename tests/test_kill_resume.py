@@ -31,7 +31,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from harness.weights.models import fingerprint
+from harness.weights.models import fingerprint, weights_sha256
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = 20250610
@@ -334,21 +334,23 @@ models = ["mag", "wanda"]
 
 def registered_variants_are_complete(db: Path, variants: Path) -> int:
     """Every variant in the store points at a finished folder: manifest present and naming it, weights
-    hashing to the manifest's output hash (= the stored fingerprint), never a hidden staging folder."""
+    hashing to the manifest's output hash (= the stored weights digest, inside the stored fingerprint), never a
+    hidden staging folder."""
     if not db.exists():
         return 0
     con = duckdb.connect(str(db), read_only=True)
     try:
-        rows = con.execute("SELECT name, source, fingerprint FROM models WHERE kind = 'variant'").fetchall()
+        rows = con.execute("SELECT name, source, fingerprint, weights_sha256 FROM models WHERE kind = 'variant'").fetchall()
     finally:
         con.close()
-    for name, source, stored in rows:
+    for name, source, stored, weights in rows:
         folder = Path(source)
         assert folder.parent == variants.resolve() and not folder.name.startswith("."), (name, source)
         assert (folder / "manifest.json").is_file(), f"{name}: registered, but {folder} has no manifest"
         manifest = json.loads((folder / "manifest.json").read_text())
         assert manifest["name"] == name and (folder / "config.json").is_file(), name
-        assert fingerprint(folder) == manifest["output_sha256"] == stored, f"{name}: weights do not match manifest"
+        assert weights_sha256(folder) == manifest["output_sha256"] == weights, f"{name}: weights do not match manifest"
+        assert fingerprint(folder, weights) == stored, f"{name}: stored fingerprint is not the folder's"
     return len(rows)
 
 

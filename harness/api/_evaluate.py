@@ -36,7 +36,7 @@ def evaluate(models: Sequence[str | ModelSpec], tasks: Sequence[str], db: str | 
     settings = settle(settings or EvalSettings(**setting_fields))
     check_executor(executor, shards, ray_address, settings)
     policy = LoadPolicy(trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
-    specs = [m if isinstance(m, ModelSpec) else ModelSpec(name=m) for m in models]
+    specs = [m if isinstance(m, ModelSpec) else ModelSpec.parse(m) for m in models]
     refs = [model_registry.resolve(m.target, name=m.name if m.named else None, policy=policy) for m in specs]
     root = results_dir()
     plan = resolve_tasks(list(tasks), root / "tasks", tuple(str(p) for p in include_path))

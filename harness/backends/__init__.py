@@ -2,7 +2,7 @@
 
 import importlib.util
 
-from harness.backends.cached import StoreCachedLM, request_hash
+from harness.backends.cached import REQUEST_TYPES, StoreCachedLM, request_hash
 from harness.common.errors import HarnessError
 
 BACKENDS = ("hf", "vllm", "auto")
@@ -56,4 +56,4 @@ def settle(settings):
     return settings.model_copy(update={"backend": backend, "dtype": dtype})
 
 
-__all__ = ["BACKENDS", "StoreCachedLM", "check_device", "request_hash", "resolve_backend", "settle"]
+__all__ = ["BACKENDS", "REQUEST_TYPES", "StoreCachedLM", "check_device", "request_hash", "resolve_backend", "settle"]

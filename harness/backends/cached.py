@@ -20,6 +20,9 @@ from harness.store import Store
 
 _WORDS = re.compile(r"\s+")
 
+# lm-eval's request types, each answered by the LM method of the same name.
+REQUEST_TYPES = ("loglikelihood", "loglikelihood_rolling", "generate_until")
+
 REQUEST_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("req_hash", pa.string()), ("request_type", pa.string()),
     ("doc_id", pa.int32()), ("idx", pa.int32()), ("logprob", pa.float64()), ("is_greedy", pa.bool_()),

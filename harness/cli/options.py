@@ -34,7 +34,7 @@ AllowPickleOption = Annotated[bool, typer.Option(
 
 ModelsOption = Annotated[Optional[list[str]], typer.Option(
     "--models", "-m", help="Embedded model names, local HF folders, variants, or hub ids (org/name or "
-    "org/name@revision) "
+    "org/name@revision), each optionally stored under another name as TARGET=NAME "
     "(repeat, or comma-separate). Default: the embedded smollm2-135m.", rich_help_panel=_SELECT)]
 TasksOption = Annotated[Optional[list[str]], typer.Option(
     "--tasks", "-t", help="Built-in tasks or suites, or any lm-eval task, group or tag (repeat, or comma-separate); "

@@ -16,7 +16,8 @@ class _Spec(BaseModel):
 
 
 class ModelSpec(_Spec):
-    """A model: an embedded name, or a display name plus a local folder or a hub id (`org/name@revision`)."""
+    """A model: an embedded name, or a display name plus where to load it: `path` (a local folder, variant or
+    embedded model) or `hub` (`org/name@revision`)."""
 
     name: str = Field(min_length=1)
     path: str | None = None
@@ -27,6 +28,16 @@ class ModelSpec(_Spec):
         if self.path is not None and self.hub is not None:
             raise ValueError("give either path or hub, not both")
         return self
+
+    @classmethod
+    def parse(cls, text: str) -> "ModelSpec":
+        """`TARGET=NAME` (an embedded model, variant, folder or hub id, stored as NAME), or just TARGET."""
+        target, equals, name = text.rpartition("=")
+        if not equals:
+            return cls(name=text)
+        if not target or not name:
+            raise ValueError(f"--models {text!r}: expected TARGET=NAME")
+        return cls(name=name, path=target)
 
     @property
     def target(self) -> str:
@@ -60,18 +71,23 @@ class EvalSettings(_Spec):
     system_instruction: str | None = None
     gen_kwargs: dict[str, str | int | float | bool] | None = None
 
+    def answer_identity(self) -> dict:
+        """The settings that change a single answer: backend, dtype, device kind (cpu, cuda) and context length.
+        Batch size, chunking and parallelism do not (tests/test_eval.py checks batch size on the tiny model)."""
+        device = self.device.split(":")[0]
+        optional = {"device": device if device != "cpu" else None, "max_model_len": self.max_model_len}
+        return {"backend": self.backend, "dtype": self.dtype, **{k: v for k, v in optional.items() if v is not None}}
+
     def identity(self) -> dict:
-        """The settings that change results (batch size, chunking and parallelism do not, by design).
+        """The settings that change a run's results: its answers' settings, which items, and how prompts are built.
 
         Settings left at their defaults are left out, so run ids made before a setting existed stay valid.
         """
-        optional = {"max_model_len": self.max_model_len, "num_fewshot": self.num_fewshot,
-                    "apply_chat_template": self.apply_chat_template or None,
+        optional = {"num_fewshot": self.num_fewshot, "apply_chat_template": self.apply_chat_template or None,
                     "fewshot_as_multiturn": self.multiturn if self.apply_chat_template else None,
                     "system_instruction": self.system_instruction, "gen_kwargs": self.gen_kwargs,
                     "fewshot_seed": self.fewshot_seed if self.fewshot_seed != 1234 else None}
-        return {"backend": self.backend, "dtype": self.dtype, "limit": self.limit,
-                **{k: v for k, v in optional.items() if v is not None}}
+        return {**self.answer_identity(), "limit": self.limit, **{k: v for k, v in optional.items() if v is not None}}
 
     @property
     def multiturn(self) -> bool:

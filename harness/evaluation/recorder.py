@@ -25,6 +25,7 @@ class Job:
     model: ResolvedModel
     task: EvalTask
     run_id: str
+    answer_scope: str
 
     @property
     def label(self) -> str:
@@ -55,7 +56,7 @@ class RunRecorder:
     def start(self, job: Job) -> float:
         """Mark the run running; returns the start time its outcome's seconds count from."""
         self.store.start_run(job.run_id, job.model.model_id, job.task.task_id, self.settings.backend,
-                             self.settings.model_dump(), self.settings.limit, environment())
+                             self.settings.model_dump(), self.settings.limit, environment(), job.answer_scope)
         return time.perf_counter()
 
     def finish(self, job: Job, lm: StoreCachedLM, progress, started: float, computed: int | None = None) -> RunResult:

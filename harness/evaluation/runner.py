@@ -22,9 +22,18 @@ from harness.weights.models import ModelRef, ResolvedModel, materialize
 
 
 def run_id_for(model: ResolvedModel, task: EvalTask, settings: EvalSettings) -> str:
-    """Same weights, same task config, same result-changing settings: same run (resume, don't redo)."""
-    key = {"model": model.fingerprint, "task": task.config_hash, **settings.identity()}
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
+    """Same model files, same task config, same result-changing settings: same run (resume, don't redo)."""
+    return _digest({"model": model.fingerprint, "task": task.config_hash, **settings.identity()})[:24]
+
+
+def answer_scope_for(model: ResolvedModel, settings: EvalSettings) -> str:
+    """Runs with the same scope share answers: the same request to the same model, asked the same way, is answered
+    once, whichever run (another --limit, a subset of items, another task with shared items) asks it."""
+    return _digest({"model": model.fingerprint, **settings.answer_identity()})
+
+
+def _digest(key: dict) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
 class Runner:
@@ -45,7 +54,7 @@ class Runner:
         for ref in models:
             model = self._register(ref)
             for task in tasks:
-                job = Job(model, task, run_id_for(model, task, self.settings))
+                job = Job(model, task, run_id_for(model, task, self.settings), answer_scope_for(model, self.settings))
                 outcomes.append(self._skipped(job))
                 if outcomes[-1] is None:
                     jobs.append(job)
@@ -68,7 +77,7 @@ class Runner:
         resolved = materialize(ref, self.results_dir / "models")
         self.store.register_model(ModelRecord(
             model_id=resolved.model_id, name=resolved.name, kind=resolved.kind, source=resolved.source,
-            fingerprint=resolved.fingerprint, n_params=resolved.n_params,
+            fingerprint=resolved.fingerprint, n_params=resolved.n_params, weights_sha256=resolved.weights_sha256,
         ))
         return resolved
 

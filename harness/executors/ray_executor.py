@@ -18,7 +18,9 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.backends import StoreCachedLM
+import pandas as pd
+
+from harness.backends import REQUEST_TYPES, StoreCachedLM
 from harness.common.display import Display
 from harness.common.errors import HarnessError
 from harness.evaluation.config import EvalSettings
@@ -110,7 +112,8 @@ class RayExecutor:
         n_docs = min(recorder.settings.limit or n_items, n_items)
         todo = [s for s in split_docs(n_docs, self.shards) if done_counts(run.folder / s.name) is None]
         if todo:
-            known = ray.put(recorder.store.requests_for_run(job.run_id))
+            known = ray.put(pd.concat([recorder.store.cached_requests(job.run_id, kind).assign(
+                run_id=job.run_id, request_type=kind) for kind in REQUEST_TYPES], ignore_index=True))
             for shard in todo:
                 ref = remote.remote(job.model, job.task.build_config, worker_settings, job.run_id, shard,
                                     str(run.folder / shard.name), known, kill_after_for(shard, self._kill_spec))

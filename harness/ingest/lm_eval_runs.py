@@ -51,7 +51,8 @@ def _sha(*parts: object) -> str:
 def external_model(name: str, folder: Path) -> ModelRecord:
     """The same name always maps to the same external model, whichever folder it came from."""
     fingerprint = _sha("external", name)
-    return ModelRecord(fingerprint[:16], name, "external", f"lm-eval output: {folder}", fingerprint, None)
+    return ModelRecord(fingerprint[:16], name, "external", f"lm-eval output: {folder}", fingerprint, None,
+                       namespace="lm-eval")
 
 
 def _metric_key(frame: pd.DataFrame) -> pd.Series:

@@ -13,22 +13,47 @@ from harness.store.records import ModelRecord, TaskRecord
 
 class Catalog(Connection):
     def register_model(self, record: ModelRecord) -> None:
-        """Insert a model; the same name with other weights is refused rather than silently replaced."""
-        row = self.con.execute(
-            "SELECT fingerprint FROM models WHERE name = ?", [record.name]
-        ).fetchone()
+        """Insert a model. The same name with other files, or the same files under a second name, is refused in one
+        line (give the model another name, or use the stored one); a row from before v3, whose fingerprint covered
+        the weights only, is adopted by a model with those weights (its old runs stay, under their old run ids)."""
+        row = self.con.execute("SELECT model_id, fingerprint, weights_sha256 FROM models WHERE namespace = ? AND name = ?",
+                               [record.namespace, record.name]).fetchone()
         if row is not None:
-            if row[0] != record.fingerprint:
-                raise HarnessError(
-                    f"model '{record.name}' is already in the store with other weights "
-                    f"(fingerprint {row[0][:12]} vs {record.fingerprint[:12]}); give it another name"
-                )
-            return
+            model_id, fingerprint, weights = row
+            if fingerprint == record.fingerprint:
+                return
+            if weights is None and record.weights_sha256 == fingerprint:
+                self._adopt(model_id, record)
+                return
+            raise HarnessError(
+                f"model '{record.name}' is already in the store with other files "
+                f"(fingerprint {fingerprint[:12]} vs {record.fingerprint[:12]}); give it another name "
+                f"(--models PATH=NAME, or name= in a suite file)")
+        twin = self.con.execute("SELECT name FROM models WHERE model_id = ?", [record.model_id]).fetchone()
+        if twin is not None:
+            raise HarnessError(f"model '{record.name}': the same files are already in the store as '{twin[0]}'; "
+                               f"evaluate it under that name (--models PATH={twin[0]})")
         self.con.execute(
-            "INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [record.model_id, record.name, record.kind, record.source, record.fingerprint, record.n_params,
-             list(record.parents), json.dumps(record.recipe) if record.recipe else None, _now()],
+            """INSERT INTO models (model_id, name, namespace, kind, source, fingerprint, weights_sha256, n_params,
+                                   parents, recipe, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [record.model_id, record.name, record.namespace, record.kind, record.source, record.fingerprint,
+             record.weights_sha256, record.n_params, list(record.parents),
+             json.dumps(record.recipe) if record.recipe else None, _now()],
         )
+
+    def _adopt(self, old_id: str, record: ModelRecord) -> None:
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self.con.execute("""UPDATE models SET model_id = ?, fingerprint = ?, weights_sha256 = ?, source = ?
+                                WHERE model_id = ?""",
+                             [record.model_id, record.fingerprint, record.weights_sha256, record.source, old_id])
+            self.con.execute("UPDATE runs SET model_id = ? WHERE model_id = ?", [record.model_id, old_id])
+            self.con.execute("UPDATE models SET parents = list_transform(parents, p -> CASE WHEN p = ? THEN ? ELSE p END)"
+                             " WHERE list_contains(parents, ?)", [old_id, record.model_id, old_id])
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
 
     def register_task(self, record: TaskRecord) -> None:
         self.con.execute(
@@ -67,12 +92,14 @@ class Catalog(Connection):
                GROUP BY ALL ORDER BY m.name"""
         ).df()
 
-    def model_clash(self, model_id: str, name: str, fingerprint: str) -> str | None:
-        """Another stored model this one would collide with (same weights under another name, or the same
-        name with other weights), checked before a variant folder is made final."""
+    def model_clash(self, model_id: str, name: str, fingerprint: str, weights_sha256: str) -> str | None:
+        """Another stored model this one would collide with (the same files under another name, or the same name
+        with other files; a pre-v3 row with these weights is adopted instead), checked before a variant folder is
+        made final."""
         row = self.con.execute(
-            """SELECT name FROM models WHERE (model_id = ? AND name <> ?) OR (name = ? AND fingerprint <> ?)
-               LIMIT 1""", [model_id, name, name, fingerprint]).fetchone()
+            """SELECT name FROM models WHERE namespace = '' AND ((model_id = ? AND name <> ?)
+               OR (name = ? AND fingerprint <> ? AND NOT (weights_sha256 IS NULL AND fingerprint = ?))) LIMIT 1""",
+            [model_id, name, name, fingerprint, weights_sha256]).fetchone()
         return row[0] if row else None
 
     def provenance(self) -> dict:

@@ -15,6 +15,8 @@ class ModelRecord:
     n_params: int | None
     parents: tuple[str, ...] = ()
     recipe: dict | None = None
+    namespace: str = ""  # '' for models evaluated here; an import's models live in the importer's namespace
+    weights_sha256: str | None = None  # the weights alone (fingerprint also covers config and tokenizer files)
 
 
 

@@ -17,15 +17,16 @@ class Runs(Connection):
         return row[0] if row else None
 
     def start_run(self, run_id: str, model_id: str, task_id: str, backend: str, backend_args: dict,
-                  item_limit: int | None, environment: dict) -> None:
+                  item_limit: int | None, environment: dict, answer_scope: str | None = None) -> None:
+        """Mark a run running; without an answer scope it shares answers with no other run."""
         self.con.execute(
             """INSERT INTO runs (run_id, model_id, task_id, backend, backend_args, item_limit, status,
-                                 started_at, environment)
-               VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?)
+                                 started_at, environment, answer_scope)
+               VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)
                ON CONFLICT (run_id) DO UPDATE SET status = 'running', error = NULL,
                    started_at = excluded.started_at, environment = excluded.environment""",
             [run_id, model_id, task_id, backend, json.dumps(backend_args), item_limit, _now(),
-             json.dumps(environment)],
+             json.dumps(environment), answer_scope or run_id],
         )
 
     def score(self, run_id: str, metric: str) -> float | None:
@@ -57,9 +58,18 @@ class Runs(Connection):
             raise
 
     def cached_requests(self, run_id: str, request_type: str) -> pd.DataFrame:
+        """This run's answered requests, and the answers other runs of its answer scope hold (doc_id and idx -1:
+        known answers without a row of this run yet)."""
         return self.con.execute(
             """SELECT req_hash, doc_id, idx, logprob, is_greedy, generation FROM requests
-               WHERE run_id = ? AND request_type = ?""", [run_id, request_type]
+               WHERE run_id = $run AND request_type = $type
+               UNION ALL
+               SELECT q.req_hash, -1, -1, any_value(q.logprob), any_value(q.is_greedy), any_value(q.generation)
+               FROM requests q JOIN runs r USING (run_id)
+               WHERE r.answer_scope = (SELECT answer_scope FROM runs WHERE run_id = $run) AND q.run_id <> $run
+                     AND q.request_type = $type
+                     AND q.req_hash NOT IN (SELECT req_hash FROM requests WHERE run_id = $run AND request_type = $type)
+               GROUP BY q.req_hash""", {"run": run_id, "type": request_type}
         ).df()
 
     def add_requests(self, rows: pa.Table) -> None:

@@ -4,7 +4,18 @@ The schema is versioned in `meta`; each MIGRATIONS entry upgrades it by one vers
 backup copy (see connection.py).
 """
 
-SCHEMA_VERSION = 2
+# A run's result-changing settings, from the settings it stored (backend_args): runs with the same value were asked
+# the same way (backend, dtype, device kind, prompting), so their scores may be compared.
+RUN_SETTINGS = """md5(concat_ws('|', backend, backend_args->>'dtype', split_part(backend_args->>'device', ':', 1),
+    backend_args->>'max_model_len', backend_args->>'num_fewshot', backend_args->>'fewshot_seed',
+    backend_args->>'apply_chat_template', backend_args->>'fewshot_as_multiturn', backend_args->>'system_instruction',
+    backend_args->>'gen_kwargs'))"""
+
+# How a model is named in rankings: its name, with its namespace added only where an evaluated model has the same name.
+MODEL_LABEL = """CASE WHEN namespace <> '' AND EXISTS (SELECT 1 FROM models o WHERE o.namespace = '' AND o.name = models.name)
+    THEN name || ' [' || namespace || ']' ELSE name END"""
+
+SCHEMA_VERSION = 3
 
 
 # Each entry upgrades the schema from version (index) to version (index + 1).
@@ -67,5 +78,41 @@ MIGRATIONS: list[list[str]] = [
             group_name VARCHAR NOT NULL, member VARCHAR NOT NULL, rule JSON,
             PRIMARY KEY (group_name, member))""",
     ],
+    [
+        # Model names are unique per namespace: '' for models evaluated here, 'lm-eval' for imported output, so an
+        # import never blocks evaluating a real model of the same name. weights_sha256 is NULL for rows written
+        # before the fingerprint covered config, generation config, tokenizer and chat template files.
+        "DROP VIEW leaderboard",
+        """CREATE TABLE models_v3 (
+            model_id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, namespace VARCHAR NOT NULL DEFAULT '',
+            kind VARCHAR NOT NULL, source VARCHAR, fingerprint VARCHAR NOT NULL, weights_sha256 VARCHAR,
+            n_params BIGINT, parents VARCHAR[], recipe JSON, created_at TIMESTAMPTZ, UNIQUE (namespace, name))""",
+        """INSERT INTO models_v3 (model_id, name, namespace, kind, source, fingerprint, n_params, parents, recipe,
+                                 created_at)
+           SELECT model_id, name, CASE WHEN kind = 'external' THEN 'lm-eval' ELSE '' END, kind, source, fingerprint,
+                  n_params, parents, recipe, created_at FROM models""",
+        "DROP TABLE models",
+        "ALTER TABLE models_v3 RENAME TO models",
+        # Answers are shared by every run with the same answer_scope (model fingerprint and the settings that change
+        # an answer); runs from before v3 keep their answers to themselves.
+        "ALTER TABLE runs ADD COLUMN answer_scope VARCHAR",
+        "UPDATE runs SET answer_scope = run_id",
+        # Prompt and continuation text, content-addressed, so every stored answer can be read back.
+        "CREATE TABLE texts (text_sha VARCHAR PRIMARY KEY, text VARCHAR NOT NULL)",
+        "ALTER TABLE requests ADD COLUMN context_sha VARCHAR",
+        "ALTER TABLE requests ADD COLUMN continuation_sha VARCHAR",
+        # Saved rankings (`harness rank --save NAME`): what was ranked, how, and by which command.
+        "ALTER TABLE rankings ADD COLUMN name VARCHAR",
+        "ALTER TABLE rankings ADD COLUMN command VARCHAR",
+        # One row per (model, task version, settings, item limit): the primary metric of the finished run that covers
+        # the most items. Choosing among them, and refusing what cannot be compared, is harness.tables' job.
+        f"""CREATE VIEW leaderboard AS
+            SELECT m.label AS model, t.name AS task, t.version AS task_version, t.config_hash, r.settings, s.metric,
+                   s.value, s.stderr, s.n, t.higher_is_better, r.run_id, r.item_limit
+            FROM scores s JOIN (SELECT *, {RUN_SETTINGS} AS settings FROM runs) r USING (run_id)
+            JOIN (SELECT *, {MODEL_LABEL} AS label FROM models) m USING (model_id) JOIN tasks t USING (task_id)
+            WHERE r.status = 'done' AND s.metric = t.primary_metric
+            QUALIFY row_number() OVER (PARTITION BY m.label, t.name, t.config_hash, r.settings, r.item_limit
+                                       ORDER BY s.n DESC, r.finished_at DESC) = 1""",
+    ],
 ]
-

@@ -37,7 +37,8 @@ class Parent:
     ref: str  # as the recipe names it
     name: str  # as the store names it (what `harness eval` would call it too)
     path: Path
-    fingerprint: str
+    fingerprint: str  # the model's (weights and output files), as the store keys it
+    weights_sha256: str  # the weights alone, as manifests record them
     n_params: int
     kind: str
     source: str
@@ -89,8 +90,9 @@ def make(specs: list[VariantSpec], db: Path, steps_for: Callable[[str], Steps],
             parents = [made[ref] if ref in made else external[ref] for ref in spec.parents]
             outcome = _make_one(spec, parents, store, steps_for(spec.name), max_shard_bytes)
             outcomes.append(outcome)
-            made[spec.name] = Parent(spec.name, spec.name, outcome.path, outcome.manifest["output_sha256"],
-                                     outcome.manifest["param_count"], "variant", str(outcome.path),
+            weights = outcome.manifest["output_sha256"]
+            made[spec.name] = Parent(spec.name, spec.name, outcome.path, model_registry.fingerprint(outcome.path, weights),
+                                     weights, outcome.manifest["param_count"], "variant", str(outcome.path),
                                      allow_pickle=outcome.manifest.get("allow_pickle", False))
     return outcomes
 
@@ -100,8 +102,8 @@ def _external_parent(ref: str, policy: LoadPolicy) -> Parent:
     resolved = model_registry.materialize(model_registry.resolve(ref, policy=policy), results_dir() / "models")
     check_folder(resolved.path, f"parent '{ref}'")
     inherited = resolved.kind == "variant" and manifest.read(resolved.path).get("allow_pickle", False)
-    return Parent(ref, resolved.name, resolved.path, resolved.fingerprint, resolved.n_params, resolved.kind,
-                  resolved.source, resolved.weight_format, resolved.weight_format == "pickle" or inherited)
+    return Parent(ref, resolved.name, resolved.path, resolved.fingerprint, resolved.weights_sha256, resolved.n_params,
+                  resolved.kind, resolved.source, resolved.weight_format, resolved.weight_format == "pickle" or inherited)
 
 
 def _check_existing(spec: VariantSpec) -> None:
@@ -133,7 +135,7 @@ def _roles(spec: VariantSpec) -> list[str]:
 
 def _make_one(spec: VariantSpec, parents: list[Parent], store: Store, steps: Steps, max_shard_bytes: int) -> Outcome:
     records = [{"role": role, "ref": p.ref, "name": p.name, "kind": p.kind, "path": str(p.path),
-                "sha256": p.fingerprint, "param_count": p.n_params, "weight_format": p.weight_format}
+                "sha256": p.weights_sha256, "param_count": p.n_params, "weight_format": p.weight_format}
                | ({"converted_from": p.source} if p.weight_format == "pickle" else {})
                for role, p in zip(_roles(spec), parents)]
     inputs = manifest.variant_inputs(spec, records, _data_digest(spec))
@@ -152,12 +154,13 @@ def _make_one(spec: VariantSpec, parents: list[Parent], store: Store, steps: Ste
     with staging(final) as tmp:
         result = _run(spec, parents, tmp, steps, max_shard_bytes)
         result.notes.extend(_notes(spec, parents))
-        output_sha256 = model_registry.fingerprint(tmp)
-        same = [p.ref for p in parents if p.fingerprint == output_sha256]
+        output_sha256 = model_registry.weights_sha256(tmp)
+        same = [p.ref for p in parents if p.weights_sha256 == output_sha256]
         if same:
             raise HarnessError(f"variant '{spec.name}' has exactly the weights of its parent '{same[0]}': "
                                "the same model, so nothing was made")
-        clash = store.model_clash(output_sha256[:16], spec.name, output_sha256)
+        made = model_registry.fingerprint(tmp, output_sha256)
+        clash = store.model_clash(made[:16], spec.name, made, output_sha256)
         if clash is not None:
             raise HarnessError(f"variant '{spec.name}': the store already holds '{clash}' with "
                                f"{'the same weights' if clash != spec.name else 'other weights under this name'}")
@@ -222,8 +225,8 @@ def _notes(spec: VariantSpec, parents: list[Parent]) -> list[str]:
 def _register(store: Store, name: str, path: Path, record: dict, parents: list[Parent]) -> None:
     for parent in parents:
         store.register_model(ModelRecord(parent.fingerprint[:16], parent.name, parent.kind, parent.source,
-                                         parent.fingerprint, parent.n_params))
-    fingerprint = record["output_sha256"]
+                                         parent.fingerprint, parent.n_params, weights_sha256=parent.weights_sha256))
+    fingerprint = model_registry.fingerprint(path, record["output_sha256"])
     store.register_model(ModelRecord(fingerprint[:16], name, "variant", str(path), fingerprint,
                                      record["param_count"], parents=tuple(p.fingerprint[:16] for p in parents),
-                                     recipe=record))
+                                     recipe=record, weights_sha256=record["output_sha256"]))

@@ -3,7 +3,7 @@
 `variant_id` hashes exactly the inputs that determine the weights (method and its version, every
 parameter with defaults, seed, each parent's weight hash, the calibration text hash), so a recipe
 re-run can tell "already made" from "same name, different variant". `output_sha256` is the weight
-hash the store uses as the model's fingerprint.
+hash; the store's fingerprint covers it and the config and tokenizer files (weights.models.fingerprint).
 """
 
 from __future__ import annotations

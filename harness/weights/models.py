@@ -63,10 +63,11 @@ class ResolvedModel:
     path: Path  # always a safetensors folder
     kind: str
     source: str
-    fingerprint: str
+    fingerprint: str  # everything that changes outputs: weights, config, generation config, tokenizer, chat template
     n_params: int
     weight_format: str = "safetensors"  # what the source folder held
     policy: LoadPolicy = LoadPolicy()
+    weights_sha256: str = ""  # the weights alone (what variants record and compare)
 
     @property
     def model_id(self) -> str:
@@ -141,9 +142,9 @@ def materialize(ref: ModelRef, models_dir: Path) -> ResolvedModel:
             _convert_gguf(embedded, path)
     elif ref.weight_format == "pickle":
         path = _convert_pickle(path, models_dir)
-    weights = fingerprint(path, models_dir.parent / "cache" / FINGERPRINTS)
-    return ResolvedModel(ref.name, path, ref.kind, ref.source, weights, count_parameters(path), ref.weight_format,
-                         ref.policy)
+    weights = weights_sha256(path, models_dir.parent / "cache" / FINGERPRINTS)
+    return ResolvedModel(ref.name, path, ref.kind, ref.source, fingerprint(path, weights), count_parameters(path),
+                         ref.weight_format, ref.policy, weights)
 
 
 def _package_dir(package: str) -> Path:
@@ -250,11 +251,27 @@ def _convert_pickle(source: Path, models_dir: Path) -> Path:
 FINGERPRINTS = "fingerprints.json"
 
 
-def fingerprint(path: Path, cache: Path | None = None) -> str:
-    """sha256 over the weight files (name and bytes, in name order): same weights, same model.
+# Files besides the weights that change what a model answers: its architecture and defaults, its tokenizer, and the
+# chat template (in tokenizer_config.json or a file of its own).
+OUTPUT_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+                "special_tokens_map.json", "added_tokens.json", "vocab.json", "merges.txt", "tokenizer.model",
+                "chat_template.jinja", "chat_template.json")
+
+
+def fingerprint(path: Path, weights: str) -> str:
+    """The model's identity: sha256 over its weights' digest and every OUTPUT_FILES file present (name and bytes), so
+    a changed config, tokenizer or chat template is another model, never a reuse of stale answers."""
+    files = {name: hashlib.sha256((path / name).read_bytes()).hexdigest()
+             for name in OUTPUT_FILES if (path / name).is_file()}
+    return hashlib.sha256(json.dumps({"weights": weights, "files": files}, sort_keys=True).encode()).hexdigest()
+
+
+def weights_sha256(path: Path, cache: Path | None = None) -> str:
+    """sha256 over the weight files (name and bytes, in name order): same weights, same digest.
 
     With `cache`, a folder whose weight files have the same paths, sizes, mtimes and inodes as last time is not
-    read again (a 100 GB model is hashed once, not on every command)."""
+    read again (a 100 GB model is hashed once, not on every command; a hub snapshot's files resolve to blobs the hub
+    names by their sha256, so a new revision is new paths)."""
     files = sorted(path.glob("*.safetensors"))
     key = json.dumps([[f.name, str(f.resolve()), (st := f.stat()).st_size, st.st_mtime_ns, st.st_ino] for f in files])
     known = _read_cache(cache)

@@ -90,8 +90,11 @@ def eval_(
         raise HarnessError(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}") from None
     if spec is None:
         names = split_list(models) or [model_registry.DEFAULT_MODEL]
-        spec = SuiteSpec(models=[ModelSpec(name=n) for n in names], tasks=split_list(tasks) or ["core"],
-                         settings=settings)
+        try:
+            specs = [ModelSpec.parse(n) for n in names]
+        except ValueError as exc:
+            raise HarnessError(str(exc)) from None
+        spec = SuiteSpec(models=specs, tasks=split_list(tasks) or ["core"], settings=settings)
     elif models or tasks:
         raise HarnessError("--suite: give models and tasks in the suite file, not also with --models/--tasks")
     outcomes = evaluate(spec.models, spec.tasks, db, settings=settings,
