@@ -48,7 +48,7 @@ class Catalog(Connection):
                                 WHERE model_id = ?""",
                              [record.model_id, record.fingerprint, record.weights_sha256, record.source, old_id])
             self.con.execute("UPDATE runs SET model_id = ? WHERE model_id = ?", [record.model_id, old_id])
-            self.con.execute("UPDATE models SET parents = list_transform(parents, p -> CASE WHEN p = ? THEN ? ELSE p END)"
+            self.con.execute("UPDATE models SET parents = list_transform(parents, lambda p: CASE WHEN p = ? THEN ? ELSE p END)"
                              " WHERE list_contains(parents, ?)", [old_id, record.model_id, old_id])
             self.con.execute("COMMIT")
         except BaseException:
