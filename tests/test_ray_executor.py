@@ -40,6 +40,7 @@ def _rows(run_id: str, docs: list[int], logprob: float) -> pa.Table:
         "run_id": [run_id] * n, "req_hash": [f"h{d}" for d in docs], "request_type": ["loglikelihood"] * n,
         "doc_id": docs, "idx": [0] * n, "logprob": [logprob] * n, "is_greedy": [False] * n, "n_tokens": [1] * n,
         "n_chars": [2] * n, "n_bytes": [2] * n, "n_words": [1] * n, "generation": [None] * n,
+        "context_sha": [None] * n, "continuation_sha": [None] * n,
     }, schema=REQUEST_SCHEMA)
 
 

@@ -27,8 +27,16 @@ REQUEST_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("req_hash", pa.string()), ("request_type", pa.string()),
     ("doc_id", pa.int32()), ("idx", pa.int32()), ("logprob", pa.float64()), ("is_greedy", pa.bool_()),
     ("n_tokens", pa.int32()), ("n_chars", pa.int32()), ("n_bytes", pa.int32()), ("n_words", pa.int32()),
-    ("generation", pa.string()),
+    ("generation", pa.string()), ("context_sha", pa.string()), ("continuation_sha", pa.string()),
 ])
+# What one committed chunk carries: the request rows, and beside their shas the texts themselves, which the store
+# files under `texts` (so every stored answer can be read back with its prompt) and shard files pass on.
+CHUNK_SCHEMA = REQUEST_SCHEMA.append(pa.field("context", pa.string())).append(pa.field("continuation", pa.string()))
+
+
+def text_sha(text: str | None) -> str | None:
+    """A text's address in the store's `texts` table."""
+    return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def request_hash(request_type: str, args: tuple) -> str:
@@ -151,17 +159,22 @@ class StoreCachedLM(LM):
             self._store.add_requests(self._rows(request_type, chunk, hashes, outputs))
 
     def _rows(self, request_type: str, chunk: list, hashes: list[str], outputs: list) -> pa.Table:
-        columns: dict[str, list] = {name: [] for name in REQUEST_SCHEMA.names}
+        """The chunk's rows with their texts: the prompt (`context`; none for rolling loglikelihood) and the scored
+        continuation (none for generation, whose output is `generation` itself)."""
+        columns: dict[str, list] = {name: [] for name in CHUNK_SCHEMA.names}
         for req, h, out in zip(chunk, hashes, outputs):
             if request_type == "loglikelihood":
                 context, scored = req.args
+                continuation = scored
                 logprob, greedy, generation = float(out[0]), bool(out[1]), None
                 n_tokens = self._count_tokens(context, scored)
             elif request_type == "loglikelihood_rolling":
                 (scored,) = req.args
+                context, continuation = None, scored
                 logprob, greedy, generation = float(out), None, None
                 n_tokens = self._count_tokens("", scored)
             else:
+                context, continuation = req.args[0], None
                 scored = generation = str(out)
                 logprob = greedy = None
                 n_tokens = self._count_tokens("", generation)
@@ -170,7 +183,9 @@ class StoreCachedLM(LM):
                 "doc_id": req.doc_id, "idx": req.idx, "logprob": logprob, "is_greedy": greedy,
                 "n_tokens": n_tokens, "n_chars": len(scored), "n_bytes": len(scored.encode("utf-8")),
                 "n_words": len(_WORDS.split(scored)), "generation": generation,
+                "context_sha": text_sha(context), "continuation_sha": text_sha(continuation),
+                "context": context, "continuation": continuation,
             }
             for name, value in row.items():
                 columns[name].append(value)
-        return pa.table(columns, schema=REQUEST_SCHEMA)
+        return pa.table(columns, schema=CHUNK_SCHEMA)

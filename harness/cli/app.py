@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from harness.cli.commands import catalog, compare, report, evaluate, import_, query, rank, snr, variants
+from harness.cli.commands import catalog, compare, report, evaluate, import_, query, rank, samples, snr, variants
 from harness.cli.commands._common import friendly
 from harness.cli.commands.hpo import hpo_app
 
@@ -20,6 +20,7 @@ app.command("rank", rich_help_panel="Rank")(friendly(rank.rank))
 app.command("compare", rich_help_panel="Rank")(friendly(compare.compare))
 app.command("report", rich_help_panel="Rank")(friendly(report.report))
 app.command("query", rich_help_panel="Store")(friendly(query.query))
+app.command("samples", rich_help_panel="Store")(friendly(samples.samples))
 app.add_typer(import_.import_app, name="import", rich_help_panel="Store")
 app.command("snr", rich_help_panel="Rank")(friendly(snr.snr))
 app.add_typer(variants.variants_app, name="variants", rich_help_panel="Evaluate")

@@ -160,3 +160,20 @@ def parse_gen_kwargs(text: str | None) -> dict | None:
 def split_list(values: list[str] | None) -> list[str]:
     """Accept both repeated options and comma-separated lists."""
     return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
+
+
+# `harness samples`
+ItemOption = Annotated[Optional[int], typer.Option(
+    "--item", min=0, help="Show only this item (the task's document number).", rich_help_panel=_OUTPUT)]
+WrongOption = Annotated[bool, typer.Option(
+    "--wrong", help="Show only the items the model got wrong.", rich_help_panel=_OUTPUT)]
+SampleLimitOption = Annotated[Optional[int], typer.Option(
+    "--limit", min=1, help="Show only the first K items (after --wrong).", rich_help_panel=_OUTPUT)]
+SamplesFormatOption = Annotated[str, typer.Option(
+    "--format", "-f", help="table, or json (exact texts, for programs).", rich_help_panel=_OUTPUT)]
+
+# `harness rank`
+SaveOption = Annotated[Optional[str], typer.Option(
+    "--save", help="Also store the ranking in the store's `rankings` and `ranking_rows` tables under NAME (with its "
+    "method, parameters, input hash and this command line); saving NAME again replaces it. With --method all: one "
+    "ranking per method, as NAME/METHOD.", rich_help_panel=_OUTPUT)]

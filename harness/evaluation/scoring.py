@@ -43,6 +43,8 @@ def sample_rows(run_id: str, logged: list[dict], requests: pd.DataFrame) -> pd.D
     return frame
 
 
+# Per-item values that are no score of their own: inputs to a perplexity, and which choice is gold.
+_NOT_SCORES = ("loglikelihood", "gold_index")
 _WEIGHTS = {"word_perplexity": "n_words", "byte_perplexity": "n_bytes", "bits_per_byte": "n_bytes"}
 
 
@@ -66,6 +68,7 @@ def _choice_metrics(choices: pd.DataFrame, target: int) -> list[tuple[str, float
     tokens = np.maximum(choices["n_tokens"].to_numpy(dtype=float), 1.0)
     gold = choices["n_bytes"].to_numpy(dtype=float)[target]
     return [
+        ("gold_index", float(target)),  # which choice is right, for `harness samples`; not a score
         ("acc_per_token", float(np.argmax(lls / tokens) == target)),
         ("logprob_gold", float(lls[target])),
         ("bits_per_byte_gold", -float(lls[target]) / (max(gold, 1.0) * LN2)),
@@ -83,7 +86,7 @@ def score_rows(run_id: str, task_results: dict, samples: pd.DataFrame, n_docs: i
         rows[metric_key(metric, filter_name)] = (float(value), float(stderr) if isinstance(stderr, (int, float))
                                                  else np.nan)
     for metric, values in samples.groupby("metric")["value"]:
-        if metric in rows or metric.startswith("n_") or metric.endswith(":n") or metric == "loglikelihood":
+        if metric in rows or metric.startswith("n_") or metric.endswith(":n") or metric in _NOT_SCORES:
             continue
         v = values.to_numpy(dtype=float)
         stderr = float(np.std(v, ddof=1) / np.sqrt(len(v))) if len(v) > 1 else np.nan

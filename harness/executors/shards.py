@@ -4,7 +4,9 @@ DuckDB allows one writer, so a worker never opens the store. Each committed chun
 written under a hidden temporary name and renamed into place, so a reader sees whole files or nothing and a
 killed worker leaves at most a stray temporary. A shard that finished writes `done.json`. The driver ingests
 files with INSERT OR IGNORE on the requests key (run, request type, doc, choice): the same key the store cache
-uses, so ingesting a file twice, or two files holding the same row (a retried worker), adds nothing.
+uses, so ingesting a file twice, or two files holding the same row (a retried worker), adds nothing. Each row
+carries its prompt and continuation text beside their shas; the store files them under `texts` in the same
+transaction as the rows.
 
 Layout: <results>/shards/<run_id>/<k>-of-<n>/<request type>-<random>.parquet and .../done.json.
 """
@@ -23,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harness.common.atomic import write_text
-from harness.backends.cached import REQUEST_SCHEMA
+from harness.backends.cached import CHUNK_SCHEMA
 from harness.common.errors import HarnessError
 
 DONE = "done.json"
@@ -60,19 +62,28 @@ def shard_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*.parquet") if not p.name.startswith("."))
 
 
+# Columns a shard written before schema v3 lacks (the texts and their shas): read as nulls, so such a shard still
+# resumes its run; its rows then have no texts, like any run from before v3.
+_SINCE_V3 = ("context_sha", "continuation_sha", "context", "continuation")
+
+
 def read_shards(paths: Sequence[Path]) -> pa.Table:
-    """The request rows of these files as one table; a file that is not a request shard is named."""
+    """The request rows of these files, with the texts they carry, as one table (CHUNK_SCHEMA: the store's
+    add_requests files the texts under `texts`); a file that is not a request shard is named."""
     tables = []
     for path in paths:
         try:
             table = pq.read_table(path)
         except (OSError, pa.ArrowException) as exc:
             raise HarnessError(f"shard {path}: not readable as Parquet ({str(exc).splitlines()[0]})") from None
-        missing = [name for name in REQUEST_SCHEMA.names if name not in table.column_names]
+        missing = [name for name in CHUNK_SCHEMA.names if name not in table.column_names and name not in _SINCE_V3]
         if missing:
             raise HarnessError(f"shard {path}: not a request shard (missing column {missing[0]})")
-        tables.append(table.select(REQUEST_SCHEMA.names).cast(REQUEST_SCHEMA))
-    return pa.concat_tables(tables) if tables else REQUEST_SCHEMA.empty_table()
+        for name in _SINCE_V3:
+            if name not in table.column_names:
+                table = table.append_column(name, pa.nulls(table.num_rows, pa.string()))
+        tables.append(table.select(CHUNK_SCHEMA.names).cast(CHUNK_SCHEMA))
+    return pa.concat_tables(tables) if tables else CHUNK_SCHEMA.empty_table()
 
 
 def write_shard(rows: pa.Table, folder: Path, stem: str) -> Path:

@@ -1,20 +1,23 @@
 """The DuckDB store: the only package that speaks SQL.
 
 Users query the file directly, so table and column names are part of the public surface (schema.py). `Store` is
-one connection (connection.py) with the queries of each concern mixed in: catalog, runs, results, external, hpo.
+one connection (connection.py) with the queries of each concern mixed in: catalog, runs, results, samples,
+saved rankings, external, hpo.
 """
 
 from harness.store.catalog import Catalog
 from harness.store.connection import Connection
 from harness.store.external import ExternalScores
 from harness.store.hpo import HpoTrials
+from harness.store.rankings import SavedRankings
 from harness.store.records import ModelRecord, TaskRecord
 from harness.store.results import Results
 from harness.store.runs import Runs
+from harness.store.samples import Samples
 from harness.store.schema import SCHEMA_VERSION
 
 
-class Store(Catalog, Runs, Results, ExternalScores, HpoTrials, Connection):
+class Store(Catalog, Runs, Results, Samples, SavedRankings, ExternalScores, HpoTrials, Connection):
     """A connection to one store file; use as a context manager so the lock is always released."""
 
 

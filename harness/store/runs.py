@@ -72,9 +72,29 @@ class Runs(Connection):
                GROUP BY q.req_hash""", {"run": run_id, "type": request_type}
         ).df()
 
+    # Text columns a chunk may carry beside its request rows (StoreCachedLM's chunks and shard files do), each with
+    # the requests column that holds its sha256.
+    _TEXT_COLUMNS = {"context": "context_sha", "continuation": "continuation_sha"}
+
     def add_requests(self, rows: pa.Table) -> None:
-        """Append one chunk of request results; a chunk is committed whole or not at all."""
-        self._insert("requests", rows, ignore_duplicates=True)
+        """Append one chunk of request results, and the texts it carries into `texts` (content-addressed, so a text
+        already there is kept), in one transaction: a chunk is committed whole or not at all."""
+        texts: dict[str, str] = {}
+        for column, sha_column in self._TEXT_COLUMNS.items():
+            if column in rows.column_names:
+                pairs = zip(rows.column(sha_column).to_pylist(), rows.column(column).to_pylist())
+                texts.update((sha, text) for sha, text in pairs if sha is not None and text is not None)
+        requests = rows.drop_columns([c for c in self._TEXT_COLUMNS if c in rows.column_names])
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self._insert("texts", pa.table({"text_sha": list(texts), "text": list(texts.values())},
+                                           schema=pa.schema([("text_sha", pa.string()), ("text", pa.string())])),
+                         ignore_duplicates=True)
+            self._insert("requests", requests, ignore_duplicates=True)
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
 
     def requests_for_run(self, run_id: str) -> pd.DataFrame:
         return self.con.execute(

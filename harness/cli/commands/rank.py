@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -14,8 +15,8 @@ from harness.cli.commands._csd import (
 )
 from harness.common.errors import HarnessError
 from harness.cli.options import (
-    INPUT_PANEL, METHOD_PANEL, DbOption, FormatOption, ModelsOption, SeedOption, SnrFilterOption, SourceOption,
-    TasksOption, split_list,
+    INPUT_PANEL, METHOD_PANEL, DbOption, FormatOption, ModelsOption, SaveOption, SeedOption, SnrFilterOption,
+    SourceOption, TasksOption, split_list,
 )
 from harness.common.paths import default_db
 
@@ -71,12 +72,15 @@ def rank(
     item_bootstrap: ItemBootstrapOption = False,
     plot: PlotOption = None,
     fmt: FormatOption = "table",
+    save: SaveOption = None,
 ) -> None:
     """Rank competitors; every method sees the same ScoreTable."""
     from harness.report.leaderboard import check_format, render
     from tournaments.methods import METHODS, get_method
 
     check_format(fmt)
+    if save is not None and not save.strip():
+        raise HarnessError(f"--save {save!r}: give the ranking a name")
     if method != "all":
         try:
             get_method(method)
@@ -88,16 +92,24 @@ def rank(
     if snr_filter is not None or snr_min is not None:
         table = _snr_filtered(db, table, snr_filter, snr_min, snr_source, fmt)
     if method == "all":
-        _render_all(table, csd, fmt)
+        rankings = _render_all(table, csd, fmt)
+        saved = {f"{save}/{name}": (ranking, {}) for name, ranking in rankings.items()}
     elif method == "csd":
         from harness.cli.commands import _csd
 
         _csd.report(table, csd, published, plot, fmt)
+        if save:  # the printed CSD table's first schedule, simulated again as a Ranking (same settings and seed)
+            from tournaments.methods import rank as rank_with
+
+            saved = {save: (rank_with(table, "csd", **csd.ranker_params(table)), {})}
     else:
-        frame, notes = _leaderboard(table, method, published, bootstrap, seed)
+        frame, notes, chosen = _leaderboard(table, method, published, bootstrap, seed)
+        saved = {save: (chosen, {"bootstrap": bootstrap, "seed": seed})}
         if variants:
             frame = _with_parents(db, frame, method)
         render(frame, fmt, out, title=f"{title} — by {method}", notes=notes)
+    if save:
+        _save(db, table, saved)
     if robustness:
         names = list(METHODS) if method == "all" else sorted({method, "mean", "mwr", "borda"})
         _render_robustness(table, names, csd, fmt)
@@ -132,7 +144,8 @@ def _snr_filtered(db: Path, table, k: int | None, min_snr: float | None, source:
 
 
 def _leaderboard(table, method: str, published, bootstrap: int, seed: int):
-    """Rank, competitor, the chosen score (with CIs), mean and MWR for reference, then per-benchmark values."""
+    """Rank, competitor, the chosen score (with CIs), mean and MWR for reference, then per-benchmark values; and
+    the chosen Ranking, with the bootstrap CIs where there are some (what --save stores)."""
     import pandas as pd
 
     from tournaments.methods import rank
@@ -155,7 +168,8 @@ def _leaderboard(table, method: str, published, bootstrap: int, seed: int):
     notes = chosen.notes
     if bootstrap:
         notes += (f"CIs from {bootstrap} bootstrap resamples over {boot.unit} (seed {seed})",)
-    return frame.sort_values(["rank", "competitor"], kind="stable").reset_index(drop=True), notes
+        chosen = replace(chosen, ci_low=boot.score_low, ci_high=boot.score_high)
+    return frame.sort_values(["rank", "competitor"], kind="stable").reset_index(drop=True), notes, chosen
 
 
 def _with_parents(db: Path, frame, method: str):
@@ -175,7 +189,7 @@ def _with_parents(db: Path, frame, method: str):
     return frame.sort_values(["_family", "_is_variant", "rank"], kind="stable").drop(columns=["_family", "_is_variant"])
 
 
-def _render_all(table, csd: CSDSettings, fmt: str) -> None:
+def _render_all(table, csd: CSDSettings, fmt: str) -> dict:
     from harness.report.leaderboard import render
     from tournaments.methods import rank_all
 
@@ -183,6 +197,24 @@ def _render_all(table, csd: CSDSettings, fmt: str) -> None:
     render(ranks.reset_index(), fmt, out, title="rank under every method")
     render(tau.reset_index(names="method"), fmt, out, title="Kendall tau-b between methods",
            notes=tuple(f"{name}: {note}" for name, r in rankings.items() for note in r.notes))
+    return rankings
+
+
+def _save(db: Path, table, saved: dict) -> None:
+    """Store each ranking under its name (--save NAME; NAME/METHOD with --method all) with its method's parameters,
+    the hash of the ranked table and this command line."""
+    import shlex
+    import sys
+
+    from harness.cli.commands._common import err
+    from harness.store import Store
+    from harness.store.rankings import table_hash
+
+    digest, command = table_hash(table), shlex.join(sys.argv)
+    with Store.open(db) as store:
+        for name, (ranking, extra) in saved.items():
+            store.save_ranking(name, ranking, {**ranking.params, **extra}, digest, command)
+    err.print(f"saved {', '.join(saved)} in {db}", highlight=False, soft_wrap=True)
 
 
 def _render_robustness(table, names: list[str], csd: CSDSettings, fmt: str) -> None:
