@@ -10,10 +10,10 @@ from harness.common.errors import HarnessError
 from harness.store.connection import Connection
 
 
-def _unknown(kind: str, name: str, known: list[str]) -> HarnessError:
+def _unknown(kind: str, name: str, known: list[str], of: str = "") -> HarnessError:
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    return HarnessError(f"{kind} {name!r}: no finished run{hint} (known: {', '.join(known) or 'none'})")
+    return HarnessError(f"{kind} {name!r}: no finished run{of}{hint} (known: {', '.join(known) or 'none'})")
 
 
 class Samples(Connection):
@@ -26,7 +26,7 @@ class Samples(Connection):
         tasks = [r[0] for r in self.con.execute(
             "SELECT DISTINCT task FROM leaderboard WHERE model = ? ORDER BY task", [model]).fetchall()]
         if task not in tasks:
-            raise _unknown(f"task (of model {model!r})", task, tasks)
+            raise _unknown("task", task, tasks, of=f" of model {model!r}")
         run_id, metric, n = self.con.execute(
             """SELECT l.run_id, l.metric, l.n FROM leaderboard l JOIN runs r USING (run_id)
                WHERE l.model = ? AND l.task = ?
