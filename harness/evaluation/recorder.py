@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 from harness.backends import StoreCachedLM
 from harness.evaluation.config import EvalSettings
@@ -107,11 +109,27 @@ def lm_eval_run(lm, config: dict, task_manager, settings: EvalSettings, docs: li
     prompting = dict(num_fewshot=settings.num_fewshot, fewshot_random_seed=settings.fewshot_seed,
                      apply_chat_template=settings.apply_chat_template, fewshot_as_multiturn=settings.multiturn,
                      system_instruction=settings.system_instruction, gen_kwargs=settings.gen_kwargs)
-    if docs is not None:
-        return simple_evaluate(model=lm, tasks=[config], task_manager=task_manager, samples={config["task"]: docs},
-                               log_samples=False, bootstrap_iters=0, **prompting)
-    return simple_evaluate(model=lm, tasks=[config], task_manager=task_manager, limit=settings.limit,
-                           log_samples=True, bootstrap_iters=settings.bootstrap_iters, **prompting)
+    with _without_environment_report():
+        if docs is not None:
+            return simple_evaluate(model=lm, tasks=[config], task_manager=task_manager,
+                                   samples={config["task"]: docs}, log_samples=False, bootstrap_iters=0, **prompting)
+        return simple_evaluate(model=lm, tasks=[config], task_manager=task_manager, limit=settings.limit,
+                               log_samples=True, bootstrap_iters=settings.bootstrap_iters, **prompting)
+
+
+@contextmanager
+def _without_environment_report() -> Iterator[None]:
+    """simple_evaluate ends by collecting torch's environment report (`pip list` and friends in subprocesses):
+    ~0.5 s per call, 85% of a cached task's cost (scripts/bench_task_overhead.py), paid per leaf of a group.
+    Each run records its environment once (environment.py), so lm-eval's copy, which we drop, is skipped."""
+    import lm_eval.evaluator as evaluator
+
+    collect = evaluator.add_env_info
+    evaluator.add_env_info = lambda results: None
+    try:
+        yield
+    finally:
+        evaluator.add_env_info = collect
 
 
 def quiet_lm_eval() -> None:
