@@ -28,8 +28,12 @@ def samples(
     db: DbOption = default_db(),
     fmt: SamplesFormatOption = "table",
 ) -> None:
-    """Per item of the model's run on the task: the prompt, each choice's log-likelihood (or the generation), the
-    chosen choice, the gold one, and whether it was right; the run is the one `leaderboard` picks."""
+    """How a model answered each item of a task: prompt, choices, chosen, gold, right or wrong.
+
+    Per item of the run `leaderboard` picks (the one covering most items): the prompt, each choice's continuation
+    and log-likelihood (or the generation), the chosen choice (lm-eval's acc: the first argmax), the gold one,
+    and whether it was right. Read from the store alone; no model is loaded.
+    """
     from harness.store import Store
 
     if fmt not in ("table", "json"):
