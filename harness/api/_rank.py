@@ -10,24 +10,31 @@ from tournaments import Ranking, ScoreTable
 
 
 def scores(db: str | Path | None = None, *, source: str | None = None, models: Sequence[str] | None = None,
-           tasks: Sequence[str] | None = None, level: str = "group", items: bool = False) -> ScoreTable:
+           tasks: Sequence[str] | None = None, level: str = "group", items: bool = False, limit: int | None = None,
+           allow_mixed: bool = False) -> ScoreTable:
     """Evaluated models x tasks (primary metrics; with `items`, one replicate per item), or the import `source`.
-    `tasks` picks tasks and lm-eval groups: a group is one benchmark at level 'group', its leaves at 'leaf'."""
-    return scores_and_published(db, source=source, models=models, tasks=tasks, level=level, items=items)[0]
+    `tasks` picks tasks and lm-eval groups: a group is one benchmark at level 'group', its leaves at 'leaf'.
+    Models are compared on one task version and settings and on the items they share; `limit` uses the runs made
+    with --limit `limit`; `allow_mixed` takes each model's own score where they differ (else a HarnessError)."""
+    return scores_and_published(db, source=source, models=models, tasks=tasks, level=level, items=items,
+                                limit=limit, allow_mixed=allow_mixed)[0]
 
 
 def scores_and_published(db: str | Path | None = None, *, source: str | None = None,
                          models: Sequence[str] | None = None, tasks: Sequence[str] | None = None,
-                         level: str = "group", items: bool = False):
-    """`scores`, with an import's published aggregate (a Series by competitor, or None) beside it."""
+                         level: str = "group", items: bool = False, limit: int | None = None,
+                         allow_mixed: bool = False):
+    """`scores`, with an import's published aggregate (a Series by competitor, or None) and the notes on what was
+    done to compare the models (a tuple of lines) beside it."""
     from harness.store import Store
-    from harness.tables.scores import imported_table, stored_table
+    from harness.tables.scores import imported_table, stored_scores
 
     with Store.open(db or default_db(), read_only=True) as store:
         if source:
-            return imported_table(store, source)
-        return stored_table(store, list(models) if models else None, items=items, tasks=list(tasks or []),
-                            level=level), None
+            return (*imported_table(store, source), ())
+        table, notes = stored_scores(store, list(models) if models else None, items=items, tasks=list(tasks or []),
+                                     level=level, limit=limit, allow_mixed=allow_mixed)
+        return table, None, notes
 
 
 def csv_scores(path: str | Path, on_duplicate: str = "error"):

@@ -110,6 +110,13 @@ SourceOption = Annotated[Optional[str], typer.Option(
 SnrFilterOption = Annotated[Optional[int], typer.Option(
     "--snr-filter", min=1, help="Rank on only the K benchmarks with the highest signal-to-noise ratio (report: "
     "the others are shown as dropped).", rich_help_panel=METHOD_PANEL)]
+AllowMixedOption = Annotated[bool, typer.Option(
+    "--allow-mixed", help="Compare models even where they ran another task version, other run settings or other "
+    "items: each model's own score, with a note saying where (default: such models are refused, and models "
+    "evaluated on different items are scored on the items they share).", rich_help_panel=INPUT_PANEL)]
+RankLimitOption = Annotated[Optional[int], typer.Option(
+    "--limit", min=1, help="Use only runs made with --limit N (default: each model's run covering the most items).",
+    rich_help_panel=INPUT_PANEL)]
 # 20 is the fewest resamples whose bootstrap p-value floor 1/(n_boot+1) is below 0.05
 # (tournaments.stats.min_bootstrap_resamples(1)); with fewer, no percentile test can come out significant.
 NBootOption = Annotated[int, typer.Option(

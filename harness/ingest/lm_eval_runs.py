@@ -20,6 +20,7 @@ from harness.ingest.checkpoint_curves import LOWER_IS_BETTER
 from harness.ingest.parsers import MalformedFileError, load_results_json, read_lm_eval_dir
 from harness.evaluation.scoring import SAMPLE_SCHEMA, SCORE_SCHEMA
 from harness.store import ModelRecord, TaskRecord
+from harness.tasks.task import metric_key
 
 BACKEND = "lm-eval (imported)"
 RUN_SCHEMA = pa.schema([("run_id", pa.string()), ("model_id", pa.string()), ("task_id", pa.string()),
@@ -55,9 +56,9 @@ def external_model(name: str, folder: Path) -> ModelRecord:
                        namespace="lm-eval")
 
 
-def _metric_key(frame: pd.DataFrame) -> pd.Series:
-    """lm-eval's own `metric,filter` key, shortened to the metric when the filter is 'none'."""
-    return frame["metric"].where(frame["filter"] == "none", frame["metric"] + "," + frame["filter"])
+def _metric_keys(frame: pd.DataFrame) -> list[str]:
+    """Each row's stored metric key, by the one convention (harness.tasks.task.metric_key)."""
+    return [metric_key(metric, filter_name) for metric, filter_name in zip(frame["metric"], frame["filter"])]
 
 
 def _groups(root: Path, result_files: list[str]) -> dict[str, set[str]]:
@@ -92,7 +93,7 @@ def read_lm_eval_runs(path: str | Path, name: str | None = None) -> ImportedRuns
     groups = _groups(root, sorted(runs["run"].unique()))
     is_group = [task in groups[run] for run, task in zip(runs["run"], runs["task"])]
     skipped = sorted(set(runs.loc[is_group, "task"]))
-    runs = runs[[not g for g in is_group]].assign(key=lambda f: _metric_key(f))
+    runs = runs[[not g for g in is_group]].assign(key=_metric_keys)
     if runs.empty:
         raise MalformedFileError(f"{root}: no task results besides groups ({', '.join(skipped)})")
     models = {m: external_model(m, root) for m in runs["model"].unique()}
@@ -100,7 +101,10 @@ def read_lm_eval_runs(path: str | Path, name: str | None = None) -> ImportedRuns
     for (rel, model, task), rows in runs.groupby(["run", "model", "task"], sort=False):
         first = rows.iloc[0]
         record = _task_record(task, first)
-        tasks.setdefault(record.task_id, record)
+        known, where = tasks.setdefault(record.task_id, (record, rel))
+        if known.higher_is_better != record.higher_is_better:
+            raise MalformedFileError(f"{root / rel}: task {task!r} says {_direction(record)}, but {root / where} "
+                                     f"says {_direction(known)} for the same task version; import them apart")
         run_id = _sha("lm-eval import", models[model].fingerprint, record.task_id, rel)[:24]
         run_ids[(rel, task)] = run_id
         args = {"results_file": rel, "model_args": first["model_args"], "n_shot": first["n_shot"]}
@@ -113,19 +117,24 @@ def read_lm_eval_runs(path: str | Path, name: str | None = None) -> ImportedRuns
     samples = samples[samples["run_id"].notna()]
     return ImportedRuns(
         models=list(models.values()),
-        tasks=list(tasks.values()),
+        tasks=[record for record, _ in tasks.values()],
         runs=pa.Table.from_pylist([dict(zip(RUN_SCHEMA.names, r)) for r in run_rows], schema=RUN_SCHEMA),
         samples=pa.Table.from_pandas(
             pd.DataFrame({"run_id": samples["run_id"], "doc_id": samples["doc_id"].astype("int32"),
-                          "metric": _metric_key(samples), "value": samples["value"].astype(float)}),
+                          "metric": _metric_keys(samples), "value": samples["value"].astype(float)}),
             schema=SAMPLE_SCHEMA, preserve_index=False),
         scores=pa.Table.from_pylist([dict(zip(SCORE_SCHEMA.names, r)) for r in score_rows], schema=SCORE_SCHEMA),
         skipped_groups=skipped,
     )
 
 
+def _direction(record: TaskRecord) -> str:
+    return "higher is better" if record.higher_is_better else "lower is better"
+
+
 def _task_record(task: str, first: pd.Series) -> TaskRecord:
-    """One task per (name, version, shots): the same task imported for many models is stored once."""
+    """One task per (name, version, shots): the same task imported for many models is stored once, with one
+    direction, the one lm-eval's task definition reports for its primary metric (else the metric's usual one)."""
     config = json.loads(_json({"source": "lm-eval", "task": task, "version": first["version"],
                                "n_shot": first["n_shot"]}))
     config_hash = _sha(config)

@@ -137,12 +137,12 @@ def heatmap(table: ScoreTable) -> Section:
     )
 
 
-def snr(store: Store, snr_filter: int | None) -> Section | None:
+def snr(store: Store, snr_filter: int | None, allow_mixed: bool = False) -> Section | None:
     from harness.report.snr_plot import plot_snr_bars
     from harness.tables.snr import benchmark_snr
 
     try:
-        frame = benchmark_snr(store)
+        frame = benchmark_snr(store, allow_mixed=allow_mixed)
     except HarnessError:
         return None
     if frame["snr"].notna().sum() == 0:

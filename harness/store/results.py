@@ -1,4 +1,4 @@
-"""Scores and per-item values as the `leaderboard` view picks them, and variants beside their parents."""
+"""Scores and per-item values of the runs the `leaderboard` view offers, and variants beside their parents."""
 
 from __future__ import annotations
 
@@ -10,26 +10,31 @@ from harness.store.connection import Connection
 
 
 class Results(Connection):
-    def leaderboard_rows(self, models: Iterable[str] | None = None) -> pd.DataFrame:
-        """Primary-metric score per (model, task), as the `leaderboard` view chooses it."""
-        frame = self.con.execute(
-            "SELECT model, task, value, stderr, n, higher_is_better FROM leaderboard ORDER BY model, task"
+    def leaderboard_rows(self, models: Iterable[str] | None = None, limit: int | None = None) -> pd.DataFrame:
+        """Every candidate row of the `leaderboard` view (one per model, task version, settings and item limit), with
+        its task record (task_id, source, config) and when its run finished: harness.tables chooses among them.
+        `limit` keeps the runs made with --limit `limit` only."""
+        return self.con.execute(
+            """SELECT l.model, l.task, l.task_version, l.config_hash, l.settings, l.metric, l.value, l.stderr, l.n,
+                      t.higher_is_better, t.task_id, t.source AS task_source, t.config AS task_config,
+                      l.run_id, l.item_limit, r.finished_at
+               FROM leaderboard l JOIN runs r USING (run_id) JOIN tasks t ON t.task_id = r.task_id
+               WHERE (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], l.model))
+                 AND (?::INTEGER IS NULL OR l.item_limit = ?::INTEGER)
+               ORDER BY l.model, l.task, l.run_id""",
+            [None if models is None else list(models)] * 2 + [limit] * 2,
         ).df()
-        if models is not None:
-            frame = frame[frame["model"].isin(list(models))]
-        return frame
 
-    def item_rows(self, models: Iterable[str] | None = None) -> pd.DataFrame:
-        """Per-item primary-metric values of the same runs `leaderboard_rows` picks (for item bootstrap
-        and paired tests); for perplexity tasks each item is one document's bits per byte."""
-        frame = self.con.execute(
-            """SELECT l.model, l.task, s.doc_id, s.value, l.higher_is_better
-               FROM leaderboard l JOIN samples s ON s.run_id = l.run_id AND s.metric = l.metric
-               ORDER BY l.model, l.task, s.doc_id"""
+    def item_rows(self, run_ids: Iterable[str]) -> pd.DataFrame:
+        """Per-item primary-metric values (run_id, doc_id, value) of the given runs, for scores on shared items,
+        item bootstrap and paired tests; for perplexity tasks each item is one document's bits per byte."""
+        return self.con.execute(
+            """SELECT s.run_id, s.doc_id, s.value
+               FROM samples s JOIN runs r USING (run_id) JOIN tasks t USING (task_id)
+               WHERE list_contains(?::VARCHAR[], s.run_id) AND s.metric = t.primary_metric
+               ORDER BY s.run_id, s.doc_id""",
+            [list(run_ids)],
         ).df()
-        if models is not None:
-            frame = frame[frame["model"].isin(list(models))]
-        return frame
 
     def variant_rows(self) -> pd.DataFrame:
         """Each variant with its first parent, method and achieved sparsity (from its manifest)."""

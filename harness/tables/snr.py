@@ -13,7 +13,7 @@ import pandas as pd
 
 from harness.tables.checkpoints import checkpoint_tables
 from harness.common.errors import HarnessError
-from harness.tables.scores import stored_table
+from harness.tables.scores import comparable, score_table
 from harness.store import Store
 from tournaments import ScoreTable
 from tournaments.signal_noise import snr_table
@@ -28,9 +28,9 @@ N_BOOT = 1000
 def item_inputs(scores: ScoreTable, items: pd.DataFrame, task: str) -> tuple[ScoreTable, ScoreTable, str]:
     """(final, noise, note) for `snr_table(..., source="items")` on one task of the evaluated runs.
 
-    `scores` is the stored leaderboard table, `items` the store's `item_rows()`. The population is
-    every model with per-item results on the task; the bootstrap uses the items all of them answered
-    (a model evaluated with --limit shrinks that set, and the note says so).
+    `scores` is the stored leaderboard table, `items` the per-item values of `comparable(...)`. The
+    population is every model with per-item results on the task; the bootstrap uses the items all of
+    them answered (with --allow-mixed a model evaluated with --limit shrinks that set, and the note says so).
     """
     items = items[items["task"] == task]
     per_item = items.groupby("doc_id")["model"].nunique()
@@ -43,23 +43,27 @@ def item_inputs(scores: ScoreTable, items: pd.DataFrame, task: str) -> tuple[Sco
     return scores.select(competitors=list(noise.competitors), benchmarks=[task]), noise, note
 
 
-def benchmark_snr(store: Store, source: str | None = None, last: int = DEFAULT_LAST) -> pd.DataFrame:
+def benchmark_snr(store: Store, source: str | None = None, last: int = DEFAULT_LAST, limit: int | None = None,
+                  allow_mixed: bool = False) -> pd.DataFrame:
     """One row per benchmark: signal, noise, snr, noise_source, n_models, note.
 
     `source` names a per-checkpoint import; without it, the store's evaluated runs are used
-    (item-bootstrap noise, one task at a time so each uses every model that has its items).
+    (item-bootstrap noise, one task at a time so each uses every model that has its items), chosen
+    and made comparable as `comparable(store, limit=limit, allow_mixed=allow_mixed)` does.
     """
     if source is not None:
         final, noise = checkpoint_tables(store, source)
         return snr_table(final, noise, source="checkpoints", n=last)
-    items = store.item_rows()
+    chosen = comparable(store, limit=limit, allow_mixed=allow_mixed)
+    items = chosen.items
     if items.empty:
         imported = ", ".join(store.external_sources()["source"]) or "none"
         raise HarnessError(f"--db {store.path}: no finished runs with per-item samples; run `harness eval`, "
                            f"`harness import lm-eval`, or pass --source (imported: {imported})")
-    scores, frames = stored_table(store), []
+    scores, frames = score_table(chosen.rows), []
     for task in sorted(items["task"].unique()):
         final, noise, note = item_inputs(scores, items, task)
+        note = note or chosen.notes.get(task, "")
         frame = snr_table(final, noise, source="items", n_boot=N_BOOT)
         frames.append(frame.assign(note=frame["note"].where(frame["note"] != "", note)))
     return pd.concat(frames, ignore_index=True)
@@ -72,13 +76,16 @@ def filter_for_ranking(
     min_snr: float | None = None,
     source: str | None = None,
     last: int = DEFAULT_LAST,
+    limit: int | None = None,
+    allow_mixed: bool = False,
 ) -> tuple[ScoreTable, list[tuple[str, float, str]]]:
     """`table` without its low-SNR benchmarks, and what was dropped as (benchmark, snr, reason).
 
-    SNR comes from `benchmark_snr(store, source, last)`; `k` keeps the k highest, `min_snr` those at
-    or above it (both may be given). Benchmarks without an SNR estimate are dropped too, and say so.
+    SNR comes from `benchmark_snr(store, source, last, limit, allow_mixed)`; `k` keeps the k highest,
+    `min_snr` those at or above it (both may be given). Benchmarks without an SNR estimate are dropped
+    too, and say so.
     """
-    snrs = benchmark_snr(store, source, last)
+    snrs = benchmark_snr(store, source, last, limit, allow_mixed)
     try:
         return snr_filter(table, dict(zip(snrs["benchmark"], snrs["snr"])), k=k, min_snr=min_snr)
     except ValueError as err:

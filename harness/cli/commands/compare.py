@@ -8,7 +8,7 @@ import typer
 
 from harness.cli.commands._common import out
 from harness.common.errors import HarnessError
-from harness.cli.options import DbOption, FormatOption, NBootOption, SeedOption
+from harness.cli.options import AllowMixedOption, DbOption, FormatOption, NBootOption, SeedOption
 from harness.common.paths import default_db
 
 
@@ -18,6 +18,7 @@ def compare(
     db: DbOption = default_db(),
     n_boot: NBootOption = 10_000,
     seed: SeedOption = 0,
+    allow_mixed: AllowMixedOption = False,
     fmt: FormatOption = "table",
 ) -> None:
     """Per-task difference (A - B) with a 95% CI and a p-value, Holm-corrected across tasks.
@@ -25,15 +26,18 @@ def compare(
     Binary metrics use McNemar's exact test with the exact conditional (Clopper-Pearson) interval,
     which excludes 0 exactly when p < 0.05; continuous ones a paired bootstrap with its percentile
     interval. Both use the items both models answered, so the test sees the pairing that unpaired
-    z-tests throw away.
+    z-tests throw away; a task the two ran in another version or with other settings is refused
+    (--allow-mixed pairs their own runs anyway).
     """
     from harness.report.leaderboard import check_format, render
     from harness.store import Store
+    from harness.tables.scores import comparable
     from tournaments.stats import bootstrap_floor_note, compare_on_tasks
 
     check_format(fmt)
     with Store.open(db, read_only=True) as store:
-        items = store.item_rows([model_a, model_b])
+        chosen = comparable(store, [model_a, model_b], allow_mixed=allow_mixed)
+    items = chosen.items
     for name in (model_a, model_b):
         if name not in set(items["model"]):
             raise HarnessError(f"model '{name}': no per-item results in {db} (see `harness models list`)")
@@ -45,7 +49,7 @@ def compare(
     frame = compare_on_tasks(pairs, n_boot=n_boot, seed=seed)
     lower = set(items.loc[~items["higher_is_better"].astype(bool), "task"])
     frame["better"] = [_better(row, model_a, model_b, row.task in lower) for row in frame.itertuples()]
-    notes = ["p_holm: Holm-corrected across tasks; significant at 0.05",
+    notes = [*chosen.note_lines(), "p_holm: Holm-corrected across tasks; significant at 0.05",
              "ci: 95%; mcnemar rows: exact conditional Clopper-Pearson interval on the discordant items, "
              "consistent with the exact p; paired_bootstrap rows: percentile bootstrap interval"]
     floor = bootstrap_floor_note(frame, n_boot)

@@ -8,15 +8,15 @@ from typing import Annotated, Optional
 
 import typer
 
-from harness.cli.commands._common import out
+from harness.cli.commands._common import err, out
 from harness.cli.commands._csd import (
     CSDSettings, EliminateOption, ItemBootstrapOption, MissingOption, NSimsOption, PlotOption, RoundsOption,
     TiebreakOption,
 )
 from harness.common.errors import HarnessError
 from harness.cli.options import (
-    INPUT_PANEL, METHOD_PANEL, DbOption, FormatOption, ModelsOption, SaveOption, SeedOption, SnrFilterOption,
-    SourceOption, TasksOption, split_list,
+    INPUT_PANEL, METHOD_PANEL, AllowMixedOption, DbOption, FormatOption, ModelsOption, RankLimitOption, SaveOption,
+    SeedOption, SnrFilterOption, SourceOption, TasksOption, split_list,
 )
 from harness.common.paths import default_db
 
@@ -56,6 +56,8 @@ def rank(
     models: ModelsOption = None,
     tasks: TasksOption = None,
     level: LevelOption = "group",
+    limit: RankLimitOption = None,
+    allow_mixed: AllowMixedOption = False,
     method: MethodOption = "mwr",
     bootstrap: BootstrapOption = 0,
     seed: SeedOption = 0,
@@ -87,10 +89,14 @@ def rank(
         except ValueError as exc:
             raise HarnessError(f"--method: {exc}") from None
     csd = CSDSettings(rounds, eliminate, n_sims, seed, tiebreak, missing, item_bootstrap)
-    table, published, title = _load(db, source, from_csv, on_duplicate, split_list(models) or None,
-                                    items=bootstrap > 0 or item_bootstrap, tasks=split_list(tasks), level=level)
+    table, published, title, compared = _load(db, source, from_csv, on_duplicate, split_list(models) or None,
+                                              items=bootstrap > 0 or item_bootstrap, tasks=split_list(tasks),
+                                              level=level, limit=limit, allow_mixed=allow_mixed)
     if snr_filter is not None or snr_min is not None:
-        table = _snr_filtered(db, table, snr_filter, snr_min, snr_source, fmt)
+        table = _snr_filtered(db, table, snr_filter, snr_min, snr_source, fmt, limit, allow_mixed)
+    if method in ("all", "csd"):  # their tables carry their own notes: what was done to compare goes to stderr
+        for note in compared:
+            err.print(f"note: {note}", highlight=False, soft_wrap=True)
     if method == "all":
         rankings = _render_all(table, csd, fmt)
         saved = {f"{save}/{name}": (ranking, {}) for name, ranking in rankings.items()}
@@ -107,7 +113,7 @@ def rank(
         saved = {save: (chosen, {"bootstrap": bootstrap, "seed": seed})}
         if variants:
             frame = _with_parents(db, frame, method)
-        render(frame, fmt, out, title=f"{title} — by {method}", notes=notes)
+        render(frame, fmt, out, title=f"{title} — by {method}", notes=compared + notes)
     if save:
         _save(db, table, saved)
     if robustness:
@@ -116,19 +122,25 @@ def rank(
 
 
 def _load(db: Path, source: str | None, from_csv: Path | None, on_duplicate: str, models: list[str] | None,
-          items: bool, tasks: list[str] | None = None, level: str = "group"):
+          items: bool, tasks: list[str] | None = None, level: str = "group", limit: int | None = None,
+          allow_mixed: bool = False):
+    """(table, published aggregate, title, notes on what was done to compare the models)."""
     from harness.api._rank import csv_scores, scores_and_published
 
     if source and from_csv:
         raise HarnessError("--source and --from: choose one input")
+    if limit is not None and (source or from_csv):
+        raise HarnessError(f"--limit {limit}: picks evaluated runs; it does not apply to --source or --from")
     if from_csv is not None:
         table, published = csv_scores(from_csv, on_duplicate)
-        return table, published, from_csv.name
-    table, published = scores_and_published(db, source=source, models=models, tasks=tasks, level=level, items=items)
-    return table, published, source or "evaluated models"
+        return table, published, from_csv.name, ()
+    table, published, notes = scores_and_published(db, source=source, models=models, tasks=tasks, level=level,
+                                                   items=items, limit=limit, allow_mixed=allow_mixed)
+    return table, published, source or "evaluated models", notes
 
 
-def _snr_filtered(db: Path, table, k: int | None, min_snr: float | None, source: str | None, fmt: str):
+def _snr_filtered(db: Path, table, k: int | None, min_snr: float | None, source: str | None, fmt: str,
+                  limit: int | None = None, allow_mixed: bool = False):
     """Drop low-SNR benchmarks before any method sees the table, and say which and why."""
     import pandas as pd
 
@@ -137,7 +149,8 @@ def _snr_filtered(db: Path, table, k: int | None, min_snr: float | None, source:
     from harness.store import Store
 
     with Store.open(db, read_only=True) as store:
-        kept, dropped = filter_for_ranking(store, table, k=k, min_snr=min_snr, source=source)
+        kept, dropped = filter_for_ranking(store, table, k=k, min_snr=min_snr, source=source, limit=limit,
+                                           allow_mixed=allow_mixed)
     frame = pd.DataFrame(dropped, columns=["benchmark", "snr", "reason"])
     render(frame, fmt, out, title=f"SNR filter: kept {kept.n_benchmarks} of {table.n_benchmarks} benchmarks")
     return kept

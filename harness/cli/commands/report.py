@@ -10,7 +10,7 @@ import typer
 from harness.common.atomic import write_text
 from harness.cli.commands._common import err
 from harness.common.errors import HarnessError
-from harness.cli.options import DbOption, NBootOption, SeedOption, SnrFilterOption, SourceOption
+from harness.cli.options import AllowMixedOption, DbOption, NBootOption, SeedOption, SnrFilterOption, SourceOption
 from harness.common.paths import default_db, results_dir
 
 
@@ -22,24 +22,25 @@ def report(
     snr_filter: SnrFilterOption = None,
     n_boot: NBootOption = 200,
     seed: SeedOption = 0,
+    allow_mixed: AllowMixedOption = False,
 ) -> None:
     """Write the leaderboard report: rankings, CSD sensitivity, CD diagram, heatmap, SNR, variants, optimizers."""
     from harness.report import sections as build
     from harness.report.html import render_html, render_markdown
-    from harness.tables.scores import imported_table, stored_table
+    from harness.tables.scores import imported_table, stored_scores, stored_table
     from harness.store import Store
 
+    compared: tuple[str, ...] = ()
     with Store.open(db, read_only=True) as store:
         if source:
             parts = _model_sections(imported_table(store, source)[0], None, seed, n_boot)
         else:
-            try:
-                table = stored_table(store)
-            except HarnessError:  # no finished runs: the store may still hold optimizer comparisons
+            if store.leaderboard_rows().empty:  # no finished runs: the store may still hold optimizer comparisons
                 parts = []
-            else:
-                parts = _model_sections(table, stored_table(store, items=True), seed, n_boot)
-                parts += [build.snr(store, snr_filter), build.variants(store, table)]
+            else:  # models that cannot be compared are refused here, not left out of the page
+                table, compared = stored_scores(store, allow_mixed=allow_mixed)
+                parts = _model_sections(table, stored_table(store, items=True, allow_mixed=allow_mixed), seed, n_boot)
+                parts += [build.snr(store, snr_filter, allow_mixed), build.variants(store, table)]
             parts += build.optimizer_comparison(store, seed, n_boot)
         footer = build.footer(store, db)
     if not any(parts):
@@ -50,6 +51,8 @@ def report(
     _write(out, render_html(title, sections, footer))
     if md:
         _write(out.with_suffix(".md"), render_markdown(title, sections, footer))
+    for note in compared:
+        err.print(f"note: {note}", highlight=False, soft_wrap=True)
     err.print(f"report written to {out} ({len(sections)} sections: {', '.join(s.key for s in sections)})")
 
 

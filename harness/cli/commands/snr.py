@@ -9,7 +9,7 @@ import typer
 
 from harness.cli.commands._common import out
 from harness.common.errors import HarnessError
-from harness.cli.options import DbOption, FormatOption, SourceOption
+from harness.cli.options import AllowMixedOption, DbOption, FormatOption, RankLimitOption, SourceOption
 from harness.common.paths import default_db
 
 
@@ -21,6 +21,8 @@ def snr(
     last: Annotated[Optional[int], typer.Option(
         "--last", min=2, help="Checkpoints per run in the noise window (default 5, the paper's small-model "
         "setting; it uses 30 for dense OLMo 2 curves).", show_default=False)] = None,
+    limit: RankLimitOption = None,
+    allow_mixed: AllowMixedOption = False,
 ) -> None:
     """One row per benchmark: signal (spread of final scores), noise, SNR, and which noise it is."""
     from harness.report.leaderboard import check_format, render
@@ -28,10 +30,12 @@ def snr(
     from harness.store import Store
 
     check_format(fmt)
+    if limit is not None and source is not None:
+        raise HarnessError(f"--limit {limit}: picks evaluated runs; it does not apply to --source")
     if plot is not None and plot.suffix.lower() != ".png":
         raise HarnessError(f"--plot {plot}: give a .png path")
     with Store.open(db, read_only=True) as store:
-        table = benchmark_snr(store, source, last or DEFAULT_LAST)
+        table = benchmark_snr(store, source, last or DEFAULT_LAST, limit, allow_mixed)
     table = table.sort_values("snr", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
     undefined = int(table["snr"].isna().sum())
     notes = (f"{undefined} benchmark(s) without a defined SNR; see the note column",) if undefined else ()
