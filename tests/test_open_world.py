@@ -187,3 +187,55 @@ def test_tasks_list_shows_lm_eval_tasks_with_their_cache_state(world, tmp_path):
     offline = run(["-m", "harness.cli", "tasks", "download", "gsm8k"], env | {"HF_DATASETS_CACHE": str(tmp_path)})
     assert offline.returncode == 2 and offline.stderr.count("\n") == 1
     assert "dataset 'openai/gsm8k' is not in the datasets cache" in offline.stderr
+
+
+WRITE_GSM8K = """
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[2])
+from tests.fake_datasets import gsm8k_rows, write_prepared
+write_prepared(Path(sys.argv[1]), "openai/gsm8k", "main", {"train": gsm8k_rows(6), "test": gsm8k_rows(40)})
+"""
+
+
+def test_sigkill_during_generation_then_resume_computes_only_missing_generations(tiny_model, tmp_path):
+    """lm-eval's gsm8k (generate_until) killed after its first chunks: the same command computes only the
+    generations never stored, stores none twice, and equals an uninterrupted run's generations."""
+    import re
+    import signal
+
+    env = os.environ | {"HF_DATASETS_CACHE": str(tmp_path / "datasets"), "HARNESS_RESULTS": str(tmp_path / "results"),
+                        "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    made = run(["-c", WRITE_GSM8K, str(tmp_path / "datasets"), str(REPO)], env)
+    assert made.returncode == 0, made.stderr
+    args = [sys.executable, "-m", "harness.cli", "eval", "--models", str(tiny_model), "--tasks", "gsm8k",
+            "--num-fewshot", "0", "--gen-kwargs", "max_gen_toks=16", "--batch-size", "2", "--chunk-size", "2",
+            "--display", "plain"]
+    killed_env = env | {"HARNESS_DB": str(tmp_path / "killed.duckdb")}
+    proc = subprocess.Popen(args, cwd=REPO, env=killed_env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            text=True)
+    progress = re.compile(r": (\d+)/(\d+) requests")
+    killed_at = None
+    for line in proc.stderr:
+        if (match := progress.search(line)) and int(match.group(1)) >= 6:
+            os.kill(proc.pid, signal.SIGKILL)
+            killed_at = int(match.group(1))
+            break
+    proc.wait(timeout=60)
+    assert killed_at is not None and killed_at < 40, "the run finished before it could be killed"
+    db = tmp_path / "killed.duckdb"
+    [(saved,)] = stored(db, "SELECT count(*) FROM requests WHERE request_type = 'generate_until'")
+    assert 6 <= saved < 40
+
+    resumed = subprocess.run(args, cwd=REPO, env=killed_env, capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr
+    [(status, n_requests, n_cached, n_computed)] = stored(db, "SELECT status, n_requests, n_cached, n_computed FROM runs")
+    [(total, distinct)] = stored(db, "SELECT count(*), count(DISTINCT (doc_id, idx)) FROM requests")
+    assert status == "done" and n_requests == total == distinct == 40  # every generation once, none twice
+    assert n_cached == saved and n_computed == 40 - saved  # only the missing generations were computed
+
+    whole = subprocess.run(args, cwd=REPO, env=env | {"HARNESS_DB": str(tmp_path / "whole.duckdb")},
+                           capture_output=True, text=True, timeout=900)
+    assert whole.returncode == 0, whole.stderr
+    query = "SELECT doc_id, generation FROM requests ORDER BY doc_id"
+    assert stored(db, query) == stored(tmp_path / "whole.duckdb", query)
