@@ -205,3 +205,97 @@ def test_lm_eval_malformed_output(tmp_path):
         read_lm_eval_dir(tmp_path / "empty")
     with pytest.raises(ValueError, match="not a directory"):
         read_lm_eval_dir(tmp_path / "missing")
+
+
+# --------------------------------------------------------------------------- inputs wrong without an error (issue 17)
+@pytest.mark.parametrize("cell", ["1_000", "٣", "１２", "0x10", "1,5", "12%%", "nan%", "."])
+def test_numbers_are_ascii_only(tmp_path, cell):
+    """float() takes `1_000` and Arabic-Indic or full-width digits; a typo would be stored as a plausible score."""
+    path = write(tmp_path, "lb.csv", f'model,arc\na,0.5\nb,"{cell}"\n')
+    with pytest.raises(MalformedFileError, match=r"lb\.csv:3: column 'arc': non-numeric value"):
+        read_wide_leaderboard(path)
+    long = write(tmp_path, "long.csv", f'model,scenario,score\na,x,0.5\nb,x,"{cell}"\n')
+    with pytest.raises(MalformedFileError, match=r"long\.csv:3: column 'score': non-numeric value"):
+        read_long_leaderboard(long)
+
+
+def test_a_column_of_percentages_is_stored_as_fractions_and_noted(tmp_path):
+    path = write(tmp_path, "lb.csv", "model,arc,mmlu,Average\na,71.2%,0.5,60.5 %\nb,-,0.25,\nc,+5e1%,1e-1,12%\n")
+    board = read_wide_leaderboard(path)
+    assert scores(board).fillna(-1).to_dict("list") == {"arc": [0.712, -1, 0.5], "mmlu": [0.5, 0.25, 0.1]}
+    assert published(board).to_dict() == {"a": 0.605, "c": 0.12}
+    assert board.notes == ("column 'arc' is written in percentages: stored as fractions (12% -> 0.12)",
+                           "column 'Average' is written in percentages: stored as fractions (12% -> 0.12)")
+    assert read_wide_leaderboard(write(tmp_path, "plain.csv", "model,arc\na,71.2\n")).notes == ()
+    long = read_long_leaderboard(write(tmp_path, "long.csv", "model,scenario,score\na,x,50%\nb,x,n/a\n"))
+    assert long.rows.column("value").to_pylist() == [0.5] and len(long.notes) == 1
+
+
+def test_a_column_mixing_percentages_and_plain_numbers_is_refused(tmp_path):
+    """Before: `50%` was stored as 50 beside 0.4 in one column, with no error."""
+    mixed = write(tmp_path, "lb.csv", "model,arc,mmlu\na,1%,0.4\nb,2%,-\nc,3%,50%\n")
+    with pytest.raises(MalformedFileError, match=r"^[^\n]*lb\.csv:4: column 'mmlu': percentage '50%' in a column of "
+                                                 r"plain numbers \('0\.4' at line 2\)"):
+        read_wide_leaderboard(mixed)
+    other_way = write(tmp_path, "lb2.csv", "model,arc,Average\na,1,50%\nb,2,0.4\n")
+    with pytest.raises(MalformedFileError, match=r"lb2\.csv:3: column 'Average': plain number '0\.4' in a column "
+                                                 r"of percentages \('50%' at line 2\)"):
+        read_wide_leaderboard(other_way)
+    long = write(tmp_path, "long.csv", "model,scenario,score\na,x,0.4\na,y,50%\n")
+    with pytest.raises(MalformedFileError, match=r"long\.csv:3: column 'score': percentage '50%'"):
+        read_long_leaderboard(long)
+
+
+def test_numbering_duplicates_never_takes_a_name_the_file_uses(tmp_path):
+    """Before: a real `A#2` listed after a repeated `A` was renamed `A#2#2` and its name went to the repeat."""
+    path = write(tmp_path, "d.csv", "model,x\nA,1\nA,2\nA#2,3\nA,4\nA#3,5\nA#2,6\n")
+    board = read_wide_leaderboard(path, on_duplicate="number")
+    assert board.competitors == ("A", "A#4", "A#2", "A#5", "A#3", "A#2#2")
+    assert scores(board)["x"].to_dict() == {"A": 1, "A#4": 2, "A#2": 3, "A#5": 4, "A#3": 5, "A#2#2": 6}
+    assert len(set(board.competitors)) == len(board.competitors)
+
+
+def test_olmo_log_with_a_repeated_column_is_refused(tmp_path):
+    """Before: pandas renamed the second column `NAME.1` and its scores silently vanished from the import."""
+    from harness.ingest.checkpoint_curves import read_checkpoints
+
+    column = "eval/downstream/arc_easy_val_rc_5shot_acc"
+    log = write(tmp_path, "190M-1xC.csv", f"_step,{column},eval/c4_en-validation/CrossEntropyLoss,{column}\n"
+                                          f"0,0.25,3.0,0.5\n100,0.3,2.9,0.6\n")
+    for path in (log, tmp_path):
+        with pytest.raises(MalformedFileError, match=rf"^[^\n]*190M-1xC\.csv:1: column '{column}' appears more than "
+                                                     r"once$"):
+            read_checkpoints(path, "olmo")
+
+
+@pytest.mark.parametrize("column,cell", [("_step", "1_000"), ("eval/downstream/arc_easy_val_rc_5shot_acc", "٣"),
+                                         ("throughput/total_tokens", "4_096")])
+def test_olmo_log_numbers_are_ascii_only(tmp_path, column, cell):
+    from harness.ingest.checkpoint_curves import read_checkpoints
+
+    header = ["_step", "throughput/total_tokens", "eval/downstream/arc_easy_val_rc_5shot_acc"]
+    row = {"_step": "200", "throughput/total_tokens": "8192", "eval/downstream/arc_easy_val_rc_5shot_acc": "0.5"}
+    row[column] = cell
+    log = write(tmp_path, "190M-1xC.csv", ",".join(header) + "\n100,4096,0.25\n" + ",".join(row.values()) + "\n")
+    with pytest.raises(MalformedFileError, match=rf"190M-1xC\.csv:3: column '{column}': non-numeric value '{cell}'"):
+        read_checkpoints(log, "olmo")
+
+
+def test_olmo_log_scores_of_true_and_false_are_refused(tmp_path):
+    """pandas reads a column of True/False as booleans, which float() turns into 1.0 and 0.0."""
+    from harness.ingest.checkpoint_curves import read_checkpoints
+
+    log = write(tmp_path, "190M-1xC.csv", "_step,eval/downstream/arc_easy_val_rc_5shot_acc\n0,True\n100,False\n")
+    with pytest.raises(MalformedFileError, match=r"190M-1xC\.csv:2: column 'eval/downstream/arc_easy_val_rc_5shot_acc': "
+                                                 r"non-numeric value 'True'"):
+        read_checkpoints(log, "olmo")
+
+
+def test_pythia_string_scores_are_ascii_only(tmp_path):
+    from harness.ingest.checkpoint_curves import read_checkpoints
+
+    doc = {"results": {"arc_easy": {"acc": "١٢", "acc_stderr": 0.01}}, "config": {"num_fewshot": 0}}
+    (tmp_path / "pythia-70m" / "zero-shot").mkdir(parents=True)
+    write(tmp_path / "pythia-70m" / "zero-shot", "pythia-70m_arc_easy_step1000.json", json.dumps(doc))
+    with pytest.raises(MalformedFileError, match=r"non-numeric value '١٢'"):
+        read_checkpoints(tmp_path, "lm-eval")

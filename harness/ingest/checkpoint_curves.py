@@ -14,8 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+from pandas._libs.parsers import STR_NA_VALUES  # the cells pandas reads as missing
 
-from harness.ingest.checkpoint_logs import read_olmo_ladder, read_olmo_log, read_pythia_evals
+from harness.ingest.cells import parse_number
+from harness.ingest.checkpoint_logs import (olmo_number_columns, read_olmo_ladder, read_olmo_log,
+                                            read_pythia_evals, repeated_column)
 from harness.ingest.parsers import MalformedFileError
 
 LAYOUTS = ("olmo", "lm-eval")
@@ -92,19 +95,22 @@ def _locate_csv_problem(files: list[Path]) -> str | None:
 
 
 def _csv_problem(file: Path) -> str | None:
+    """The first repeated column, ragged row or cell read_olmo_log would refuse as a number, or None."""
     with open(file, newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
         header = next(reader, [])
-        scored = [i for i, name in enumerate(header) if name == "_step" or name.startswith("eval/")]
+        twice = repeated_column(header)
+        if twice is not None:
+            return f"{file}:1: column {twice!r} appears more than once"
+        wanted = set(olmo_number_columns(header))
+        scored = [i for i, name in enumerate(header) if name in wanted]
         for fields in reader:
             line = reader.line_num
             if len(fields) != len(header):
                 return f"{file}:{line}: expected {len(header)} fields, got {len(fields)}"
             for i in scored:
                 cell = fields[i].strip()
-                try:
-                    float(cell or "nan")
-                except ValueError:
+                if cell not in STR_NA_VALUES and parse_number(cell) is None:
                     return f"{file}:{line}: column {header[i]!r}: non-numeric value {cell!r}"
     return None
 
@@ -145,10 +151,7 @@ def _score(value: object) -> float | None:
     if value is None:
         return math.nan
     if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
+        return parse_number(value)  # strict: float() would take '1_000' or '٣'
     if isinstance(value, (bool, int, float)):
         try:
             return float(value)

@@ -7,12 +7,15 @@ Nothing here computes a statistic.
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from harness.ingest.cells import parse_number
 
 # Non-embedding parameter counts of the OLMo ladder sizes and the OLMo 2 targets (dataset README and
 # signal-and-noise `snr/constants/ladder.py`); the two-step scaling law needs N per run.
@@ -61,27 +64,72 @@ def _olmo_metric_columns(columns) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["column", "task", "split", "format", "shots", "metric"])
 
 
+def olmo_number_columns(header) -> list[str]:
+    """The columns of an OLMo log that read_olmo_log reads as numbers: `_step`, the tokens column it
+    uses, and every score column, so a locator of bad cells checks exactly these."""
+    names = set(header)
+    tokens = [c for c in ("throughput/total_tokens", "batch_size_in_tokens") if c in names][:1]
+    return [c for c in ["_step", *tokens] if c in names] + list(_olmo_metric_columns(header)["column"])
+
+
+def repeated_column(header) -> str | None:
+    """The first named column a header lists twice (pandas would rename the second `NAME.1` and the
+    score under it would vanish from the import); None when every name is unique."""
+    seen = set()
+    for name in header:
+        if name in seen and name.strip():
+            return name
+        seen.add(name)
+    return None
+
+
+def _floats(frame: pd.DataFrame, column: str, path: Path) -> np.ndarray:
+    """`column` as floats; a column pandas could not parse is checked cell by cell with the strict syntax
+    (pandas would otherwise hand `1_000`, `٣` or `True` to float() and get a number)."""
+    series = frame[column]
+    if series.dtype.kind in "iuf":
+        return series.to_numpy(dtype=float)
+    out = np.empty(len(series))
+    for row, value in enumerate(series):
+        if value is pd.NA or value is None:
+            value = np.nan
+        number = value if isinstance(value, float) else parse_number(value) if isinstance(value, str) else None
+        if number is None:
+            raise ValueError(f"{path.name}: column {column!r}: non-numeric value {value!r}")
+        out[row] = number
+    return out
+
+
 def read_olmo_log(path: str | Path, run: str | None = None) -> pd.DataFrame:
     """One OLMo in-loop evaluation CSV -> rows (run, step, tokens, task, split, format, shots, metric, value).
 
     `tokens` is `throughput/total_tokens` where the log has it (ladder runs), else step x
     `batch_size_in_tokens` (OLMo 2 target logs), else NaN. Files without
-    a `_step` column (the one-row anneal log) are refused rather than given an invented step.
+    a `_step` column (the one-row anneal log) are refused rather than given an invented step, and so are
+    a column named twice and a number pandas could only read through float() (`1_000`, `٣`).
     """
     path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            twice = repeated_column(next(csv.reader(handle), []))
+    except csv.Error as err:
+        raise ValueError(f"{path.name}: {err}") from None
+    if twice is not None:
+        raise ValueError(f"{path.name}: column {twice!r} appears more than once")
     frame = pd.read_csv(path)
     if "_step" not in frame.columns:
         raise ValueError(f"{path.name}: no `_step` column; not a per-checkpoint log")
-    steps = frame["_step"].to_numpy(dtype=float)
+    steps = _floats(frame, "_step", path)
     if not np.all((steps >= 0) & (steps < 2**53) & (steps == np.floor(steps))):  # NaN and inf fail too
         raise ValueError(f"{path.name}: `_step` must hold whole numbers >= 0")
     described = _olmo_metric_columns(frame.columns)
-    values = frame[described["column"]].to_numpy(dtype=float)
+    columns = [_floats(frame, c, path) for c in described["column"]]
+    values = np.column_stack(columns) if columns else np.empty((len(frame), 0))
     n_rows, n_cols = values.shape
     if "throughput/total_tokens" in frame:
-        tokens = frame["throughput/total_tokens"].to_numpy(dtype=float)
+        tokens = _floats(frame, "throughput/total_tokens", path)
     elif "batch_size_in_tokens" in frame:  # OLMo 2 target logs: constant batch, so tokens = step x batch
-        tokens = frame["_step"].to_numpy(dtype=float) * frame["batch_size_in_tokens"].to_numpy(dtype=float)
+        tokens = steps * _floats(frame, "batch_size_in_tokens", path)
     else:
         tokens = np.full(n_rows, np.nan)
     long = pd.DataFrame(

@@ -22,18 +22,20 @@ class Leaderboard:
     """What `harness import csv` stores and reports.
 
     `competitors` and `benchmarks` are the names the file lists, in its order: one without any score
-    stores no row yet still counts, so the report matches the file.
+    stores no row yet still counts, so the report matches the file. `notes` says what the reader
+    changed on the way in (percentages stored as fractions), for the import's report.
     """
 
     rows: pa.Table
     competitors: tuple[str, ...]
     benchmarks: tuple[str, ...]
     aggregate: str | None
+    notes: tuple[str, ...] = ()
 
 
 def leaderboard(path: Path, competitors: Sequence[str], directions: Mapping[str, bool],
                 scores: Iterable[tuple[str, str, float]], aggregate: str | None,
-                published: Iterable[tuple[str, float]]) -> Leaderboard:
+                published: Iterable[tuple[str, float]], notes: Sequence[str] = ()) -> Leaderboard:
     """One row per scored cell (direction from `directions`) and per published aggregate value.
 
     A missing (NaN) cell stores no row, so a gap stays a gap rather than becoming a number.
@@ -42,4 +44,4 @@ def leaderboard(path: Path, competitors: Sequence[str], directions: Mapping[str,
     rows += [(c, aggregate, v, True, True) for c, v in published if not math.isnan(v)]
     columns = [[r[k] for r in rows] for k in range(5)] + [[path.name] * len(rows)]
     return Leaderboard(pa.table(dict(zip(SCHEMA.names, columns)), schema=SCHEMA), tuple(competitors),
-                       tuple(directions), aggregate)
+                       tuple(directions), aggregate, tuple(notes))

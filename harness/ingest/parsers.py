@@ -12,6 +12,7 @@ import csv
 import json
 import math
 import re
+from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -20,6 +21,7 @@ import pandas as pd
 from harness.common.errors import HarnessError
 from harness.common.paths import sibling
 from harness.common.spec_files import one_line
+from harness.ingest.cells import parse_number
 from harness.ingest.leaderboards import Leaderboard, leaderboard
 from tournaments.table import ScoreTable
 
@@ -27,6 +29,7 @@ MISSING = {"", "-", "na", "n/a", "nan", "none", "null"}
 AGGREGATE_NAMES = {"average", "avg", "mean", "overall", "aggregate", "mean_win_rate"}
 AGGREGATE_WORDS = {"average", "avg", "mean", "mwr", "overall", "aggregate", "total"}
 DUPLICATES = ("error", "number", "first")
+_WIDE_DECIMAL = Context(prec=60, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 
 class MalformedFileError(HarnessError, ValueError):
@@ -76,17 +79,61 @@ def _detect_aggregate(names: Sequence[str], path: Path) -> str | None:
     return names[min(ranked)[1]]
 
 
-def _number(text: str, path: Path, line: int, column: str) -> float:
+def _percent(number: str) -> float:
+    """`number` percent as a fraction, correctly rounded (71.2 / 100 in floats is 0.7120000000000001)."""
+    try:
+        return float(_WIDE_DECIMAL.scaleb(Decimal(number), -2))
+    except InvalidOperation:  # an exponent beyond any float: inf or 0 either way
+        return float(number) / 100
+
+
+def _number(text: str, path: Path, line: int, column: str) -> tuple[float, bool | None]:
+    """(value, whether it was written as a percentage) of one cell; NaN and None for a missing cell.
+
+    A number is ASCII only (harness.ingest.cells): float() would also take `1_000` or `٣` and store a
+    typo as a plausible score. `12%` reads as 0.12; whether a column may hold it is _Kinds's call.
+    """
     cell = text.strip()
     if cell.lower() in MISSING:
-        return math.nan
-    try:
-        value = float(cell.rstrip("%"))
-    except ValueError:
-        raise MalformedFileError(f"{path}:{line}: column {column!r}: non-numeric value {cell!r}") from None
+        return math.nan, None
+    percent = cell.endswith("%")
+    number = cell[:-1].rstrip() if percent else cell
+    value = parse_number(number)
+    if value is None or (percent and math.isnan(value)):
+        raise MalformedFileError(f"{path}:{line}: column {column!r}: non-numeric value {cell!r}")
+    if math.isnan(value):
+        return math.nan, None
+    if percent and not math.isinf(value):
+        value = _percent(number)
     if math.isinf(value):
         raise MalformedFileError(f"{path}:{line}: column {column!r}: infinite value {cell!r}")
-    return value
+    return value, percent
+
+
+class _Kinds:
+    """Per column, whether its numbers are written as percentages: a column must be all one or the other.
+
+    A whole column of `12%` cells is read as fractions (0.12): that is what the sign means, and what a
+    spreadsheet makes of it. A column mixing `50%` with `0.4` cannot be read either way without
+    guessing (50 beside 0.4, or 0.5 beside a 0.4 that may have meant 0.4%), so it is refused on the
+    first cell that breaks the column's pattern, naming the line of the first cell that set it.
+    """
+
+    def __init__(self, path: Path):
+        self.path, self.first = path, {}
+
+    def check(self, column: str, percent: bool | None, line: int, text: str) -> None:
+        if percent is None:
+            return
+        first, line_one, text_one = self.first.setdefault(column, (percent, line, text))
+        if first != percent:
+            this, other = ("percentage", "plain numbers") if percent else ("plain number", "percentages")
+            raise MalformedFileError(f"{self.path}:{line}: column {column!r}: {this} {text.strip()!r} in a column of "
+                                     f"{other} ({text_one.strip()!r} at line {line_one}); write the whole column "
+                                     f"one way")
+
+    def percent_columns(self) -> list[str]:
+        return [column for column, (percent, _, _) in self.first.items() if percent]
 
 
 def _rows(path: Path) -> Iterable[tuple[int, list[str]]]:
@@ -122,71 +169,98 @@ def _check_columns(path: Path, header: Sequence[str], names: Iterable[str], what
             raise MalformedFileError(f"{path}:1: unknown column {name!r} given as {what}{hint}")
 
 
-def _dedupe(name: str, line: int, seen: dict[str, int], path: Path, on_duplicate: str) -> str | None:
-    """The name to store under, None to skip the row, or an error for a repeated competitor."""
-    if name not in seen:
-        seen[name] = line
-        return name
-    if on_duplicate == "error":
-        raise MalformedFileError(f"{path}:{line}: duplicate competitor {name!r} (first at line {seen[name]})")
-    if on_duplicate == "first":
-        return None
-    copy = 2
-    while f"{name}#{copy}" in seen:
-        copy += 1
-    seen[f"{name}#{copy}"] = line
-    return f"{name}#{copy}"
+def _numbered(names: Sequence[str]) -> list[str]:
+    """`names` with every repeat after the first renamed NAME#k, k the smallest suffix from 2 that no
+    competitor of the file (nor an earlier renaming) holds, so a real `A#2` keeps its name."""
+    taken, first, out, next_copy = set(names), set(), [], {}
+    for name in names:
+        if name not in first:
+            first.add(name)
+            out.append(name)
+            continue
+        copy = next_copy.get(name, 2)
+        while f"{name}#{copy}" in taken:
+            copy += 1
+        next_copy[name] = copy + 1
+        taken.add(f"{name}#{copy}")
+        out.append(f"{name}#{copy}")
+    return out
+
+
+def _repeated_column(path: Path, header: Sequence[str]) -> None:
+    """Refuse a header naming one column twice (in one pass: wide files may have 100,000 columns)."""
+    seen = set()
+    for name in header:
+        if name in seen:
+            raise MalformedFileError(f"{path}:1: column {name!r} appears more than once")
+        seen.add(name)
 
 
 def _read_wide(path: Path, lower_is_better: Sequence[str], aggregate_col: str | None, competitor_col: str | None,
                ignore_cols: Sequence[str], on_duplicate: str
-               ) -> tuple[list[str], list[str], list[bool], list[list[float]], str | None, list[float]]:
-    """(competitors, benchmarks, higher_is_better, cells per competitor, aggregate column, its values) of a wide
-    file, every check done, so storing it (read_wide_leaderboard) and ranking it (read_wide_csv) read alike."""
+               ) -> tuple[list[str], list[str], list[bool], list[list[float]], str | None, list[float], list[str]]:
+    """(competitors, benchmarks, higher_is_better, cells per competitor, aggregate column, its values, columns
+    read as percentages) of a wide file, every check done, so storing it (read_wide_leaderboard) and ranking it
+    (read_wide_csv) read alike. Linear in the cells: header lookups go through one dict."""
     if on_duplicate not in DUPLICATES:
         raise ValueError(f"on_duplicate must be one of {DUPLICATES}, got {on_duplicate!r}")
     rows, header = _header(path)
     blank = [i + 1 for i, h in enumerate(header) if not h]
     if blank:
         raise MalformedFileError(f"{path}:1: column {blank[0]} has no name")
-    repeated = sorted({h for h in header if header.count(h) > 1})
-    if repeated:
-        raise MalformedFileError(f"{path}:1: column {repeated[0]!r} appears more than once")
+    _repeated_column(path, header)
     given = [c for c in [competitor_col, aggregate_col] if c] + list(lower_is_better) + list(ignore_cols)
     _check_columns(path, header, given, "an option")
-    who = header.index(competitor_col) if competitor_col else 0
-    skip = {who} | {header.index(c) for c in ignore_cols}
+    index = {h: i for i, h in enumerate(header)}
+    who = index[competitor_col] if competitor_col else 0
+    skip = {who} | {index[c] for c in ignore_cols}
     if aggregate_col is None:
         candidates = [h for i, h in enumerate(header) if i not in skip]
         found = _detect_aggregate(candidates, path)
-        aggregate = header.index(found) if found is not None else None
+        aggregate = index[found] if found is not None else None
     else:
-        aggregate = header.index(aggregate_col)
-    if aggregate is not None and header[aggregate] in lower_is_better:
+        aggregate = index[aggregate_col]
+    lower = set(lower_is_better)
+    if aggregate is not None and header[aggregate] in lower:
         raise MalformedFileError(f"{path}:1: column {header[aggregate]!r} is the aggregate, not a benchmark")
     bench_idx = [i for i in range(len(header)) if i not in skip and i != aggregate]
     if not bench_idx:
         raise MalformedFileError(f"{path}:1: no benchmark columns besides {header[who]!r}")
-    names, values, published, seen = [], [], [], {}
+    names, values, published, seen, kinds = [], [], [], {}, _Kinds(path)
     for line, fields in rows:
         if len(fields) != len(header):
             raise MalformedFileError(f"{path}:{line}: expected {len(header)} fields, got {len(fields)}")
         name = fields[who].strip()
         if not name:
             raise MalformedFileError(f"{path}:{line}: column {header[who]!r}: empty competitor name")
-        cells = [_number(fields[i], path, line, header[i]) for i in bench_idx]
-        total = _number(fields[aggregate], path, line, header[aggregate]) if aggregate is not None else math.nan
-        stored = _dedupe(name, line, seen, path, on_duplicate)
-        if stored is None:
-            continue
-        names.append(stored)
+        cells = []
+        for i in bench_idx:
+            value, percent = _number(fields[i], path, line, header[i])
+            kinds.check(header[i], percent, line, fields[i])
+            cells.append(value)
+        total = math.nan
+        if aggregate is not None:
+            total, percent = _number(fields[aggregate], path, line, header[aggregate])
+            kinds.check(header[aggregate], percent, line, fields[aggregate])
+        if name in seen:
+            if on_duplicate == "error":
+                raise MalformedFileError(f"{path}:{line}: duplicate competitor {name!r} (first at line {seen[name]})")
+            if on_duplicate == "first":
+                continue
+        seen.setdefault(name, line)
+        names.append(name)
         values.append(cells)
         published.append(total)
     if not names:
         raise MalformedFileError(f"{path}: no data rows")
     benchmarks = [header[i] for i in bench_idx]
-    hib = [b not in set(lower_is_better) for b in benchmarks]
-    return names, benchmarks, hib, values, (header[aggregate] if aggregate is not None else None), published
+    hib = [b not in lower for b in benchmarks]
+    return (_numbered(names), benchmarks, hib, values, (header[aggregate] if aggregate is not None else None),
+            published, kinds.percent_columns())
+
+
+def _percent_notes(columns: Sequence[str]) -> tuple[str, ...]:
+    return tuple(f"column {c!r} is written in percentages: stored as fractions (12% -> 0.12)" for c in columns)
 
 
 def read_wide_leaderboard(
@@ -203,13 +277,18 @@ def read_wide_leaderboard(
     column (`aggregate_col`, or auto-detected: named like the file, e.g. `helm_lite` in
     helm_lite_240829.csv, or Average/Mean/Overall) is kept out of the benchmarks and stored as the
     published aggregate. Repeated competitors raise, unless on_duplicate is "number" (keep all,
-    later ones renamed NAME#2, NAME#3, ...) or "first".
+    later ones renamed NAME#2, NAME#3, ..., skipping any name the file already uses) or "first".
+
+    Cells are strict ASCII numbers; blank, -, n/a, nan, none, null are missing. A column written
+    wholly in percentages (`71.2%`) is stored as fractions (0.712) and named in the result's notes;
+    a column mixing `50%` with plain numbers is refused, naming the file, line and column.
     """
     path = Path(path)
-    names, benchmarks, hib, values, aggregate, published = _read_wide(
+    names, benchmarks, hib, values, aggregate, published, percent = _read_wide(
         path, lower_is_better, aggregate_col, competitor_col, ignore_cols, on_duplicate)
     scores = ((n, b, v) for n, cells in zip(names, values) for b, v in zip(benchmarks, cells))
-    return leaderboard(path, names, dict(zip(benchmarks, hib)), scores, aggregate, zip(names, published))
+    return leaderboard(path, names, dict(zip(benchmarks, hib)), scores, aggregate, zip(names, published),
+                       _percent_notes(percent))
 
 
 def read_wide_csv(
@@ -222,7 +301,7 @@ def read_wide_csv(
 ) -> tuple[ScoreTable, pd.Series | None]:
     """A wide leaderboard (read as read_wide_leaderboard reads it) as a ScoreTable and its published aggregate,
     for ranking a file without importing it (`harness rank --from`)."""
-    names, benchmarks, hib, values, aggregate, published = _read_wide(
+    names, benchmarks, hib, values, aggregate, published, _ = _read_wide(
         Path(path), lower_is_better, aggregate_col, competitor_col, ignore_cols, on_duplicate)
     table = ScoreTable(tuple(names), tuple(benchmarks), values, hib)
     series = pd.Series(published, index=names, name=aggregate, dtype=float) if aggregate is not None else None
@@ -250,7 +329,8 @@ def read_long_leaderboard(
     given. The leaderboard's aggregate arrives as a pseudo-benchmark (e.g. `livebench_average`
     in livebench_240701.csv, `helm_lite_mwr`); it is auto-detected like the wide aggregate, or
     named with `aggregate`, and stored as the published aggregate. A repeated (competitor,
-    benchmark) raises.
+    benchmark) raises. Values follow the wide rules: strict numbers, and a value column wholly in
+    percentages is stored as fractions (noted), one mixing them with plain numbers is refused.
     """
     path = Path(path)
     rows, header = _header(path)
@@ -264,7 +344,7 @@ def read_long_leaderboard(
         if not found:
             raise MalformedFileError(f"{path}:1: no {role} column (looked for {', '.join(LONG_ROLES[role])})")
         chosen[role] = found[0]
-    records, seen = [], {}
+    records, seen, kinds = [], {}, _Kinds(path)
     for line, fields in rows:
         if len(fields) != len(header):
             raise MalformedFileError(f"{path}:{line}: expected {len(header)} fields, got {len(fields)}")
@@ -276,7 +356,8 @@ def read_long_leaderboard(
                 f"{path}:{line}: duplicate score for competitor {who!r} on {what!r} (first at line {seen[(who, what)]})"
             )
         seen[(who, what)] = line
-        value = _number(fields[chosen["value"]], path, line, header[chosen["value"]])
+        value, percent = _number(fields[chosen["value"]], path, line, header[chosen["value"]])
+        kinds.check(header[chosen["value"]], percent, line, fields[chosen["value"]])
         records.append((who, what, value))
     if not records:
         raise MalformedFileError(f"{path}: no data rows")
@@ -292,7 +373,8 @@ def read_long_leaderboard(
     competitors = list(dict.fromkeys(who for who, _, _ in scores))
     directions = {b: b not in set(lower_is_better) for b in benchmarks if b != aggregate}
     published = [(who, value) for who, what, value in records if what == aggregate]
-    return leaderboard(path, competitors, directions, scores, aggregate, published)
+    return leaderboard(path, competitors, directions, scores, aggregate, published,
+                       _percent_notes(kinds.percent_columns()))
 
 
 # --------------------------------------------------------------------------- lm-eval folders
