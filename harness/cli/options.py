@@ -31,6 +31,11 @@ AllowPickleOption = Annotated[bool, typer.Option(
     "--allow-pickle", help="Accept pickle weights (*.bin, *.pt, *.pth, *.ckpt); they are read with torch's "
     "weights-only unpickler and converted once to safetensors. Only for authors you trust.",
     rich_help_panel=_SAFETY)]
+AllowOutsideLinksOption = Annotated[bool, typer.Option(
+    "--allow-outside-links", help="Accept model folders whose files are links to places outside the folder "
+    "(a hub snapshot's links into its own cache are always fine). Refused by default because a folder's author "
+    "could point its weights or config at any file you can read; devices and fifos are refused even so.",
+    rich_help_panel=_SAFETY)]
 
 ModelsOption = Annotated[Optional[list[str]], typer.Option(
     "--models", "-m", help="Embedded model names, local HF folders, variants, or hub ids (org/name or "

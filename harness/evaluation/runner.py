@@ -14,6 +14,7 @@ from harness.backends import settle
 from harness.common.display import Display
 from harness.evaluation.config import EvalSettings
 from harness.evaluation.recorder import Job, RunResult, RunRecorder, quiet_lm_eval
+from harness.common.errors import HarnessError
 from harness.executors import Executor
 from harness.executors.local import LocalExecutor
 from harness.store import ModelRecord, Store, TaskRecord
@@ -46,13 +47,21 @@ class Runner:
         self.display = display or Display("none")
         self.executor = executor or LocalExecutor()
 
-    def run(self, models: list[ModelRef], tasks: list[EvalTask], members: list[GroupMember] = ()) -> list[RunResult]:
-        """Outcomes in (model, task) order: finished runs skipped, the others computed by the executor."""
-        recorder = RunRecorder(self.store, self.settings, self._register_tasks(tasks, members))
+    def run(self, models: list[ModelRef | ResolvedModel], tasks: list[EvalTask],
+            members: list[GroupMember] = ()) -> list[RunResult]:
+        """Outcomes in (model, task) order: finished runs skipped, the others computed by the executor.
+
+        Every model is materialised and checked against the others and the store before anything is written, so a
+        refused model or a name clash leaves the store as it was."""
+        resolved = [m if isinstance(m, ResolvedModel) else materialize(m, self.results_dir / "models") for m in models]
+        check_names(resolved, self.store)
+        task_manager = _task_manager()
+        for model in resolved:
+            self.store.register_model(_model_record(model))
+        recorder = RunRecorder(self.store, self.settings, self._register_tasks(tasks, members, task_manager))
         outcomes: list[RunResult | None] = []
         jobs: list[Job] = []
-        for ref in models:
-            model = self._register(ref)
+        for model in resolved:
             for task in tasks:
                 job = Job(model, task, run_id_for(model, task, self.settings), answer_scope_for(model, self.settings))
                 outcomes.append(self._skipped(job))
@@ -62,24 +71,12 @@ class Runner:
             computed = iter(self.executor.execute(jobs, recorder, self.settings, self.display) if jobs else [])
         return [outcome or next(computed) for outcome in outcomes]
 
-    def _register_tasks(self, tasks: list[EvalTask], members: list[GroupMember] = ()):
-        """Store the task records and group edges; returns the lm-eval TaskManager every job shares (tasks reach
-        lm-eval as full configs, so it needs no index)."""
-        quiet_lm_eval()
-        from lm_eval.tasks import TaskManager
-
+    def _register_tasks(self, tasks: list[EvalTask], members: list[GroupMember], task_manager):
+        """Store the task records and group edges; returns the lm-eval TaskManager every job shares."""
         for task in tasks:
             self.store.register_task(_task_record(task))
         self.store.register_group_members(members)
-        return TaskManager(include_defaults=False)
-
-    def _register(self, ref: ModelRef) -> ResolvedModel:
-        resolved = materialize(ref, self.results_dir / "models")
-        self.store.register_model(ModelRecord(
-            model_id=resolved.model_id, name=resolved.name, kind=resolved.kind, source=resolved.source,
-            fingerprint=resolved.fingerprint, n_params=resolved.n_params, weights_sha256=resolved.weights_sha256,
-        ))
-        return resolved
+        return task_manager
 
     def _skipped(self, job: Job) -> RunResult | None:
         """The outcome of a run that is already done (nothing to do), else None."""
@@ -87,6 +84,44 @@ class Runner:
             return None
         metric = job.task.primary_metric
         return RunResult(job.model.name, job.task.name, "skipped", metric, self.store.score(job.run_id, metric))
+
+
+def check_names(models: list[ResolvedModel], store: Store | None = None) -> None:
+    """Refuse, before anything is written, the clashes Store.register_model would refuse half-way through: one
+    name for two sets of files, or one set of files under two names, within this command or against the store."""
+    seen: dict[str, ResolvedModel] = {}
+    for model in models:
+        other = seen.setdefault(model.name, model)
+        if other.fingerprint != model.fingerprint:
+            raise HarnessError(f"model '{model.name}': named twice in this command for other files ({other.path} "
+                               f"and {model.path}); give one another name (--models PATH=NAME)")
+    twins = {}
+    for model in seen.values():
+        twin = twins.setdefault(model.model_id, model)
+        if twin.name != model.name:
+            raise HarnessError(f"model '{model.name}': the same files as '{twin.name}' in this command; evaluate "
+                               "them once, under one name")
+    for model in seen.values() if store is not None else ():
+        clash = store.model_clash(model.model_id, model.name, model.fingerprint, model.weights_sha256)
+        if clash == model.name:
+            raise HarnessError(f"model '{model.name}' is already in the store with other files; give it another "
+                               f"name (--models PATH=NAME, or name= in a suite file)")
+        if clash is not None:
+            raise HarnessError(f"model '{model.name}': the same files are already in the store as '{clash}'; "
+                               f"evaluate it under that name (--models PATH={clash})")
+
+
+def _task_manager():
+    """The lm-eval TaskManager every job shares (tasks reach lm-eval as full configs, so it needs no index)."""
+    quiet_lm_eval()
+    from lm_eval.tasks import TaskManager
+
+    return TaskManager(include_defaults=False)
+
+
+def _model_record(model: ResolvedModel) -> ModelRecord:
+    return ModelRecord(model_id=model.model_id, name=model.name, kind=model.kind, source=model.source,
+                       fingerprint=model.fingerprint, n_params=model.n_params, weights_sha256=model.weights_sha256)
 
 
 def _task_record(task: EvalTask) -> TaskRecord:

@@ -14,7 +14,6 @@ import importlib.util
 import json
 import re
 import shutil
-import struct
 from dataclasses import dataclass
 from math import prod
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 from harness.common.atomic import write_text
 from harness.common.errors import HarnessError
 from harness.common.paths import child, file_stem, sibling
+from harness.weights.headers import read_header, regular_size
 from harness.weights.trust import LoadPolicy, check_model_folder
 from harness.weights.variant_folders import variant_folder
 
@@ -142,8 +142,9 @@ def materialize(ref: ModelRef, models_dir: Path) -> ResolvedModel:
             _convert_gguf(embedded, path)
     elif ref.weight_format == "pickle":
         path = _convert_pickle(path, models_dir)
+    n_params = count_parameters(path)  # checks every header against its file before any byte is hashed
     weights = weights_sha256(path, models_dir.parent / "cache" / FINGERPRINTS)
-    return ResolvedModel(ref.name, path, ref.kind, ref.source, fingerprint(path, weights), count_parameters(path),
+    return ResolvedModel(ref.name, path, ref.kind, ref.source, fingerprint(path, weights), n_params,
                          ref.weight_format, ref.policy, weights)
 
 
@@ -273,6 +274,8 @@ def weights_sha256(path: Path, cache: Path | None = None) -> str:
     read again (a 100 GB model is hashed once, not on every command; a hub snapshot's files resolve to blobs the hub
     names by their sha256, so a new revision is new paths)."""
     files = sorted(path.glob("*.safetensors"))
+    for file in files:
+        regular_size(file)  # a link to /dev/zero or a fifo would be hashed forever
     key = json.dumps([[f.name, str(f.resolve()), (st := f.stat()).st_size, st.st_mtime_ns, st.st_ino] for f in files])
     known = _read_cache(cache)
     if key in known:
@@ -299,11 +302,6 @@ def _read_cache(cache: Path | None) -> dict[str, str]:
 
 
 def count_parameters(path: Path) -> int:
-    """Parameter count from the safetensors headers, without loading any tensor."""
-    total = 0
-    for file in sorted(path.glob("*.safetensors")):
-        with file.open("rb") as handle:
-            (size,) = struct.unpack("<Q", handle.read(8))
-            header = json.loads(handle.read(size))
-        total += sum(prod(v["shape"]) for k, v in header.items() if k != "__metadata__")
-    return total
+    """Parameter count from the safetensors headers, without loading any tensor; each header is checked against its
+    file first (read_header), so the count is at most the bytes present and a damaged file is one line."""
+    return sum(prod(t["shape"]) for file in sorted(path.glob("*.safetensors")) for t in read_header(file).values())

@@ -12,7 +12,7 @@ from rich.text import Text
 from harness.cli.commands._common import err, out
 from harness.common.errors import HarnessError
 from harness.cli.options import (
-    AllowPickleOption, ApplyChatTemplateOption, BackendOption, BatchSizeOption, BusyTimeoutOption, ChatTemplateOption,
+    AllowOutsideLinksOption, AllowPickleOption, ApplyChatTemplateOption, BackendOption, BatchSizeOption, BusyTimeoutOption, ChatTemplateOption,
     ChunkOption, DataParallelOption, DbOption, DeviceOption, DisplayOption, DtypeOption, EnforceEagerOption,
     ExecutorOption, FewshotSeedOption, GenKwargsOption, GpuMemoryOption, IncludePathOption, LimitOption,
     MaxModelLenOption, ModelsOption, MultiturnOption, NumFewshotOption, RayAddressOption, ShardsOption, SuiteOption,
@@ -54,6 +54,7 @@ def eval_(
     enforce_eager: EnforceEagerOption = False,
     trust_remote_code: TrustRemoteCodeOption = False,
     allow_pickle: AllowPickleOption = False,
+    allow_outside_links: AllowOutsideLinksOption = False,
     busy_timeout: BusyTimeoutOption = 0.0,
     executor: ExecutorOption = "local",
     shards: ShardsOption = 1,
@@ -94,13 +95,17 @@ def eval_(
             specs = [ModelSpec.parse(n) for n in names]
         except ValueError as exc:
             raise HarnessError(str(exc)) from None
-        spec = SuiteSpec(models=specs, tasks=split_list(tasks) or ["core"], settings=settings)
+        try:
+            spec = SuiteSpec(models=specs, tasks=split_list(tasks) or ["core"], settings=settings)
+        except ValidationError as exc:  # e.g. two models given one name
+            raise HarnessError(f"--models: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
     elif models or tasks:
         raise HarnessError("--suite: give models and tasks in the suite file, not also with --models/--tasks")
     outcomes = evaluate(spec.models, spec.tasks, db, settings=settings,
                         include_path=(*spec.include_path, *(include_path or [])), trust_remote_code=trust_remote_code,
-                        allow_pickle=allow_pickle, executor=executor, shards=shards, ray_address=ray_address,
-                        busy_timeout=busy_timeout, display=Display(display, err))
+                        allow_pickle=allow_pickle, allow_outside_links=allow_outside_links, executor=executor,
+                        shards=shards, ray_address=ray_address, busy_timeout=busy_timeout,
+                        display=Display(display, err))
     _print_outcomes(outcomes)
     if any(o.status == "failed" for o in outcomes):
         raise typer.Exit(1)
