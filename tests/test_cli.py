@@ -170,12 +170,12 @@ def test_locked_db(filled_db, results_env, tiny_model):
 def test_rank_from_real_csv_every_method(shared_data):
     csv = shared_data / "ibm-benchbench" / "benchmarks_old" / "hf_open_llm_v2_240829.csv"
     result = runner.invoke(app, ["rank", "--from", str(csv), "--on-duplicate", "first", "--method", "all",
-                                 "--format", "csv"])
+                                 "--format", "json"])
     assert result.exit_code == 0, result.output
-    ranks_csv, tau_csv = result.stdout.strip().split("\nmethod,")
-    header = ranks_csv.splitlines()[0].split(",")
+    tables = json.loads(result.stdout)["tables"]  # one document: several tables by name
+    header = list(tables["ranks"]["rows"][0])
     assert header[0] == "competitor" and {"mean", "mwr", "borda", "copeland", "bt", "elo"} <= set(header)
-    tau_rows = [line.split(",") for line in tau_csv.splitlines()[1:]]
+    tau_rows = [list(row.values()) for row in tables["kendall_tau"]["rows"]]
     diagonal = [float(row[1 + i]) for i, row in enumerate(tau_rows)]
     assert diagonal == [1.0] * len(tau_rows)
     assert all(0.3 < float(v) <= 1.0 for row in tau_rows for v in row[1:])  # methods broadly agree
@@ -231,23 +231,14 @@ def test_compare_paired_on_shared_items(tmp_path):
     one_line_error(missing, "model 'Z'")
 
 
-def json_documents(text: str) -> list[dict]:
-    decoder, docs, pos = json.JSONDecoder(), [], 0
-    while pos < len(text.strip()):
-        while text[pos].isspace():
-            pos += 1
-        doc, pos = decoder.raw_decode(text, pos)
-        docs.append(doc)
-    return docs
-
-
 def test_rank_csd_with_failure_sensitivity_and_plot(shared_data, tmp_path):
     csv = shared_data / "ibm-benchbench" / "benchmarks_old" / "hf_open_llm_v2_240829.csv"
     plot = tmp_path / "fsa.png"
     result = runner.invoke(app, ["rank", "--from", str(csv), "--on-duplicate", "first", "--method", "csd",
                                  "--eliminate", "0,1,2", "--n-sims", "4000", "--plot", str(plot), "--format", "json"])
     assert result.exit_code == 0, result.output
-    leaderboard, sensitivity = json_documents(result.stdout)[:2]
+    tables = json.loads(result.stdout)["tables"]
+    leaderboard, sensitivity = tables["csd"], tables["csd_sensitivity"]
     rows = leaderboard["rows"]
     n, k = len(rows), 7  # competitors; rounds = benchmarks (auto)
     # Every game hands out exactly one point, so expected scores add up to the games in a tournament
@@ -302,7 +293,8 @@ def test_rank_snr_filter_drops_the_noisy_task(tmp_path):
     result = runner.invoke(app, ["rank", "--db", str(path), "--snr-filter", "1", "--method", "mean",
                                  "--format", "json"])
     assert result.exit_code == 0, result.output
-    dropped, board = json_documents(result.stdout)
+    tables = json.loads(result.stdout)["tables"]
+    dropped, board = tables["snr_filter"], tables["leaderboard"]
     assert [row["benchmark"] for row in dropped["rows"]] == ["noisy"]
     assert "clear" in board["rows"][0] and "noisy" not in board["rows"][0]
     assert [row["competitor"] for row in board["rows"]] == ["A", "B", "C"]

@@ -26,10 +26,9 @@ def check_format(fmt: str) -> None:
 
 def render(frame: pd.DataFrame, fmt: str, console: Console, title: str = "", notes: tuple[str, ...] = ()) -> None:
     if fmt == "json":
-        records = [{k: _json_value(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
         # exact data for programs: every string escape is JSON's own, and ASCII-only output keeps C1 controls
         # and bidi overrides from reaching the terminal raw
-        console.print_json(json.dumps({"title": title, "notes": list(notes), "rows": records}), ensure_ascii=True)
+        console.print_json(json.dumps(_json_table(frame, title, notes)), ensure_ascii=True)
     elif fmt == "csv":
         console.out(to_csv(frame), end="", highlight=False)
     elif fmt == "md":
@@ -38,6 +37,44 @@ def render(frame: pd.DataFrame, fmt: str, console: Console, title: str = "", not
         console.print(to_rich(frame, title))
         for note in notes:
             console.print(Text(f"note: {one_line(note)}", style="dim"))
+
+
+def _json_table(frame: pd.DataFrame, title: str, notes: tuple[str, ...]) -> dict:
+    records = [{k: _json_value(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+    return {"title": title, "notes": list(notes), "rows": records}
+
+
+class Tables:
+    """Where a verb that may print several tables sends them. table and md print each as it comes; json holds
+    them and close() prints one document, {"title", "notes", "rows"} for one table and {"tables": {name: ...}} for
+    several, so a script always reads one valid JSON value; csv has no way to hold two tables in one stream, so
+    the verb refuses such a combination up front (see refuse_csv)."""
+
+    def __init__(self, fmt: str, console: Console) -> None:
+        check_format(fmt)
+        self.fmt, self.console, self._held = fmt, console, {}
+
+    def add(self, name: str, frame: pd.DataFrame, title: str = "", notes: tuple[str, ...] = ()) -> None:
+        if name in self._held or (self.fmt == "csv" and self._held):  # programming errors: refuse_csv comes first
+            raise ValueError(f"table {name!r}: a second table with that name, or in one csv output")
+        self._held[name] = _json_table(frame, title, notes) if self.fmt == "json" else None
+        if self.fmt != "json":
+            render(frame, self.fmt, self.console, title, notes)
+
+    def close(self) -> None:
+        """Print the held JSON; called only when the verb finished, so a failure never leaves half a document."""
+        if self.fmt == "json" and self._held:
+            document = next(iter(self._held.values())) if len(self._held) == 1 else {"tables": self._held}
+            self.console.print_json(json.dumps(document), ensure_ascii=True)
+
+
+def refuse_csv(fmt: str, flags: dict[str, str]) -> None:
+    """-f csv where the flags given print several tables: one line naming those flags, and per flag what gives one
+    table instead (`flags` maps each flag as typed to that alternative)."""
+    if fmt == "csv" and flags:
+        several = " with ".join(flags)
+        raise HarnessError(f"--format csv holds one table, but {several} prints several: use --format json (one "
+                           f"document, a table per name), or {', and '.join(flags.values())}")
 
 
 def to_rich(frame: pd.DataFrame, title: str = "") -> Table:

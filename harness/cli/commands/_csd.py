@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from harness.cli.commands._common import err, out
+from harness.cli.commands._common import err
 from harness.common.errors import HarnessError
 
 _PANEL = "CSD (Swiss tournament)"
@@ -58,6 +60,37 @@ class CSDSettings:
                 "item_bootstrap": self.item_bootstrap}
 
 
+# tournaments/ speaks Python (missing='coin', n_sims=100); a person at the CLI typed --missing coin, --n-sims 100
+_KEYWORD = re.compile(r"\b(missing|tiebreak|eliminate|rounds|n_sims|item_bootstrap)="
+                      r"(?:'([^']*)'|\"([^\"]*)\"|([\w./-]+))")
+
+
+def cli_words(text: str) -> str:
+    """A library message with each keyword argument it names written as the CLI flag that sets it."""
+    def flag(match: re.Match) -> str:
+        value = next(group for group in match.groups()[1:] if group is not None)
+        return f"--{match.group(1).replace('_', '-')} {value}"
+
+    return _KEYWORD.sub(flag, text)
+
+
+@contextmanager
+def cli_errors(what: str):
+    """A ValueError from tournaments/ (a missing strength, a bad schedule) as one HarnessError line in CLI words."""
+    try:
+        yield
+    except ValueError as exc:
+        raise HarnessError(f"{what}: {cli_words(str(exc))}") from None
+
+
+def ranked(table, settings: CSDSettings):
+    """The CSD Ranking with the first schedule (what --save stores), refused in CLI words where it cannot run."""
+    from tournaments.methods import rank
+
+    with cli_errors("csd"):
+        return rank(table, "csd", **settings.ranker_params(table))
+
+
 def load_rounds(spec: str, table):
     """None for 'auto', else the rounds of a TOML or YAML file, checked against the table."""
     from harness.common.spec_files import one_line, read_toml
@@ -96,9 +129,8 @@ def _read_yaml(path: Path, where: str):
         raise HarnessError(f"{where}: not valid YAML ({one_line(detail)})") from None
 
 
-def report(table, settings: CSDSettings, published, plot: Path | None, fmt: str) -> None:
+def report(table, settings: CSDSettings, published, plot: Path | None, tables) -> None:
     """The CSD leaderboard (E[S_m], SE, CI, P(rank 1)); with several schedules, the sensitivity table too."""
-    from harness.report.leaderboard import render
     from tournaments.sensitivity import failure_sensitivity
     from tournaments.swiss import simulate
 
@@ -106,14 +138,12 @@ def report(table, settings: CSDSettings, published, plot: Path | None, fmt: str)
     schedules = settings.schedules()
     common = dict(n_sims=settings.n_sims, seed=settings.seed, tiebreak=settings.tiebreak,
                   missing=settings.missing, item_bootstrap=settings.item_bootstrap)
-    try:
+    with cli_errors("csd"):
         if len(schedules) == 1:
             base, sensitivity = simulate(table, rounds, eliminate=schedules[0], **common), None
         else:
             sensitivity = failure_sensitivity(table, rounds, schedules=schedules, **common)
             base = sensitivity.results[0]
-    except ValueError as exc:
-        raise HarnessError(f"csd: {exc}") from None
     frame = base.to_frame()
     frame.insert(0, "rank", range(1, len(frame) + 1))
     if published is not None:
@@ -122,13 +152,14 @@ def report(table, settings: CSDSettings, published, plot: Path | None, fmt: str)
     notes = (f"{settings.n_sims} tournaments over {len(base.rounds)} rounds, eliminate {settings.eliminate.split(',')[0]}, "
              f"tiebreak {settings.tiebreak}, seed {settings.seed}; every tournament played {base.games_played} "
              f"games{checked}",)
-    render(frame, fmt, out, title="CSD: expected Swiss-tournament score E[S_m]", notes=notes)
+    tables.add("csd", frame, title="CSD: expected Swiss-tournament score E[S_m]", notes=notes)
     if sensitivity is None:
         if plot is not None:
             raise HarnessError("--plot: the failure-sensitivity plot needs several schedules, e.g. --eliminate 0,1,2")
         return
-    render(sensitivity.to_frame(), fmt, out, title="CSD failure sensitivity: E[S_m] per elimination schedule",
-           notes=("drop = E(last schedule) - E(T=0); label: quadrant by median base score and median drop",))
+    tables.add("csd_sensitivity", sensitivity.to_frame(),
+               title="CSD failure sensitivity: E[S_m] per elimination schedule",
+               notes=("drop = E(last schedule) - E(T=0); label: quadrant by median base score and median drop",))
     if plot is not None:
         from harness.report.csd_plot import plot_failure_sensitivity
 

@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.cli.commands._common import out
-from harness.cli.options import DbOption, IncludePathOption, split_list
+from harness.cli.options import BusyTimeoutOption, DbOption, IncludePathOption, split_list
 
 _SHOWN = 200
 from harness.common.paths import default_db
@@ -76,7 +76,7 @@ def tasks_download(
                    "HF_DATASETS_CACHE (and HF_DATASETS_OFFLINE=1) where there is no network"))
 
 
-def models_list(db: DbOption = default_db()) -> None:
+def models_list(db: DbOption = default_db(), busy_timeout: BusyTimeoutOption = 0.0) -> None:
     """List embedded models and the models in the store."""
     from harness.weights.models import EMBEDDED
     from harness.report.leaderboard import to_rich
@@ -85,5 +85,5 @@ def models_list(db: DbOption = default_db()) -> None:
     for name, model in EMBEDDED.items():
         out.print(Text(f"embedded: {name} — {model.description}"))
     if db.exists():
-        with Store.open(db, read_only=True) as store:
+        with Store.open(db, read_only=True, busy_timeout=busy_timeout) as store:
             out.print(to_rich(store.models(), title=f"models in {db}"))

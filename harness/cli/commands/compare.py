@@ -8,7 +8,7 @@ import typer
 
 from harness.cli.commands._common import out
 from harness.common.errors import HarnessError
-from harness.cli.options import AllowMixedOption, DbOption, FormatOption, NBootOption, SeedOption
+from harness.cli.options import AllowMixedOption, BusyTimeoutOption, DbOption, FormatOption, NBootOption, SeedOption
 from harness.common.paths import default_db
 
 
@@ -20,6 +20,7 @@ def compare(
     seed: SeedOption = 0,
     allow_mixed: AllowMixedOption = False,
     fmt: FormatOption = "table",
+    busy_timeout: BusyTimeoutOption = 0.0,
 ) -> None:
     """Per-task difference (A - B) with a 95% CI and a p-value, Holm-corrected across tasks.
 
@@ -35,7 +36,7 @@ def compare(
     from tournaments.stats import bootstrap_floor_note, compare_on_tasks
 
     check_format(fmt)
-    with Store.open(db, read_only=True) as store:
+    with Store.open(db, read_only=True, busy_timeout=busy_timeout) as store:
         chosen = comparable(store, [model_a, model_b], allow_mixed=allow_mixed)
     items = chosen.items
     for name in (model_a, model_b):

@@ -9,7 +9,7 @@ import typer
 
 from harness.cli.commands._common import friendly, out
 from harness.common.errors import HarnessError
-from harness.cli.options import DbOption, FormatOption, NBootOption, SeedOption, split_list
+from harness.cli.options import BusyTimeoutOption, DbOption, FormatOption, NBootOption, SeedOption, split_list
 from harness.common.paths import child, default_db, plain_name, results_dir
 
 hpo_app = typer.Typer(no_args_is_help=True, help="Compare hyperparameter optimizers on HPO tasks (carps-style).")
@@ -24,6 +24,7 @@ def run(
     config: Annotated[Path, typer.Argument(help="Study TOML: study, optimizers, tasks, seeds, n_trials.")],
     db: DbOption = default_db(),
     quiet: Annotated[bool, typer.Option("--quiet", help="No line per run.")] = False,
+    busy_timeout: BusyTimeoutOption = 0.0,
 ) -> None:
     """Run every (optimizer, task, seed) of the study; runs already stored in full are skipped."""
     from harness.store import Store
@@ -38,7 +39,7 @@ def run(
             out.print(f"{status:>7}  {optimizer} on {task}, seed {seed}" + (f" ({seconds:.1f}s)" if seconds else ""),
                       highlight=False)
 
-    with Store.open(db) as store:
+    with Store.open(db, busy_timeout=busy_timeout) as store:
         result = run_study(store, spec, on_run=say)
     out.print(f"study '{spec.study}': {len(result.ran)} run(s) done, {len(result.skipped)} already stored; "
               f"next: harness hpo report --study {spec.study}", highlight=False)
@@ -56,6 +57,7 @@ def report(
     n_boot: NBootOption = 2000,
     seed: SeedOption = 0,
     fmt: FormatOption = "table",
+    busy_timeout: BusyTimeoutOption = 0.0,
 ) -> None:
     """Leaderboard (mean rank, normalised final cost with CI), rank tests, and the figures on disk."""
     from harness.report.leaderboard import check_format, render
@@ -67,7 +69,7 @@ def report(
     if mode not in ("carps", "stable"):
         raise HarnessError(f"--mode '{mode}': choose carps or stable")
     folder = out_dir or child(results_dir() / "hpo", study, "--study")
-    with Store.open(db, read_only=not publish) as store:
+    with Store.open(db, read_only=not publish, busy_timeout=busy_timeout) as store:
         rows = _rows(store, study)
         comparison = compare(rows, mode, _anchors(rows) if mode == "stable" else None, n_boot=n_boot, seed=seed)
         if publish:
@@ -87,6 +89,7 @@ def subset(
     restarts: Annotated[int, typer.Option("--restarts", min=1, help="Local-search restarts per subset.")] = 8,
     seed: SeedOption = 0,
     fmt: FormatOption = "table",
+    busy_timeout: BusyTimeoutOption = 0.0,
 ) -> None:
     """Dev and test task subsets with low star discrepancy, chosen by carps' rule over sizes and scalings."""
     from harness.report.leaderboard import check_format, render
@@ -95,7 +98,7 @@ def subset(
     from hpo.subset import choose_subsets
 
     check_format(fmt)
-    with Store.open(db, read_only=True) as store:
+    with Store.open(db, read_only=True, busy_timeout=busy_timeout) as store:
         rows = _rows(store, study)
     final = analysis.final_performance(analysis.normalise(rows, "carps"))
     means = final.groupby(["task", "optimizer"])["cost_inc_norm"].mean().unstack("optimizer")

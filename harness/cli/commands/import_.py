@@ -13,7 +13,7 @@ import typer
 
 from harness.cli.commands._common import friendly, out
 from harness.common.errors import HarnessError
-from harness.cli.options import DbOption, split_list
+from harness.cli.options import BusyTimeoutOption, DbOption, split_list
 from harness.common.paths import default_db
 
 import_app = typer.Typer(no_args_is_help=True, help="Import leaderboards, lm-eval output and training curves.")
@@ -38,11 +38,13 @@ def import_csv(
         "--on-duplicate", help="Wide: a repeated competitor is an error, or keep the first, or number them.",
     )] = "error",
     db: DbOption = default_db(),
+    busy_timeout: BusyTimeoutOption = 0.0,
 ) -> None:
     """Import a leaderboard table; its published aggregate is stored beside, not among, the benchmarks."""
     from harness.ingest.parsers import DUPLICATES, read_long_leaderboard, read_wide_leaderboard
     from harness.store import Store
 
+    _named(name)
     if wide is None:
         raise HarnessError("import csv: say how the file is laid out with --wide or --long")
     if on_duplicate not in DUPLICATES:
@@ -55,7 +57,7 @@ def import_csv(
         if ignore_cols or on_duplicate != "error":
             raise HarnessError("import csv: --ignore-cols and --on-duplicate apply to --wide files only")
         board = read_long_leaderboard(file, lower_is_better=lower, aggregate=aggregate_col)
-    with Store.open(db) as store:
+    with Store.open(db, busy_timeout=busy_timeout) as store:
         store.replace_external(name, board.rows)
     aggregate = f"; published aggregate '{board.aggregate}' kept apart" if board.aggregate is not None else ""
     out.print(f"imported '{name}': {len(board.competitors)} competitors x {len(board.benchmarks)} benchmarks "
@@ -68,13 +70,16 @@ def import_lm_eval(
     name: Annotated[Optional[str], typer.Option(
         "--name", help="Model name to store (default: the name lm-eval recorded); one-model folders only.")] = None,
     db: DbOption = default_db(),
+    busy_timeout: BusyTimeoutOption = 0.0,
 ) -> None:
     """Import lm-eval output as finished runs of external models, with per-item samples."""
     from harness.ingest.lm_eval_runs import read_lm_eval_runs
     from harness.store import Store
 
+    if name is not None:
+        _named(name)
     imported = read_lm_eval_runs(folder, name)
-    with Store.open(db) as store:
+    with Store.open(db, busy_timeout=busy_timeout) as store:
         store.import_runs(imported.models, imported.tasks, imported.runs, imported.samples, imported.scores)
     models = ", ".join(m.name for m in imported.models)
     groups = f"; skipped group tasks {', '.join(imported.skipped_groups)}" if imported.skipped_groups else ""
@@ -88,18 +93,26 @@ def import_checkpoints(
     layout: Annotated[str, typer.Option(
         "--layout", help="olmo (OLMo ladder CSV logs) or lm-eval (per-checkpoint lm-eval JSON, Pythia layout).")],
     db: DbOption = default_db(),
+    busy_timeout: BusyTimeoutOption = 0.0,
 ) -> None:
     """Import training curves: one competitor per run, one replicate per checkpoint step (for `harness snr`)."""
     from harness.ingest.checkpoint_curves import read_checkpoints
     from harness.store import Store
 
+    _named(name)
     rows = read_checkpoints(path, layout)
-    with Store.open(db) as store:
+    with Store.open(db, busy_timeout=busy_timeout) as store:
         store.replace_external(name, rows)
     runs = len(set(rows.column("competitor").to_pylist()))
     benchmarks = len(set(rows.column("benchmark").to_pylist()))
     out.print(f"imported '{name}': {runs} runs x {benchmarks} benchmarks, {rows.num_rows} checkpoint scores",
               highlight=False, soft_wrap=True)
+
+
+def _named(name: str) -> None:
+    """An empty or blank --name would store rows that no --source can name (and the shell hides the blank)."""
+    if not name.strip():
+        raise HarnessError(f"--name {name!r}: give the import a name")
 
 
 import_app.command("csv")(friendly(import_csv))

@@ -9,7 +9,7 @@ from rich.text import Text
 
 from harness.cli.commands._common import err, out
 from harness.common.errors import HarnessError
-from harness.cli.options import CsvOption, DbOption
+from harness.cli.options import BusyTimeoutOption, CsvOption, DbOption, FormatOption
 from harness.common.paths import default_db
 from harness.common.spec_files import one_line
 
@@ -24,20 +24,40 @@ def query(
     db: DbOption = default_db(),
     csv: CsvOption = False,
     write: WriteOption = False,
+    fmt: FormatOption = "table",
+    busy_timeout: BusyTimeoutOption = 0.0,
 ) -> None:
-    """Run SQL on the store and print the result; the store is opened read-only unless --write.
+    """Run one SQL statement on the store and print its result; the store is opened read-only unless --write.
 
     Views and macros not made by the harness schema (other verbs refuse them) are named in a warning line.
     """
-    from harness.report.leaderboard import render
+    from harness.report.leaderboard import check_format, render
     from harness.store import Store
 
+    check_format(fmt)
+    if csv and fmt not in ("table", "csv"):
+        raise HarnessError(f"--csv with --format {fmt}: choose one (--csv is --format csv)")
+    _one_statement(sql)
     if write and not db.exists():  # a mistyped --db must not become a new, empty store
         raise HarnessError(f"--db {db}: no such database; --write changes an existing store and never creates one")
-    with Store.open(db, read_only=not write, allow_foreign_sql=True) as store:
+    with Store.open(db, read_only=not write, busy_timeout=busy_timeout, allow_foreign_sql=True) as store:
         foreign = store.foreign_sql()
         if foreign:
             err.print(Text(one_line(f"warning: --db {db} holds SQL the harness schema does not create: "
                                     f"{', '.join(foreign)}"), style="yellow"), soft_wrap=True)
         frame = store.query(sql)
-    render(frame, "csv" if csv else "table", out)
+    render(frame, "csv" if csv else fmt, out)
+
+
+def _one_statement(sql: str) -> None:
+    """Refuse several statements: DuckDB runs them all but returns only the last result, so the others would run
+    (and with --write, change the store) unseen. Parsing only; a syntax error is left for the run to report."""
+    import duckdb
+
+    try:
+        count = len(duckdb.extract_statements(sql))
+    except duckdb.Error:
+        return
+    if count > 1:
+        raise HarnessError(f"query: {count} SQL statements; give one per `harness query` (only the last result "
+                           "would be shown)")

@@ -15,8 +15,8 @@ from harness.cli.commands._csd import (
 )
 from harness.common.errors import HarnessError
 from harness.cli.options import (
-    INPUT_PANEL, METHOD_PANEL, AllowMixedOption, DbOption, FormatOption, ModelsOption, RankLimitOption, SaveOption,
-    SeedOption, SnrFilterOption, SourceOption, TasksOption, split_list,
+    INPUT_PANEL, METHOD_PANEL, AllowMixedOption, BusyTimeoutOption, DbOption, FormatOption, ModelsOption,
+    RankLimitOption, SaveOption, SeedOption, SnrFilterOption, SourceOption, TasksOption, split_list,
 )
 from harness.common.paths import default_db
 
@@ -75,12 +75,20 @@ def rank(
     plot: PlotOption = None,
     fmt: FormatOption = "table",
     save: SaveOption = None,
+    busy_timeout: BusyTimeoutOption = 0.0,
 ) -> None:
     """Rank competitors; every method sees the same ScoreTable."""
-    from harness.report.leaderboard import check_format, render
+    from harness.report.leaderboard import Tables, refuse_csv
     from tournaments.methods import METHODS, get_method
 
-    check_format(fmt)
+    tables = Tables(fmt, out)
+    csd = CSDSettings(rounds, eliminate, n_sims, seed, tiebreak, missing, item_bootstrap)
+    several = {"--method all": "--method NAME for one method's leaderboard"} if method == "all" else {}
+    if method == "csd" and len(csd.schedules()) > 1:
+        several[f"--eliminate {eliminate}"] = "one --eliminate value for the CSD leaderboard alone"
+    if robustness:
+        several["--robustness"] = "run without --robustness for the leaderboard alone"
+    refuse_csv(fmt, several)
     if save is not None and not save.strip():
         raise HarnessError(f"--save {save!r}: give the ranking a name")
     if method != "all":
@@ -88,44 +96,46 @@ def rank(
             get_method(method)
         except ValueError as exc:
             raise HarnessError(f"--method: {exc}") from None
-    csd = CSDSettings(rounds, eliminate, n_sims, seed, tiebreak, missing, item_bootstrap)
     table, published, title, compared = _load(db, source, from_csv, on_duplicate, split_list(models) or None,
                                               items=bootstrap > 0 or item_bootstrap, tasks=split_list(tasks),
-                                              level=level, limit=limit, allow_mixed=allow_mixed)
+                                              level=level, limit=limit, allow_mixed=allow_mixed,
+                                              busy_timeout=busy_timeout)
     if snr_filter is not None or snr_min is not None:
-        table = _snr_filtered(db, table, snr_filter, snr_min, snr_source, fmt, limit, allow_mixed)
+        table = _snr_filtered(db, table, snr_filter, snr_min, snr_source, tables, limit, allow_mixed, busy_timeout)
     if method in ("all", "csd"):  # their tables carry their own notes: what was done to compare goes to stderr
         for note in compared:
             err.print(f"note: {note}", highlight=False, soft_wrap=True)
     if method == "all":
-        rankings = _render_all(table, csd, fmt)
+        rankings = _render_all(table, csd, tables)
         saved = {f"{save}/{name}": (ranking, {}) for name, ranking in rankings.items()}
     elif method == "csd":
         from harness.cli.commands import _csd
 
-        _csd.report(table, csd, published, plot, fmt)
+        _csd.report(table, csd, published, plot, tables)
         if save:  # the printed CSD table's first schedule, simulated again as a Ranking (same settings and seed)
-            from tournaments.methods import rank as rank_with
-
-            saved = {save: (rank_with(table, "csd", **csd.ranker_params(table)), {})}
+            saved = {save: (_csd.ranked(table, csd), {})}
     else:
         frame, notes, chosen = _leaderboard(table, method, published, bootstrap, seed)
         saved = {save: (chosen, {"bootstrap": bootstrap, "seed": seed})}
         if variants:
-            frame = _with_parents(db, frame, method)
-        render(frame, fmt, out, title=f"{title} — by {method}", notes=compared + notes)
-    if save:
-        _save(db, table, saved)
+            frame = _with_parents(db, frame, method, busy_timeout)
+        tables.add("leaderboard", frame, title=f"{title} — by {method}", notes=compared + notes)
     if robustness:
         names = list(METHODS) if method == "all" else sorted({method, "mean", "mwr", "borda"})
-        _render_robustness(table, names, csd, fmt)
+        _render_robustness(table, names, csd, tables)
+    tables.close()
+    if save:
+        _save(db, table, saved, busy_timeout)
 
 
 def _load(db: Path, source: str | None, from_csv: Path | None, on_duplicate: str, models: list[str] | None,
           items: bool, tasks: list[str] | None = None, level: str = "group", limit: int | None = None,
-          allow_mixed: bool = False):
-    """(table, published aggregate, title, notes on what was done to compare the models)."""
-    from harness.api._rank import csv_scores, scores_and_published
+          allow_mixed: bool = False, busy_timeout: float = 0.0):
+    """(table, published aggregate, title, notes on what was done to compare the models). A --models name the
+    input does not hold is refused, not dropped: a typo would otherwise rank the others as if it were complete."""
+    from harness.api._rank import csv_scores
+    from harness.store import Store
+    from harness.tables.scores import imported_table, stored_scores
 
     if source and from_csv:
         raise HarnessError("--source and --from: choose one input")
@@ -133,26 +143,60 @@ def _load(db: Path, source: str | None, from_csv: Path | None, on_duplicate: str
         raise HarnessError(f"--limit {limit}: picks evaluated runs; it does not apply to --source or --from")
     if from_csv is not None:
         table, published = csv_scores(from_csv, on_duplicate)
-        return table, published, from_csv.name, ()
-    table, published, notes = scores_and_published(db, source=source, models=models, tasks=tasks, level=level,
-                                                   items=items, limit=limit, allow_mixed=allow_mixed)
-    return table, published, source or "evaluated models", notes
+        return _only(table, models, f"--from {from_csv}"), published, from_csv.name, ()
+    with Store.open(db, read_only=True, busy_timeout=busy_timeout) as store:
+        if source:
+            table, published = imported_table(store, source)
+            return _only(table, models, f"--source {source}"), published, source, ()
+        if models:
+            _known(models, set(store.leaderboard_rows()["model"]), f"no finished runs in --db {db}")
+        table, notes = stored_scores(store, models, items=items, tasks=list(tasks or []), level=level, limit=limit,
+                                     allow_mixed=allow_mixed)
+    return table, None, "evaluated models", notes
 
 
-def _snr_filtered(db: Path, table, k: int | None, min_snr: float | None, source: str | None, fmt: str,
-                  limit: int | None = None, allow_mixed: bool = False):
-    """Drop low-SNR benchmarks before any method sees the table, and say which and why."""
+def _known(models: list[str], known: set[str], where: str) -> None:
+    """Refuse --models names not in `known`, in one line, each with its closest known name."""
+    from difflib import get_close_matches
+
+    from harness.common.spec_files import one_line
+
+    unknown = [name for name in dict.fromkeys(models) if name not in known]
+    if unknown:
+        hints = [f"{name!r}" + "".join(f" (did you mean {close!r}?)" for close in
+                                       get_close_matches(name, sorted(known), n=1)) for name in unknown]
+        raise HarnessError(one_line(f"--models {', '.join(hints)}: {where}"))
+
+
+def _only(table, models: list[str] | None, where: str):
+    """The competitors named by --models (all without it), in the table's order."""
+    if not models:
+        return table
+    _known(models, set(table.competitors), f"not in {where}")
+    wanted = set(models)
+    return table.select(competitors=[name for name in table.competitors if name in wanted])
+
+
+def _snr_filtered(db: Path, table, k: int | None, min_snr: float | None, source: str | None, tables,
+                  limit: int | None = None, allow_mixed: bool = False, busy_timeout: float = 0.0):
+    """Drop low-SNR benchmarks before any method sees the table, and say which and why: as a table of its own,
+    except in CSV, which holds the leaderboard alone; there each dropped benchmark is a note on stderr."""
     import pandas as pd
 
-    from harness.report.leaderboard import render
     from harness.tables.snr import filter_for_ranking
     from harness.store import Store
 
-    with Store.open(db, read_only=True) as store:
+    with Store.open(db, read_only=True, busy_timeout=busy_timeout) as store:
         kept, dropped = filter_for_ranking(store, table, k=k, min_snr=min_snr, source=source, limit=limit,
                                            allow_mixed=allow_mixed)
     frame = pd.DataFrame(dropped, columns=["benchmark", "snr", "reason"])
-    render(frame, fmt, out, title=f"SNR filter: kept {kept.n_benchmarks} of {table.n_benchmarks} benchmarks")
+    title = f"SNR filter: kept {kept.n_benchmarks} of {table.n_benchmarks} benchmarks"
+    if tables.fmt != "csv":
+        tables.add("snr_filter", frame, title=title)
+        return kept
+    err.print(f"note: {title}", highlight=False, soft_wrap=True)
+    for row in frame.itertuples(index=False):
+        err.print(f"note: dropped {row.benchmark} (snr {row.snr:.4g}): {row.reason}", highlight=False, soft_wrap=True)
     return kept
 
 
@@ -185,11 +229,11 @@ def _leaderboard(table, method: str, published, bootstrap: int, seed: int):
     return frame.sort_values(["rank", "competitor"], kind="stable").reset_index(drop=True), notes, chosen
 
 
-def _with_parents(db: Path, frame, method: str):
+def _with_parents(db: Path, frame, method: str, busy_timeout: float = 0.0):
     """Each variant right after its parent, with `parent` and the change of the method's score."""
     from harness.store import Store
 
-    with Store.open(db, read_only=True) as store:
+    with Store.open(db, read_only=True, busy_timeout=busy_timeout) as store:
         parents = dict(zip(*store.variant_rows()[["variant", "parent"]].to_numpy().T))
     score = dict(zip(frame["competitor"], frame[method]))
     frame.insert(2, "parent", frame["competitor"].map(parents).fillna(""))
@@ -202,18 +246,20 @@ def _with_parents(db: Path, frame, method: str):
     return frame.sort_values(["_family", "_is_variant", "rank"], kind="stable").drop(columns=["_family", "_is_variant"])
 
 
-def _render_all(table, csd: CSDSettings, fmt: str) -> dict:
-    from harness.report.leaderboard import render
+def _render_all(table, csd: CSDSettings, tables) -> dict:
     from tournaments.methods import rank_all
 
-    ranks, tau, rankings = rank_all(table, params={"csd": csd.ranker_params(table)})
-    render(ranks.reset_index(), fmt, out, title="rank under every method")
-    render(tau.reset_index(names="method"), fmt, out, title="Kendall tau-b between methods",
-           notes=tuple(f"{name}: {note}" for name, r in rankings.items() for note in r.notes))
+    from harness.cli.commands._csd import cli_errors, cli_words
+
+    with cli_errors("--method all"):
+        ranks, tau, rankings = rank_all(table, params={"csd": csd.ranker_params(table)})
+    tables.add("ranks", ranks.reset_index(), title="rank under every method")
+    tables.add("kendall_tau", tau.reset_index(names="method"), title="Kendall tau-b between methods",
+               notes=tuple(f"{name}: {cli_words(note)}" for name, r in rankings.items() for note in r.notes))
     return rankings
 
 
-def _save(db: Path, table, saved: dict) -> None:
+def _save(db: Path, table, saved: dict, busy_timeout: float = 0.0) -> None:
     """Store each ranking under its name (--save NAME; NAME/METHOD with --method all) with its method's parameters,
     the hash of the ranked table and this command line."""
     import shlex
@@ -224,16 +270,16 @@ def _save(db: Path, table, saved: dict) -> None:
     from harness.store.rankings import table_hash
 
     digest, command = table_hash(table), shlex.join(sys.argv)
-    with Store.open(db) as store:
+    with Store.open(db, busy_timeout=busy_timeout) as store:
         for name, (ranking, extra) in saved.items():
             store.save_ranking(name, ranking, {**ranking.params, **extra}, digest, command)
     err.print(f"saved {', '.join(saved)} in {db}", highlight=False, soft_wrap=True)
 
 
-def _render_robustness(table, names: list[str], csd: CSDSettings, fmt: str) -> None:
+def _render_robustness(table, names: list[str], csd: CSDSettings, tables) -> None:
     from functools import partial
 
-    from harness.report.leaderboard import render
+    from harness.cli.commands._csd import cli_errors
     from tournaments.methods import get_method
     from tournaments.robustness import iia_check, order_sensitivity, rescaling_check
 
@@ -242,9 +288,11 @@ def _render_robustness(table, names: list[str], csd: CSDSettings, fmt: str) -> N
         params = {k: v for k, v in csd.ranker_params(table).items() if k != "rounds"}
         methods["csd"] = partial(methods["csd"], **params)
     checks = {
-        "independence of irrelevant alternatives (drop 20% of competitors, 20 trials)": iia_check,
-        "per-benchmark rescaling (log-uniform factors in [1/10, 10], 20 trials)": rescaling_check,
-        "benchmark order (20 permutations)": order_sensitivity,
+        "iia": ("independence of irrelevant alternatives (drop 20% of competitors, 20 trials)", iia_check),
+        "rescaling": ("per-benchmark rescaling (log-uniform factors in [1/10, 10], 20 trials)", rescaling_check),
+        "order": ("benchmark order (20 permutations)", order_sensitivity),
     }
-    for title, check in checks.items():
-        render(check(table, methods, seed=csd.seed), fmt, out, title=f"robustness: {title}")
+    for name, (title, check) in checks.items():
+        with cli_errors("--robustness"):
+            frame = check(table, methods, seed=csd.seed)
+        tables.add(f"robustness_{name}", frame, title=f"robustness: {title}")

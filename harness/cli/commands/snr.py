@@ -9,7 +9,9 @@ import typer
 
 from harness.cli.commands._common import out
 from harness.common.errors import HarnessError
-from harness.cli.options import AllowMixedOption, DbOption, FormatOption, RankLimitOption, SourceOption
+from harness.cli.options import (
+    AllowMixedOption, BusyTimeoutOption, DbOption, FormatOption, RankLimitOption, SourceOption,
+)
 from harness.common.paths import default_db
 
 
@@ -23,6 +25,7 @@ def snr(
         "setting; it uses 30 for dense OLMo 2 curves).", show_default=False)] = None,
     limit: RankLimitOption = None,
     allow_mixed: AllowMixedOption = False,
+    busy_timeout: BusyTimeoutOption = 0.0,
 ) -> None:
     """One row per benchmark: signal (spread of final scores), noise, SNR, and which noise it is."""
     from harness.report.leaderboard import check_format, render
@@ -34,7 +37,7 @@ def snr(
         raise HarnessError(f"--limit {limit}: picks evaluated runs; it does not apply to --source")
     if plot is not None and plot.suffix.lower() != ".png":
         raise HarnessError(f"--plot {plot}: give a .png path")
-    with Store.open(db, read_only=True) as store:
+    with Store.open(db, read_only=True, busy_timeout=busy_timeout) as store:
         table = benchmark_snr(store, source, last or DEFAULT_LAST, limit, allow_mixed)
     table = table.sort_values("snr", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
     undefined = int(table["snr"].isna().sum())

@@ -1,0 +1,237 @@
+"""What the verbs write (issue 17): report never writes over a store or its own other output, machine-readable
+formats are one document, and the small refusals (unknown --models, blank --name, several SQL statements, CSD
+flags in CLI words, --busy-timeout on every verb that opens the store)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from harness.cli import app
+from tests.test_cli import digest, fill_store, one_line_error, store_items
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def db(tmp_path):
+    path = tmp_path / "h.duckdb"
+    fill_store(path)
+    return path
+
+
+def _files(folder) -> set[str]:
+    return {p.name for p in folder.iterdir()}
+
+
+# ---------------------------------------------------------------- A: report --out never destroys data
+
+def test_report_out_the_store_is_refused(db):
+    before = digest(db)
+    result = runner.invoke(app, ["report", "--db", str(db), "--out", str(db), "--n-boot", "20"])
+    one_line_error(result, f"--out {db}", "is the store")
+    assert digest(db) == before and _files(db.parent) == {"h.duckdb"}
+
+
+def test_report_out_any_duckdb_file_is_refused_by_its_bytes(db, tmp_path):
+    other = tmp_path / "backup.bin"  # a store under a name that does not say so
+    fill_store(tmp_path / "other.duckdb")
+    (tmp_path / "other.duckdb").rename(other)
+    before = digest(other)
+    result = runner.invoke(app, ["report", "--db", str(db), "--out", str(other), "--n-boot", "20"])
+    one_line_error(result, str(other), "DuckDB database")
+    assert digest(other) == before
+
+
+def test_report_out_the_store_wal_is_refused(db):
+    result = runner.invoke(app, ["report", "--db", str(db), "--out", f"{db}.wal", "--n-boot", "20"])
+    one_line_error(result, "write-ahead log")
+    assert not (db.parent / "h.duckdb.wal").exists()
+
+
+def test_report_md_over_its_own_html_is_refused(db, tmp_path):
+    out = tmp_path / "r.md"
+    result = runner.invoke(app, ["report", "--db", str(db), "--out", str(out), "--md", "--n-boot", "20"])
+    one_line_error(result, f"--out {out} with --md", ".html")
+    assert not out.exists()
+
+
+def test_report_md_beside_the_html_still_works(db, tmp_path):
+    out = tmp_path / "r.html"
+    result = runner.invoke(app, ["report", "--db", str(db), "--out", str(out), "--md", "--n-boot", "20"])
+    assert result.exit_code == 0, result.output
+    assert out.read_text().startswith("<!DOCTYPE html>") and out.with_suffix(".md").read_text().startswith("# ")
+
+
+def test_report_out_a_folder_or_under_a_file_is_one_line(db, tmp_path):
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    result = runner.invoke(app, ["report", "--db", str(db), "--out", str(folder), "--n-boot", "20"])
+    one_line_error(result, f"--out {folder}", "is a folder")
+    assert _files(folder) == set()
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("keep me")
+    result = runner.invoke(app, ["report", "--db", str(db), "--out", str(blocker / "r.html"), "--n-boot", "20"])
+    one_line_error(result, str(blocker), "is a file, not a folder")
+    assert blocker.read_text() == "keep me"
+
+
+def test_report_write_failure_leaves_no_temporary_file(db, tmp_path):
+    """A real write failure after the temporary file exists: a file-size limit just under the report's size (EFBIG;
+    the figures drawn on the way are each smaller than the page that holds them all) stops the write."""
+    full = tmp_path / "full.html"
+    assert runner.invoke(app, ["report", "--db", str(db), "--out", str(full), "--n-boot", "20"]).exit_code == 0
+    limit = full.stat().st_size - 1
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    script = ("import resource, signal; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+              f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit})); "
+              "from harness.cli import app; app()")
+    command = [sys.executable, "-c", script, "report", "--db", str(db), "--out", str(out_dir / "r.html"),
+               "--n-boot", "20"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "--out" in lines[0] and "could not write the report" in lines[0], result.stderr
+    assert _files(out_dir) == set()
+
+
+# ---------------------------------------------------------------- B: one document for scripts
+
+def test_json_with_several_tables_is_one_document(db):
+    result = runner.invoke(app, ["rank", "--db", str(db), "--method", "all", "--missing", "coin", "--n-sims", "200",
+                                 "--robustness", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    tables = json.loads(result.stdout)["tables"]
+    assert list(tables) == ["ranks", "kendall_tau", "robustness_iia", "robustness_rescaling", "robustness_order"]
+    assert all(set(t) == {"title", "notes", "rows"} for t in tables.values())
+    assert {row["competitor"] for row in tables["ranks"]["rows"]} == {"A", "B", "C"}
+
+
+def test_json_with_one_table_keeps_its_shape(db):
+    result = runner.invoke(app, ["rank", "--db", str(db), "--method", "mean", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    assert set(json.loads(result.stdout)) == {"title", "notes", "rows"}
+
+
+@pytest.mark.parametrize("flags,culprit", [
+    (["--method", "all"], "--method all"),
+    (["--robustness"], "--robustness"),
+    (["--method", "csd", "--eliminate", "0,1", "--missing", "coin"], "--eliminate 0,1"),
+])
+def test_csv_with_several_tables_is_refused(db, flags, culprit):
+    result = runner.invoke(app, ["rank", "--db", str(db), *flags, "-f", "csv"])
+    one_line_error(result, "--format csv", culprit, "--format json")
+    assert result.stdout == ""
+
+
+def test_csv_with_snr_filter_is_the_leaderboard_alone(tmp_path):
+    rng = np.random.default_rng(1)
+    clear = {m: (rng.random(300) < p).astype(float) for m, p in (("A", 0.9), ("B", 0.55), ("C", 0.2))}
+    noisy = {m: (rng.random(300) < 0.5).astype(float) for m in "ABC"}
+    path = tmp_path / "h.duckdb"
+    store_items(path, {m: {"clear": clear[m], "noisy": noisy[m]} for m in "ABC"})
+    result = runner.invoke(app, ["rank", "--db", str(path), "--snr-filter", "1", "--method", "mean", "-f", "csv"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.reader(io.StringIO(result.stdout)))
+    assert rows[0] == ["rank", "competitor", "mean", "mwr", "clear"] and len(rows) == 4
+    assert {len(row) for row in rows} == {5}
+    assert "dropped noisy" in result.stderr
+    both = runner.invoke(app, ["rank", "--db", str(path), "--snr-filter", "1", "--method", "mean", "-f", "json"])
+    assert list(json.loads(both.stdout)["tables"]) == ["snr_filter", "leaderboard"]
+
+
+# ---------------------------------------------------------------- C: small refusals
+
+def test_rank_unknown_models_are_refused_with_a_suggestion(db):
+    result = runner.invoke(app, ["rank", "--db", str(db), "--models", "A,Bx", "--models", "Zed"])
+    one_line_error(result, "--models", "'Bx' (did you mean 'B'?)", "'Zed'")
+    assert result.stdout == ""
+    chosen = runner.invoke(app, ["rank", "--db", str(db), "--models", "A,B", "-f", "json"])
+    assert {row["competitor"] for row in json.loads(chosen.stdout)["rows"]} == {"A", "B"}
+
+
+def test_rank_models_apply_to_a_csv_and_an_import(db, tmp_path):
+    board = tmp_path / "board.csv"
+    board.write_text("model,x,y\nalpha,1,2\nbeta,2,1\ngamma,3,3\n")
+    picked = runner.invoke(app, ["rank", "--from", str(board), "--models", "alpha,gamma", "-f", "json"])
+    assert {row["competitor"] for row in json.loads(picked.stdout)["rows"]} == {"alpha", "gamma"}
+    one_line_error(runner.invoke(app, ["rank", "--from", str(board), "--models", "alpah"]),
+                   "'alpah' (did you mean 'alpha'?)", f"--from {board}")
+    assert runner.invoke(app, ["import", "csv", str(board), "--wide", "--name", "b", "--db", str(db)]).exit_code == 0
+    one_line_error(runner.invoke(app, ["rank", "--db", str(db), "--source", "b", "--models", "delta"]),
+                   "'delta'", "--source b")
+
+
+@pytest.mark.parametrize("name", ["", "  "])
+def test_import_blank_name_is_refused(db, tmp_path, name):
+    board = tmp_path / "board.csv"
+    board.write_text("model,x,y\nalpha,1,2\nbeta,2,1\n")
+    before = digest(db)
+    one_line_error(runner.invoke(app, ["import", "csv", str(board), "--wide", "--name", name, "--db", str(db)]),
+                   f"--name {name!r}")
+    assert digest(db) == before
+
+
+def test_query_several_statements_are_refused(db):
+    result = runner.invoke(app, ["query", "SELECT 1; SELECT 2", "--db", str(db)])
+    one_line_error(result, "2 SQL statements")
+    before = digest(db)
+    written = runner.invoke(app, ["query", "DELETE FROM scores; SELECT 1", "--db", str(db), "--write"])
+    one_line_error(written, "2 SQL statements")
+    assert digest(db) == before
+    assert runner.invoke(app, ["query", "SELECT 1;", "--db", str(db)]).exit_code == 0  # one statement, one ';'
+
+
+def test_query_format(db):
+    result = runner.invoke(app, ["query", "SELECT name FROM models ORDER BY name", "--db", str(db), "-f", "json"])
+    assert result.exit_code == 0, result.output
+    assert [row["name"] for row in json.loads(result.stdout)["rows"]] == ["A", "B", "C"]
+    md = runner.invoke(app, ["query", "SELECT 1 AS one", "--db", str(db), "--format", "md"])
+    assert "| one |" in md.stdout
+    one_line_error(runner.invoke(app, ["query", "SELECT 1", "--db", str(db), "--csv", "-f", "md"]), "--csv")
+    one_line_error(runner.invoke(app, ["query", "SELECT 1", "--db", str(db), "-f", "xml"]), "--format 'xml'")
+
+
+@pytest.mark.parametrize("method", ["csd", "all"])
+def test_csd_missing_strength_names_the_flag(db, method):
+    result = runner.invoke(app, ["rank", "--db", str(db), "--method", method, "--n-sims", "100"])
+    one_line_error(result, "--missing coin", "--missing loss")
+    assert "missing=" not in result.stderr
+
+
+@pytest.fixture()
+def held(db):
+    """Another process holding the store, as a second writer would."""
+    code = f"import duckdb,time; c=duckdb.connect({str(db)!r}); print('ok', flush=True); time.sleep(60)"
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ok"
+        yield db
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_busy_timeout_reaches_every_verb_that_opens_the_store(held, tmp_path):
+    from tests.test_hpo_cli import STUDY
+
+    board = tmp_path / "board.csv"
+    board.write_text("model,x\nalpha,1\nbeta,2\n")
+    study = tmp_path / "tiny.toml"
+    study.write_text(STUDY)
+    verbs = [["rank"], ["report", "--out", str(tmp_path / "r.html")], ["query", "SELECT 1"], ["compare", "A", "B"],
+             ["snr"], ["models", "list"], ["import", "csv", str(board), "--wide", "--name", "b"],
+             ["hpo", "run", str(study)], ["hpo", "report", "--study", "tiny"], ["hpo", "subset", "--study", "tiny"]]
+    for verb in verbs:
+        result = runner.invoke(app, [*verb, "--db", str(held), "--busy-timeout", "0.2"])
+        one_line_error(result, "database is busy", "waited 0.2 s")
+    for verb in (["import", "lm-eval"], ["import", "checkpoints"], ["variants", "make"]):
+        assert "--busy-timeout" in runner.invoke(app, [*verb, "--help"], terminal_width=200).stdout
