@@ -239,3 +239,22 @@ def test_sigkill_during_generation_then_resume_computes_only_missing_generations
     assert whole.returncode == 0, whole.stderr
     query = "SELECT doc_id, generation FROM requests ORDER BY doc_id"
     assert stored(db, query) == stored(tmp_path / "whole.duckdb", query)
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("ray") is None, reason="ray is not installed")
+def test_ray_shards_lm_eval_tasks_into_the_same_rows_as_a_local_run(world, tiny_model):
+    """lm-eval's own arc_easy (MC) and gsm8k (generation), split over two Ray shard tasks, store exactly the
+    requests and scores the local executor stored for the same model, items and settings."""
+    root, env = world
+    ray_env = env | {"HARNESS_DB": str(root / "ray.duckdb")}
+    done = run(["-m", "harness.cli", "eval", "--models", str(tiny_model), "--tasks", "arc_easy,gsm8k", *SETTINGS,
+                "--display", "none", "--executor", "ray", "--shards", "2"], ray_env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    requests = """SELECT t.name, q.request_type, q.doc_id, q.idx, q.logprob, q.generation FROM requests q
+                  JOIN runs USING (run_id) JOIN tasks t USING (task_id) WHERE t.name IN ('arc_easy', 'gsm8k')
+                  ORDER BY ALL"""
+    scores = """SELECT t.name, s.metric, s.value FROM scores s JOIN runs USING (run_id) JOIN tasks t USING (task_id)
+                WHERE t.name IN ('arc_easy', 'gsm8k') ORDER BY ALL"""
+    local = stored(root / "h.duckdb", requests)
+    assert len(local) > 0 and stored(root / "ray.duckdb", requests) == local
+    assert stored(root / "ray.duckdb", scores) == stored(root / "h.duckdb", scores)

@@ -57,8 +57,10 @@ class StoreCachedLM(LM):
         on_total: Callable[[int], None] | None = None,
         on_advance: Callable[[int], None] | None = None,
         tokenizer: Callable[[], Any] | None = None,
+        only_docs: frozenset[int] | None = None,
     ) -> None:
         super().__init__()
+        self._only_docs = only_docs
         self._tokenizer = tokenizer
         self._inner_factory = inner_factory
         self._count_tokens = count_tokens
@@ -116,6 +118,11 @@ class StoreCachedLM(LM):
 
     # -------------------------------------------------------------------------------
     def _answer(self, request_type: str, requests: list) -> list:
+        if self._only_docs is not None:
+            return self._answer_shard(request_type, requests)
+        return self._answer_all(request_type, requests)
+
+    def _answer_all(self, request_type: str, requests: list) -> list:
         hashes = [request_hash(request_type, req.args) for req in requests]
         known, stored_keys = self._stored(request_type)
         # Requests whose answer is known (a duplicate elsewhere in the run) but whose own row is missing.
@@ -136,6 +143,15 @@ class StoreCachedLM(LM):
             self.n_computed += len(todo)
             self._on_advance(len(chunk))
         return [known[h] for h in hashes]
+
+    def _answer_shard(self, request_type: str, requests: list) -> list:
+        """Answer the requests of `only_docs` (a Ray shard), and give the others a placeholder that is neither
+        computed nor stored: lm-eval builds every document's requests as a whole run does (few-shot examples drawn
+        from one seeded sequence depend on the documents before), and only this shard's answers are kept."""
+        mine = [i for i, req in enumerate(requests) if req.doc_id in self._only_docs]
+        answers = dict(zip(mine, self._answer_all(request_type, [requests[i] for i in mine])))
+        placeholder = {"loglikelihood": (0.0, False), "loglikelihood_rolling": 0.0, "generate_until": ""}[request_type]
+        return [answers.get(i, placeholder) for i in range(len(requests))]
 
     def _inner(self) -> LM:
         if not hasattr(self, "_inner_lm"):

@@ -101,20 +101,18 @@ def error_line(exc: BaseException, task: str | None = None) -> str:
     return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
-def lm_eval_run(lm, config: dict, task_manager, settings: EvalSettings, docs: list[int] | None = None) -> dict:
-    """lm-eval over the task's first `settings.limit` items (logged, with bootstrap), or, for a Ray shard, over
-    exactly `docs` (sorted; lm-eval numbers them 0..m-1), where only the requests matter."""
+def lm_eval_run(lm, config: dict, task_manager, settings: EvalSettings, requests_only: bool = False) -> dict:
+    """lm-eval over the task's first `settings.limit` items, logged and with bootstrap; with `requests_only` (a Ray
+    shard, whose LM answers only its own documents) neither, as only the requests matter."""
     from lm_eval import simple_evaluate
 
     prompting = dict(num_fewshot=settings.num_fewshot, fewshot_random_seed=settings.fewshot_seed,
                      apply_chat_template=settings.apply_chat_template, fewshot_as_multiturn=settings.multiturn,
                      system_instruction=settings.system_instruction, gen_kwargs=settings.gen_kwargs)
     with _without_environment_report():
-        if docs is not None:
-            return simple_evaluate(model=lm, tasks=[config], task_manager=task_manager,
-                                   samples={config["task"]: docs}, log_samples=False, bootstrap_iters=0, **prompting)
         return simple_evaluate(model=lm, tasks=[config], task_manager=task_manager, limit=settings.limit,
-                               log_samples=True, bootstrap_iters=settings.bootstrap_iters, **prompting)
+                               log_samples=not requests_only,
+                               bootstrap_iters=0 if requests_only else settings.bootstrap_iters, **prompting)
 
 
 @contextmanager

@@ -112,16 +112,14 @@ class ShardCache:
     """The part of Store that StoreCachedLM uses (`cached_requests`, `add_requests`), for a worker.
 
     Answers come from the rows the driver's store already held (`known`) plus this shard's own files (a worker
-    retried after a crash picks up where the dead one stopped); each new chunk becomes one shard file.
-    lm-eval numbers the documents of a `samples=` subset 0..m-1, so doc ids are translated to the task's
-    own ids on the way out, and back (rows of other shards' documents get -1) on the way in.
+    retried after a crash picks up where the dead one stopped); each new chunk becomes one shard file. Rows of
+    other shards' documents count as known answers only (doc id -1), never as rows of this shard.
     """
 
     def __init__(self, folder: Path, docs: Sequence[int], known: pd.DataFrame,
                  on_write: Callable[[int], None] | None = None):
         self.folder = folder
-        self.docs = list(docs)
-        self._local = {doc: i for i, doc in enumerate(self.docs)}
+        self.docs = frozenset(docs)
         self._known = known
         self._on_write = on_write or (lambda n: None)
         self.files_written = 0
@@ -131,12 +129,10 @@ class ShardCache:
         frames = [f for f in (self._known, own) if len(f)]
         frame = pd.concat(frames, ignore_index=True) if frames else own
         frame = frame[(frame["run_id"] == run_id) & (frame["request_type"] == request_type)]
-        local = frame["doc_id"].map(self._local).fillna(-1).astype(int)
-        return frame.assign(doc_id=local)[["req_hash", "doc_id", "idx", "logprob", "is_greedy", "generation"]]
+        mine = frame["doc_id"].where(frame["doc_id"].isin(self.docs), -1).astype(int)
+        return frame.assign(doc_id=mine)[["req_hash", "doc_id", "idx", "logprob", "is_greedy", "generation"]]
 
     def add_requests(self, rows: pa.Table) -> None:
-        task_docs = pa.array([self.docs[d] for d in rows.column("doc_id").to_pylist()], pa.int32())
-        rows = rows.set_column(rows.schema.get_field_index("doc_id"), "doc_id", task_docs)
         write_shard(rows, self.folder, rows.column("request_type")[0].as_py())
         self.files_written += 1
         self._on_write(self.files_written)

@@ -24,17 +24,6 @@ from harness.weights.models import ResolvedModel
 KILL_AFTER_ENV = "HARNESS_RAY_KILL_AFTER_FILES"
 
 
-class _Docs(list):
-    """A sorted doc-id list with set-speed `in` (lm-eval tests membership once per document of the task)."""
-
-    def __init__(self, docs):
-        super().__init__(docs)
-        self._members = frozenset(docs)
-
-    def __contains__(self, doc) -> bool:
-        return doc in self._members
-
-
 def compute_shard(model: ResolvedModel, build_config: Callable[[], dict], settings: EvalSettings, run_id: str,
                   shard: Shard, folder: str, known: pd.DataFrame, kill_after: int | None = None) -> dict[str, int]:
     """Compute every request of `shard` not already answered; returns counts (requests, cached, computed).
@@ -51,8 +40,8 @@ def compute_shard(model: ResolvedModel, build_config: Callable[[], dict], settin
     session = ModelSession(model, settings)
     cache = ShardCache(path, shard.docs, known, on_write=_kill_hook(kill_after))
     lm = StoreCachedLM(inner_factory=session.lm, count_tokens=session.count_tokens, store=cache, run_id=run_id,
-                       chunk_size=settings.chunk_size, tokenizer=session.tokenizer)
-    lm_eval_run(lm, build_config(), TaskManager(include_defaults=False), settings, docs=_Docs(shard.docs))
+                       chunk_size=settings.chunk_size, tokenizer=session.tokenizer, only_docs=frozenset(shard.docs))
+    lm_eval_run(lm, build_config(), TaskManager(include_defaults=False), settings, requests_only=True)
     counts = {"requests": lm.n_requests, "cached": lm.n_cached, "computed": lm.n_computed}
     mark_done(path, counts)
     return counts
