@@ -25,7 +25,7 @@ def harness(root: Path, *args: str, timeout: int = 180) -> subprocess.CompletedP
     """The CLI in its own process, on the store in `root`; a hang fails the test at `timeout`."""
     env = os.environ | {"HARNESS_RESULTS": str(root), "HARNESS_DB": str(root / "h.duckdb")}
     return subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, check=False)
 
 
 def eval_model(root: Path, models: str, *extra: str) -> subprocess.CompletedProcess:
@@ -189,5 +189,6 @@ def test_fingerprinting_refuses_what_is_not_a_regular_file(tmp_path):
     code = ("from pathlib import Path; from harness.common.errors import HarnessError\n"
             "from harness.weights.models import weights_sha256\n"
             f"try:\n    weights_sha256(Path({str(tmp_path)!r}))\nexcept HarnessError as exc:\n    print(exc)\n")
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
+                          check=False)
     assert "model.safetensors: not a regular file" in done.stdout, done.stderr[-3000:]

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from harness.backends import settle
 from harness.common.display import Display
+from harness.common.errors import HarnessError
 from harness.evaluation.config import EvalSettings
 from harness.evaluation.recorder import Job, RunResult, RunRecorder, quiet_lm_eval
-from harness.common.errors import HarnessError
 from harness.executors import Executor
 from harness.executors.local import LocalExecutor
 from harness.store import ModelRecord, Store, TaskRecord

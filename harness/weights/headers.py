@@ -12,6 +12,7 @@ import json
 import os
 import stat
 import struct
+from itertools import pairwise
 from pathlib import Path
 
 from harness.common.errors import HarnessError
@@ -60,7 +61,7 @@ def read_header(file: Path) -> dict[str, dict]:
     data_bytes = size - 8 - length
     tensors = {name: _tensor(file, name, entry, data_bytes) for name, entry in header.items() if name != "__metadata__"}
     ranges = sorted((t["data_offsets"][0], t["data_offsets"][1], name) for name, t in tensors.items())
-    for (_, end, before), (begin, _, after) in zip(ranges, ranges[1:]):
+    for (_, end, before), (begin, _, after) in pairwise(ranges):
         if begin < end:
             raise HarnessError(f"{file}: tensors '{before}' and '{after}' claim overlapping bytes")
     return tensors
