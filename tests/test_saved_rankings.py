@@ -74,9 +74,9 @@ def test_saved_rows_are_the_printed_ranking_and_a_second_save_replaces_them(setu
 def test_method_all_saves_one_ranking_per_method(setup):
     csv, env = setup
     done = harness("rank", "--from", str(csv), "--on-duplicate", "first", "--method", "all", "--n-sims", "2000",
-                   "--format", "csv", "--save", "every", env=env)
+                   "--format", "json", "--save", "every", env=env)
     assert done.returncode == 0, done.stderr
-    ranks = pd.read_csv(io.StringIO(done.stdout.split("\nmethod,")[0]))
+    ranks = pd.DataFrame(json.loads(done.stdout)["tables"]["ranks"]["rows"])
     stored = saved(env)
     methods = [c for c in ranks.columns if c != "competitor"]
     assert sorted(stored["name"].unique()) == sorted(f"every/{m}" for m in methods)
