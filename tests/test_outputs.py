@@ -229,9 +229,31 @@ def test_busy_timeout_reaches_every_verb_that_opens_the_store(held, tmp_path):
     study.write_text(STUDY)
     verbs = [["rank"], ["report", "--out", str(tmp_path / "r.html")], ["query", "SELECT 1"], ["compare", "A", "B"],
              ["snr"], ["models", "list"], ["import", "csv", str(board), "--wide", "--name", "b"],
-             ["hpo", "run", str(study)], ["hpo", "report", "--study", "tiny"], ["hpo", "subset", "--study", "tiny"]]
+             ["hpo", "run", str(study)], ["hpo", "report", "--study", "tiny"], ["hpo", "subset", "--study", "tiny"],
+             ["samples", "A", "t1"]]
     for verb in verbs:
         result = runner.invoke(app, [*verb, "--db", str(held), "--busy-timeout", "0.2"])
         one_line_error(result, "database is busy", "waited 0.2 s")
     for verb in (["import", "lm-eval"], ["import", "checkpoints"], ["variants", "make"]):
         assert "--busy-timeout" in runner.invoke(app, [*verb, "--help"], terminal_width=200).stdout
+
+
+def test_import_says_which_columns_were_percentages(tmp_path):
+    board = tmp_path / "board.csv"
+    board.write_text("model,arc,mmlu\na,71.2%,0.5\nb,12%,0.25\n")
+    result = runner.invoke(app, ["import", "csv", str(board), "--wide", "--name", "b", "--db", str(tmp_path / "h.db")],
+                           terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "note: column 'arc' is written in percentages: stored as fractions" in result.stdout
+
+
+@pytest.mark.parametrize("verb", [["rank", "--method", "csd", "--eliminate", "0,1", "--n-sims", "200"], ["snr"]])
+def test_plots_are_never_written_over_a_store(db, tmp_path, verb):
+    """rank --plot and snr --plot take report --out's checks: never the store, never any DuckDB file."""
+    other = tmp_path / "other.png"  # a store under a picture's name
+    fill_store(other)
+    before = {path: digest(path) for path in (db, other)}
+    for target, says in ((db, "is the store") if verb[0] == "rank" else (other, "DuckDB database"), (other, "DuckDB")):
+        result = runner.invoke(app, [*verb, "--db", str(db), "--plot", str(target)])
+        one_line_error(result, f"--plot {target}", says)
+    assert {path: digest(path) for path in (db, other)} == before

@@ -62,6 +62,8 @@ def import_csv(
     aggregate = f"; published aggregate '{board.aggregate}' kept apart" if board.aggregate is not None else ""
     out.print(f"imported '{name}': {len(board.competitors)} competitors x {len(board.benchmarks)} benchmarks "
               f"from {file.name}{aggregate}", highlight=False, soft_wrap=True)
+    for note in board.notes:  # e.g. a percentage column stored as fractions
+        out.print(f"note: {note}", highlight=False, soft_wrap=True)
 
 
 def import_lm_eval(

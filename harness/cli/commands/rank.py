@@ -14,6 +14,7 @@ from harness.cli.commands._csd import (
     TiebreakOption,
 )
 from harness.common.errors import HarnessError
+from harness.common.outputs import check_output
 from harness.cli.options import (
     INPUT_PANEL, METHOD_PANEL, AllowMixedOption, BusyTimeoutOption, DbOption, FormatOption, ModelsOption,
     RankLimitOption, SaveOption, SeedOption, SnrFilterOption, SourceOption, TasksOption, split_list,
@@ -91,6 +92,8 @@ def rank(
     refuse_csv(fmt, several)
     if save is not None and not save.strip():
         raise HarnessError(f"--save {save!r}: give the ranking a name")
+    if plot is not None:
+        check_output(f"--plot {plot}", plot, db)
     if method != "all":
         try:
             get_method(method)

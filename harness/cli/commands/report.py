@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +10,7 @@ import typer
 from harness.common.atomic import write_text
 from harness.cli.commands._common import err
 from harness.common.errors import HarnessError
+from harness.common.outputs import check_output, same_file
 from harness.cli.options import (
     AllowMixedOption, BusyTimeoutOption, DbOption, NBootOption, SeedOption, SnrFilterOption, SourceOption,
 )
@@ -69,60 +69,20 @@ def _model_sections(table, items, seed: int, n_boot: int) -> list:
 
 
 def _targets(db: Path, out: Path, md: bool) -> list[tuple[str, Path]]:
-    """(flag, path) of each file the report writes: the HTML, then with --md the Markdown. Refused in one line
-    where writing would destroy data (the store, any DuckDB file, the report's other output) or cannot happen
-    (a folder, a parent that is a file or read-only)."""
+    """(flag, path) of each file the report writes: the HTML, then with --md the Markdown, each checked by
+    check_output, and never one over the other."""
     targets = [("--out", out)] + ([("--md", out.with_suffix(".md"))] if md else [])
-    if md and _same(out, out.with_suffix(".md")):
+    if md and same_file(out, out.with_suffix(".md")):
         raise HarnessError(f"--out {out} with --md: the Markdown would be written over the HTML; give --out a "
                            f"name ending in .html")
     for flag, path in targets:
-        where = f"--out {out}" if flag == "--out" else f"--md ({path})"
-        if path.is_dir():
-            raise HarnessError(f"{where}: is a folder; give a file name such as {path / 'report.html'}")
-        for store, what in ((db, "the store"), (Path(f"{db}.wal"), "the store's write-ahead log")):
-            if _same(path, store):
-                raise HarnessError(f"{where}: is {what} (--db {db}); refusing to write the report over it")
-        if _is_duckdb(path):
-            raise HarnessError(f"{where}: is a DuckDB database; refusing to write the report over it")
-        folder = next(p for p in path.absolute().parents if p.exists())
-        if not folder.is_dir():
-            raise HarnessError(f"{where}: {folder} is a file, not a folder")
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise HarnessError(f"{where}: cannot write in {folder} (permission denied)")
+        check_output(f"--out {out}" if flag == "--out" else f"--md ({path})", path, db)
     return targets
 
 
-def _same(a: Path, b: Path) -> bool:
-    """One file under two names: the same absolute path (existing or not), or the same file through a link."""
-    if a.absolute() == b.absolute():
-        return True
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
-def _is_duckdb(path: Path) -> bool:
-    """A DuckDB database file, by its magic bytes ("DUCK" after the 8-byte checksum) rather than its name."""
-    try:
-        with path.open("rb") as handle:
-            return handle.read(12)[8:12] == b"DUCK"
-    except OSError:  # absent, or unreadable: not something this verb can tell is a store
-        return False
-
-
 def _write(flag: str, path: Path, text: str) -> None:
-    """Atomic: a reader never sees half a report. A failure is one line and leaves no temporary file behind
-    (write_text's hidden `.NAME-*` beside the target is removed)."""
-    def temporaries() -> set[Path]:
-        folder = path.parent
-        return {p for p in folder.iterdir() if p.name.startswith(f".{path.name}-")} if folder.is_dir() else set()
-
-    before = temporaries()
+    """Atomic: a reader never sees half a report, and a failure is one line that leaves nothing behind."""
     try:
         write_text(path, text)
     except OSError as exc:
-        for leftover in temporaries() - before:
-            leftover.unlink(missing_ok=True)
         raise HarnessError(f"{flag} {path}: could not write the report ({exc.strerror or exc})") from None

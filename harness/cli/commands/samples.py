@@ -11,7 +11,9 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.cli.commands._common import out, printable
-from harness.cli.options import DbOption, ItemOption, SampleLimitOption, SamplesFormatOption, WrongOption
+from harness.cli.options import (
+    BusyTimeoutOption, DbOption, ItemOption, SampleLimitOption, SamplesFormatOption, WrongOption,
+)
 from harness.common.errors import HarnessError
 from harness.common.paths import default_db
 from harness.common.spec_files import one_line
@@ -27,6 +29,7 @@ def samples(
     limit: SampleLimitOption = None,
     db: DbOption = default_db(),
     fmt: SamplesFormatOption = "table",
+    busy_timeout: BusyTimeoutOption = 0.0,
 ) -> None:
     """How a model answered each item of a task: prompt, choices, chosen, gold, right or wrong.
 
@@ -38,7 +41,7 @@ def samples(
 
     if fmt not in ("table", "json"):
         raise HarnessError(f"--format '{fmt}': choose table or json")
-    with Store.open(db, read_only=True) as store:
+    with Store.open(db, read_only=True, busy_timeout=busy_timeout) as store:
         run = store.sample_run(model, task)
         requests = store.sample_requests(run["run_id"])
         metrics = store.sample_metrics(run["run_id"])

@@ -9,6 +9,7 @@ import typer
 
 from harness.cli.commands._common import out
 from harness.common.errors import HarnessError
+from harness.common.outputs import check_output
 from harness.cli.options import (
     AllowMixedOption, BusyTimeoutOption, DbOption, FormatOption, RankLimitOption, SourceOption,
 )
@@ -35,8 +36,10 @@ def snr(
     check_format(fmt)
     if limit is not None and source is not None:
         raise HarnessError(f"--limit {limit}: picks evaluated runs; it does not apply to --source")
-    if plot is not None and plot.suffix.lower() != ".png":
-        raise HarnessError(f"--plot {plot}: give a .png path")
+    if plot is not None:
+        if plot.suffix.lower() != ".png":
+            raise HarnessError(f"--plot {plot}: give a .png path")
+        check_output(f"--plot {plot}", plot, db)
     with Store.open(db, read_only=True, busy_timeout=busy_timeout) as store:
         table = benchmark_snr(store, source, last or DEFAULT_LAST, limit, allow_mixed)
     table = table.sort_values("snr", ascending=False, na_position="last", kind="stable").reset_index(drop=True)

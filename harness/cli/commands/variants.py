@@ -17,7 +17,7 @@ from rich.text import Text
 from harness.cli.commands._common import err, friendly, out
 from harness.common.errors import HarnessError
 from harness.cli.options import (
-    AllowPickleOption, BusyTimeoutOption, DbOption, DisplayOption, TrustRemoteCodeOption,
+    AllowOutsideLinksOption, AllowPickleOption, BusyTimeoutOption, DbOption, DisplayOption, TrustRemoteCodeOption,
 )
 from harness.common.paths import default_db
 
@@ -79,6 +79,7 @@ def make(
     display: DisplayOption = "rich",
     trust_remote_code: TrustRemoteCodeOption = False,
     allow_pickle: AllowPickleOption = False,
+    allow_outside_links: AllowOutsideLinksOption = False,
     busy_timeout: BusyTimeoutOption = 0.0,
 ) -> None:
     """Make every variant of the recipe under results/variants/ and register it with its parents.
@@ -95,7 +96,8 @@ def make(
     specs = load_recipe(recipe)
     from harness.variants.build import make as make_variants  # torch: only once the recipe is known good
     with _steps_factory(display) as steps_for:
-        policy = LoadPolicy(trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
+        policy = LoadPolicy(trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
+                            allow_outside_links=allow_outside_links)
         outcomes = make_variants(specs, db, steps_for, policy=policy, busy_timeout=busy_timeout)
     table = Table(title="variants", header_style="bold")
     _columns(table, ("variant", "status", "method", "parents", "sparsity", "params", "seconds"))
