@@ -217,13 +217,8 @@ def _convert_pickle(source: Path, models_dir: Path) -> Path:
     from harness.weights.folders import ShardWriter, staging
 
     shards = _pickle_shards(source)
-    digest = hashlib.sha256()
-    for shard in shards:
-        digest.update(shard.name.encode())
-        with shard.open("rb") as handle:
-            while block := handle.read(1 << 22):
-                digest.update(block)
-    out = child(models_dir, f"{file_stem(source.name)[:120]}-pickle-{digest.hexdigest()[:12]}", "converted model")
+    digest = _files_sha256(shards)
+    out = child(models_dir, f"{file_stem(source.name)[:120]}-pickle-{digest[:12]}", "converted model")
     if (out / "harness_source.json").is_file():
         return out
     with staging(out) as tmp:
@@ -245,7 +240,7 @@ def _convert_pickle(source: Path, models_dir: Path) -> Path:
                 shutil.copyfile(file, tmp / file.name)
         (tmp / "harness_source.json").write_text(json.dumps(
             {"converted_from": str(source), "weight_format": "pickle", "files": [s.name for s in shards],
-             "sha256": digest.hexdigest()}, indent=2) + "\n")
+             "sha256": digest}, indent=2) + "\n")
     return out
 
 
@@ -280,14 +275,20 @@ def weights_sha256(path: Path, cache: Path | None = None) -> str:
     known = _read_cache(cache)
     if key in known:
         return known[key]
+    digest = _files_sha256(files)
+    if cache is not None:
+        write_text(cache, json.dumps({**known, key: digest}))
+    return digest
+
+
+def _files_sha256(files: list[Path]) -> str:
+    """sha256 over each file's name and bytes, in the given order, read in 4 MiB blocks."""
     digest = hashlib.sha256()
     for file in files:
         digest.update(file.name.encode())
         with file.open("rb") as handle:
             while block := handle.read(1 << 22):
                 digest.update(block)
-    if cache is not None:
-        write_text(cache, json.dumps({**known, key: digest.hexdigest()}))
     return digest.hexdigest()
 
 
