@@ -45,7 +45,7 @@ def compare(rows: pd.DataFrame, mode: str = "carps", anchors: Mapping[str, tuple
     )
 
 
-def leaderboard(c: Comparison) -> pd.DataFrame:
+def optimizer_table(c: Comparison) -> pd.DataFrame:
     """One row per optimizer, best mean rank first: rank, normalised final cost with CI, tasks won."""
     means = c.table.cell_means()
     complete = ~np.isnan(means).any(axis=0)

@@ -24,7 +24,7 @@ from harness.store import Store  # noqa: E402
 from hpo.analysis import from_trials  # noqa: E402
 from hpo.config import StudySpec  # noqa: E402
 from harness.report.optimizer_files import write  # noqa: E402
-from hpo.report import compare, leaderboard  # noqa: E402
+from hpo.report import compare, optimizer_table  # noqa: E402
 from hpo.runner import run_study  # noqa: E402
 from hpo.tasks import make_task  # noqa: E402
 
@@ -65,7 +65,7 @@ def main() -> None:
             t1 = time.perf_counter()
             write(comparison, Path(tmp) / mode, f"bench ({mode})")
             t2 = time.perf_counter()
-            board = leaderboard(comparison)
+            board = optimizer_table(comparison)
             friedman = comparison.tests.friedman
             analysis[mode] = {
                 "compute_s": round(t1 - t0, 3), "figures_and_tables_s": round(t2 - t1, 3),

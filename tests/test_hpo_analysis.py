@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from hpo import analysis
-from hpo.report import compare, leaderboard
+from hpo.report import compare, optimizer_table
 from tournaments.methods import METHODS, rank_all
 
 TASKS = [f"t{j}" for j in range(6)]
@@ -37,7 +37,7 @@ def test_strictly_better_optimizer_ranks_first_under_every_method():
         assert ranks.loc["best", method] == 1 and (ranks[method] > 1).sum() == 3, method
     assert c.tests.mean_ranks["best"] == 1.0
     assert c.tests.friedman.p_value < 0.05
-    assert leaderboard(c)["optimizer"].iloc[0] == "best"
+    assert optimizer_table(c)["optimizer"].iloc[0] == "best"
     at_end = c.curves[c.curves["x"] == 1.0].set_index("optimizer")
     assert at_end["mean_rank"].idxmin() == "best" and at_end.loc["best", "mean_rank"] == 1.0
     profile_at_one = c.profile[c.profile["tau"] == 1.0].set_index("optimizer")["share"]

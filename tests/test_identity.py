@@ -16,7 +16,7 @@ import pytest
 
 import harness
 from harness.common.errors import HarnessError
-from harness.store import ModelRecord, Store, schema
+from harness.store import Store, schema
 from harness.weights.models import fingerprint, weights_sha256
 
 REPO = Path(__file__).resolve().parents[1]
@@ -104,7 +104,7 @@ def test_answers_are_shared_by_request_across_runs(tiny_model, results):
     [small] = harness.evaluate([str(tiny_model)], [TASK], db, limit=8, batch_size=8)
     [large] = harness.evaluate([str(tiny_model)], [TASK], db, limit=12, batch_size=8)
     with Store.open(db, read_only=True) as store:
-        choices = store.query(f"""SELECT doc_id, count(*) AS n FROM requests q JOIN runs r USING (run_id)
+        choices = store.query("""SELECT doc_id, count(*) AS n FROM requests q JOIN runs r USING (run_id)
                                  WHERE r.item_limit = 12 GROUP BY doc_id ORDER BY doc_id""")
     assert small.n_computed == small.n_cached + small.n_computed == choices["n"][:8].sum()
     assert large.n_computed == choices["n"][8:].sum() and large.n_cached == choices["n"][:8].sum()

@@ -15,7 +15,7 @@ from html import escape
 import numpy as np
 import pandas as pd
 
-from harness.report.leaderboard import escape_markdown as esc, to_markdown
+from harness.report.formats import escape_markdown as esc, to_markdown
 from harness.common.spec_files import one_line
 
 _CSS = """

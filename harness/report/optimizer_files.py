@@ -10,14 +10,14 @@ from pathlib import Path
 
 from harness.report.cd_diagram import plot_cd_diagram
 from hpo.plots import plot_anytime, plot_profile
-from hpo.report import Comparison, leaderboard
+from hpo.report import Comparison, optimizer_table
 
 
 def write(c: Comparison, out_dir: Path, title: str) -> list[Path]:
     """CSV tables and PNG figures into `out_dir`; returns the paths written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, frame in (("leaderboard", leaderboard(c)), ("final_per_seed", c.final), ("per_task", c.cells),
+    for name, frame in (("leaderboard", optimizer_table(c)), ("final_per_seed", c.final), ("per_task", c.cells),
                         ("anytime", c.curves), ("profile", c.profile)):
         path = out_dir / f"{name}.csv"
         frame.to_csv(path, index=False)

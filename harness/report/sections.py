@@ -21,7 +21,7 @@ from harness.store import Store
 from hpo.analysis import from_trials
 from hpo.plots import plot_anytime, plot_profile
 from hpo.report import compare, notes
-from hpo.report import leaderboard as optimizer_leaderboard
+from hpo.report import optimizer_table
 from tournaments import ScoreTable
 
 CSD_SIMS = 20_000
@@ -206,7 +206,7 @@ def optimizer_comparison(store: Store, seed: int, n_boot: int = BOOTSTRAP) -> li
         "hpo-ranking", "Optimizer ranking",
         "Optimizers ordered by their mean rank over tasks of the final best cost, normalised per task as carps "
         "does (0 = best cost any run found, 1 = worst), with a 95% interval over seeds and the tasks each won.",
-        tables=[(f"study {study}: " + "; ".join(notes(c)), optimizer_leaderboard(c)) for study, c in studies.items()],
+        tables=[(f"study {study}: " + "; ".join(notes(c)), optimizer_table(c)) for study, c in studies.items()],
         figures=_per_study(tested, "Critical-difference diagram of study {study}: optimizers joined by a bar are not "
                            "significantly different (Friedman and Nemenyi over tasks).",
                            lambda c, path, title: plot_cd_diagram(c.tests.friedman, path, c.tests.wilcoxon, title)),

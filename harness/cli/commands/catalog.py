@@ -79,7 +79,7 @@ def tasks_download(
 def models_list(db: DbOption = default_db(), busy_timeout: BusyTimeoutOption = 0.0) -> None:
     """List embedded models and the models in the store."""
     from harness.weights.models import EMBEDDED
-    from harness.report.leaderboard import to_rich
+    from harness.report.formats import to_rich
     from harness.store import Store
 
     for name, model in EMBEDDED.items():

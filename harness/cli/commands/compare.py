@@ -30,7 +30,7 @@ def compare(
     z-tests throw away; a task the two ran in another version or with other settings is refused
     (--allow-mixed pairs their own runs anyway).
     """
-    from harness.report.leaderboard import check_format, render
+    from harness.report.formats import check_format, render
     from harness.store import Store
     from harness.tables.scores import comparable
     from tournaments.stats import bootstrap_floor_note, compare_on_tasks

@@ -60,10 +60,10 @@ def report(
     busy_timeout: BusyTimeoutOption = 0.0,
 ) -> None:
     """Leaderboard (mean rank, normalised final cost with CI), rank tests, and the figures on disk."""
-    from harness.report.leaderboard import check_format, render
+    from harness.report.formats import check_format, render
     from harness.store import Store
     from harness.report.optimizer_files import write
-    from hpo.report import compare, leaderboard, notes, publish_rows
+    from hpo.report import compare, notes, optimizer_table, publish_rows
 
     check_format(fmt)
     if mode not in ("carps", "stable"):
@@ -75,7 +75,7 @@ def report(
         if publish:
             store.replace_external(f"hpo:{study}", publish_rows(comparison))
     written = write(comparison, folder, f"{study} ({mode})")
-    render(leaderboard(comparison), fmt, out, title=f"HPO study {study}: optimizers by mean rank ({mode})",
+    render(optimizer_table(comparison), fmt, out, title=f"HPO study {study}: optimizers by mean rank ({mode})",
            notes=notes(comparison) + (f"tables and figures: {folder} ({len(written)} files)",))
 
 
@@ -92,7 +92,7 @@ def subset(
     busy_timeout: BusyTimeoutOption = 0.0,
 ) -> None:
     """Dev and test task subsets with low star discrepancy, chosen by carps' rule over sizes and scalings."""
-    from harness.report.leaderboard import check_format, render
+    from harness.report.formats import check_format, render
     from harness.store import Store
     from hpo import analysis
     from hpo.subset import choose_subsets

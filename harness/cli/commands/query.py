@@ -31,7 +31,7 @@ def query(
 
     Views and macros not made by the harness schema (other verbs refuse them) are named in a warning line.
     """
-    from harness.report.leaderboard import check_format, render
+    from harness.report.formats import check_format, render
     from harness.store import Store
 
     check_format(fmt)

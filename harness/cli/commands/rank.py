@@ -79,7 +79,7 @@ def rank(
     busy_timeout: BusyTimeoutOption = 0.0,
 ) -> None:
     """Rank competitors; every method sees the same ScoreTable."""
-    from harness.report.leaderboard import Tables, refuse_csv
+    from harness.report.formats import Tables, refuse_csv
     from tournaments.methods import METHODS, get_method
 
     tables = Tables(fmt, out)
@@ -118,7 +118,7 @@ def rank(
         if save:  # the printed CSD table's first schedule, simulated again as a Ranking (same settings and seed)
             saved = {save: (_csd.ranked(table, csd), {})}
     else:
-        frame, notes, chosen = _leaderboard(table, method, published, bootstrap, seed)
+        frame, notes, chosen = _method_table(table, method, published, bootstrap, seed)
         saved = {save: (chosen, {"bootstrap": bootstrap, "seed": seed})}
         if variants:
             frame = _with_parents(db, frame, method, busy_timeout)
@@ -203,7 +203,7 @@ def _snr_filtered(db: Path, table, k: int | None, min_snr: float | None, source:
     return kept
 
 
-def _leaderboard(table, method: str, published, bootstrap: int, seed: int):
+def _method_table(table, method: str, published, bootstrap: int, seed: int):
     """Rank, competitor, the chosen score (with CIs), mean and MWR for reference, then per-benchmark values; and
     the chosen Ranking, with the bootstrap CIs where there are some (what --save stores)."""
     import pandas as pd

@@ -29,7 +29,7 @@ def snr(
     busy_timeout: BusyTimeoutOption = 0.0,
 ) -> None:
     """One row per benchmark: signal (spread of final scores), noise, SNR, and which noise it is."""
-    from harness.report.leaderboard import check_format, render
+    from harness.report.formats import check_format, render
     from harness.tables.snr import DEFAULT_LAST, benchmark_snr
     from harness.store import Store
 

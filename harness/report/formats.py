@@ -1,4 +1,4 @@
-"""Render a leaderboard frame for people (rich table, Markdown) or programs (JSON, CSV)."""
+"""Output formats: a frame for people (rich table, Markdown) or programs (JSON, CSV), one document per command."""
 
 from __future__ import annotations
 
