@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from harness.cli import app
 from harness.cli.commands._common import SafeConsole
 from harness.common.display import Display
-from harness.report.leaderboard import escape_markdown
+from harness.report.formats import escape_markdown
 from harness.store import Store
 from tests.test_cli import fill_store, one_line_error
 
