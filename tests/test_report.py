@@ -196,3 +196,55 @@ def test_rank_groups_variants_under_their_parent(report_db):
     alpha = rows[names.index("alpha")]
     assert pruned["parent"] == "alpha" and alpha["parent"] == ""
     assert pruned["Δ mean vs parent"] == pytest.approx(pruned["mean"] - alpha["mean"])
+
+
+class _Tables(HTMLParser):
+    """Every <table> of one section (by its id), as lists of rows of cell texts."""
+
+    def __init__(self, section: str):
+        super().__init__()
+        self.section, self.inside, self.tables, self.cell = section, 0, [], None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "section":
+            self.inside = self.inside + 1 if self.inside or dict(attrs).get("id") == self.section else 0
+        elif self.inside and tag == "table":
+            self.tables.append([])
+        elif self.inside and tag == "tr":
+            self.tables[-1].append([])
+        elif self.inside and tag in ("td", "th"):
+            self.cell = ""
+
+    def handle_endtag(self, tag):
+        if tag == "section" and self.inside:
+            self.inside -= 1
+        elif self.inside and tag in ("td", "th") and self.cell is not None:
+            self.tables[-1][-1].append(self.cell)
+            self.cell = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell += data
+
+
+def test_report_ranks_are_the_stores_numbers(report_html, full_db):
+    """The leaderboard's mean and MWR ranks, recomputed here from the per-item values in the store (per-task means
+    by SQL; HELM mean win rate by its definition: per task, the share of other models scored lower, ties half),
+    are the ranks the page prints."""
+    parser = _Tables("leaderboard")
+    parser.feed(report_html.read_text())
+    header, *rows = parser.tables[0]
+    printed = {row[0]: {method: int(cell.split()[0]) for method, cell in zip(header[1:], row[1:])} for row in rows}
+    with Store.open(full_db, read_only=True) as store:
+        means = store.query("""SELECT m.name AS model, t.name AS task, avg(s.value) AS acc FROM samples s
+                               JOIN runs USING (run_id) JOIN models m USING (model_id) JOIN tasks t USING (task_id)
+                               WHERE s.metric = 'acc' GROUP BY ALL""").pivot(index="model", columns="task",
+                                                                              values="acc")
+    assert set(printed) == set(means.index) and len(printed) == 5
+    x = means.to_numpy()
+    beats = (x[:, None, :] > x[None, :, :]) + 0.5 * (x[:, None, :] == x[None, :, :])
+    np.einsum("iit->it", beats)[:] = 0  # a model does not play itself
+    expected = {"mwr": beats.sum(axis=1).mean(axis=1) / (len(x) - 1), "mean": x.mean(axis=1)}
+    for method, scores in expected.items():
+        ranks = 1 + (scores[None, :] > scores[:, None]).sum(axis=1)  # ties share the best rank
+        assert {model: printed[model][method] for model in means.index} == dict(zip(means.index, ranks)), method
