@@ -24,7 +24,7 @@ from harness.weights import variant_folders
 from harness.weights.folders import DEFAULT_SHARD_BYTES, WeightReader, check_folder, staging
 from harness.variants.recipe import VariantSpec
 
-DATA_AWARE = ("wanda", "layer_drop", "mlp_width")
+DATA_AWARE = ("wanda", "sparsegpt", "layer_drop", "mlp_width")
 
 
 class Steps(Protocol):
@@ -205,10 +205,10 @@ def _run(spec: VariantSpec, parents: list[Parent], out: Path, steps: Steps, max_
         from harness.variants.finetune import finetune
 
         return finetune(spec, parents[0].path, out, steps, max_shard_bytes)
-    from harness.variants import prune, structured
+    from harness.variants import prune, sparsegpt, structured
 
-    run = {"magnitude": prune.magnitude, "wanda": prune.wanda, "layer_drop": structured.layer_drop,
-           "mlp_width": structured.mlp_width}[spec.method]
+    run = {"magnitude": prune.magnitude, "wanda": prune.wanda, "sparsegpt": sparsegpt.sparsegpt,
+           "layer_drop": structured.layer_drop, "mlp_width": structured.mlp_width}[spec.method]
     return run(spec, parents[0].path, out, steps)
 
 

@@ -244,6 +244,22 @@ class WandaSpec(_MaskSpec, _CalibratedSpec):
     method: Literal["wanda"]
 
 
+class SparseGptSpec(_MaskSpec, _CalibratedSpec):
+    """OBS column sweep with weight updates (SparseGPT), calibrated like Wanda; see variants/sparsegpt.py."""
+
+    method: Literal["sparsegpt"]
+    sparsity: float | None = Field(None, gt=0, lt=1)  # 0 would make the parent again
+    block_size: int = Field(128, gt=0)
+    dampening: float = Field(0.01, gt=0)  # a fraction of the mean diagonal of H
+
+    @model_validator(mode="after")
+    def _groups_inside_blocks(self):
+        if self.n_m is not None and self.block_size % self.n_m[1]:
+            raise ValueError(f"block_size {self.block_size} must be a multiple of M={self.n_m[1]} "
+                             f"(pattern {self.pattern}): an N:M group may not straddle two blocks")
+        return self
+
+
 class LayerDropSpec(_CalibratedSpec):
     """Remove the n layers with the lowest Block Influence; default a quarter of them."""
 
@@ -261,7 +277,8 @@ class MlpWidthSpec(_CalibratedSpec):
 
 METHODS: dict[str, type[_Spec]] = {
     "linear": LinearSpec, "task_arithmetic": TaskArithmeticSpec, "ties": TiesSpec, "dare_ties": DareTiesSpec,
-    "pcb": PcbSpec, "magnitude": MagnitudeSpec, "wanda": WandaSpec, "layer_drop": LayerDropSpec,
+    "pcb": PcbSpec, "magnitude": MagnitudeSpec, "wanda": WandaSpec, "sparsegpt": SparseGptSpec,
+    "layer_drop": LayerDropSpec,
     "mlp_width": MlpWidthSpec, "finetune": FinetuneSpec,
 }
 VariantSpec = _Spec

@@ -1,0 +1,147 @@
+"""SparseGPT (Frantar & Alistarh 2023, arXiv:2301.00774): prune each decoder Linear and update its kept
+weights so the layer's output on the calibration tokens changes as little as possible.
+
+For one matrix W (rows x cols) with calibration inputs X (cols x tokens) the target is
+min ‖WX − ŴX‖²_F over masked Ŵ. Its Hessian is H = 2XXᵀ (the same for every row), so every row can be
+solved with the same inverse: the OBS step (Optimal Brain Surgeon) removes weight j and moves the
+others by −w_j/[H_F⁻¹]_jj · [H_F⁻¹]_{j,:}, where F is the set of columns not yet fixed. Sweeping the
+columns left to right makes F shrink by one column at a time, and the rows of the upper Cholesky factor
+U of H⁻¹ (H⁻¹ = UᵀU) are exactly those successive inverses, scaled: U[j, j:] = [H_F⁻¹]_{j,j:}/√[H_F⁻¹]_jj.
+
+- Dampening: H += λ·mean(diag H)·I, λ a fraction (default 0.01), so the Cholesky never fails on
+  correlated or rank-deficient inputs. Inputs that never fire (diag 0) get H_jj = 1 and their weights 0.
+- Columns are taken in blocks of `block_size`; inside a block the updates are applied column by column,
+  the block's accumulated errors are applied to all later columns in one matrix product (lazy batch
+  update: same result, far fewer passes over W).
+- Mask: score w²/U_jj² (= w²/[H_F⁻¹]_jj, the OBS saliency) on the current, already-updated weights.
+  Unstructured: the lowest-scoring entries of the whole rows x block slice, chosen when the block starts
+  (so per-row sparsity adapts), with counts rounded cumulatively so each matrix loses exactly
+  floor(s·rows·cols) weights, like magnitude. N:M: when a group of M columns starts, each row loses the
+  N lowest scores of the group.
+- Blocks of the decoder are pruned in order and the calibration activations re-run through each pruned
+  block, as for Wanda, so later blocks are fitted to the earlier ones' pruned outputs.
+
+Arithmetic is float64 on CPU: a 1536-column down_proj costs a few seconds and its Cholesky never fails
+for want of precision; the weights written keep the parent's dtype.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from harness.common.errors import HarnessError
+from harness.variants.calibration import calibration_batch, decoder_layers, first_block_inputs, load_model, run_block
+from harness.variants.manifest import MethodResult
+from harness.variants.prune import _floor, _write_masked, prune_mask
+from harness.weights.folders import WeightReader
+
+
+def sparsegpt(spec, parent: Path, out: Path, steps) -> MethodResult:
+    model, tokenizer = load_model(parent)
+    calibration = calibration_batch(tokenizer, spec.n_samples, spec.seqlen, spec.seed)
+    layers, prefix = decoder_layers(model)
+    steps.start(len(layers) + 1)
+    pruned: dict[str, torch.Tensor] = {}
+    hidden, kwargs = first_block_inputs(model, calibration.input_ids)
+    for index, layer in enumerate(layers):
+        linears = {name: module for name, module in layer.named_modules() if isinstance(module, torch.nn.Linear)}
+        hessians = input_hessians(layer, linears, hidden, kwargs)
+        for name, linear in linears.items():
+            weight = prune_matrix(linear.weight.data, hessians.pop(name), spec.sparsity, spec.n_m, spec.block_size,
+                                  spec.dampening)
+            linear.weight.data = weight.to(linear.weight.dtype)
+            pruned[f"{prefix}.{index}.{name}.weight"] = linear.weight.data
+        hidden = run_block(layer, hidden, kwargs)
+        steps.advance()
+    reader = WeightReader(parent)
+    missing = sorted(set(pruned) - set(reader.names()))
+    if missing:
+        raise HarnessError(f"sparsegpt: {parent} stores no tensor '{missing[0]}' (unexpected checkpoint layout)")
+
+    def replaced(name: str, tensor: torch.Tensor) -> torch.Tensor:
+        return pruned[name].to(tensor.dtype) if name in pruned else tensor
+
+    stats = _write_masked(reader, parent, out, replaced, lambda: None)
+    steps.advance()
+    return MethodResult(stats, calibration=calibration.record)
+
+
+def input_hessians(layer, linears: dict, hidden: torch.Tensor, kwargs: dict) -> dict[str, torch.Tensor]:
+    """H = (2/n)·Σ x xᵀ over the n calibration tokens entering every Linear of the block (float64)."""
+    sums: dict[str, torch.Tensor] = {}
+    counts: dict[str, int] = {}
+    handles = []
+    for name, module in linears.items():
+        def hook(_module, args, name=name):
+            x = args[0].reshape(-1, args[0].shape[-1]).double()
+            sums[name] = sums.get(name, 0) + x.T @ x
+            counts[name] = counts.get(name, 0) + x.shape[0]
+        handles.append(module.register_forward_pre_hook(hook))
+    try:
+        run_block(layer, hidden, kwargs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {name: sums[name] * (2 / counts[name]) for name in sums}
+
+
+def prune_matrix(weight: torch.Tensor, hessian: torch.Tensor, sparsity: float, n_m: tuple[int, int] | None,
+                 block_size: int, dampening: float) -> torch.Tensor:
+    """The pruned and updated copy of `weight` (float64): the column sweep described in the module doc."""
+    w = weight.double().clone()
+    rows, cols = w.shape
+    if n_m is not None and cols % n_m[1]:
+        raise HarnessError(f"pattern {n_m[0]}:{n_m[1]}: a matrix has {cols} input columns, not a multiple of {n_m[1]}")
+    if n_m is not None and block_size % n_m[1]:
+        raise HarnessError(f"block_size {block_size} is not a multiple of M={n_m[1]}: groups would straddle blocks")
+    h = hessian.double().clone()
+    dead = torch.diagonal(h) == 0
+    h[dead, dead] = 1
+    w[:, dead] = 0
+    h += dampening * torch.diagonal(h).mean() * torch.eye(cols, dtype=h.dtype)
+    u = _inverse_cholesky_upper(h)
+    removed_before = 0
+    for start in range(0, cols, block_size):
+        end = min(start + block_size, cols)
+        block = w[:, start:end].clone()
+        u_block = u[start:end, start:end]
+        errors = torch.zeros_like(block)
+        scale = torch.diagonal(u_block) ** 2
+        mask = torch.zeros_like(block, dtype=torch.bool)
+        if n_m is None:
+            # cumulative rounding: the blocks' counts add up to floor(s·rows·cols) exactly
+            removed_by_end = _floor(sparsity * rows * end)
+            mask = _lowest(block**2 / scale, removed_by_end - removed_before)
+            removed_before = removed_by_end
+        for j in range(end - start):
+            if n_m is not None and j % n_m[1] == 0:
+                group = slice(j, j + n_m[1])
+                mask[:, group] = prune_mask(block[:, group] ** 2 / scale[group], 0.0, n_m, per_row=True)
+            column = block[:, j]
+            kept = column.masked_fill(mask[:, j], 0)
+            error = (column - kept) / u_block[j, j]
+            block[:, j] = kept
+            block[:, j + 1:] -= error.unsqueeze(1) * u_block[j, j + 1:].unsqueeze(0)
+            errors[:, j] = error
+        w[:, start:end] = block
+        w[:, end:] -= errors @ u[start:end, end:]
+    return w
+
+
+def _inverse_cholesky_upper(h: torch.Tensor) -> torch.Tensor:
+    """U upper-triangular with H⁻¹ = UᵀU; one line of refusal if H is not positive definite."""
+    lower, info = torch.linalg.cholesky_ex(h)
+    if int(info):
+        raise HarnessError("sparsegpt: the dampened input Hessian is not positive definite; raise dampening")
+    upper, info = torch.linalg.cholesky_ex(torch.cholesky_inverse(lower), upper=True)
+    if int(info):
+        raise HarnessError("sparsegpt: the inverse input Hessian is not positive definite; raise dampening")
+    return upper
+
+
+def _lowest(scores: torch.Tensor, count: int) -> torch.Tensor:
+    """True at the `count` lowest scores of the whole slice; ties fall to the lower flat index (stable)."""
+    order = scores.reshape(-1).argsort(stable=True)[:count]
+    return torch.zeros(scores.numel(), dtype=torch.bool).scatter_(0, order, True).reshape(scores.shape)
