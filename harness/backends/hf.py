@@ -12,15 +12,16 @@ from harness.backends.split import encode_pair
 
 
 def build_hf(path: Path, batch_size: int, device: str, dtype: str, trust_remote_code: bool = False) -> LM:
-    """HFLM over a local folder; lm-eval's context grouping (logits_cache) stays on.
+    """lm-eval's HFLM over a local folder, scoring each multiple-choice context once (SharedPrefixHFLM).
 
-    Both safety switches are explicit (never the library's default): remote code only when the user
-    allowed it, and safetensors only (pickle checkpoints were converted by harness.weights.models first).
+    lm-eval's own context grouping (logits_cache) stays on for what the shared path leaves to it. Both
+    safety switches are explicit (never the library's default): remote code only when the user allowed it,
+    and safetensors only (pickle checkpoints were converted by harness.weights.models first).
     """
-    from lm_eval.models.huggingface import HFLM
+    from harness.backends.shared_prefix import SharedPrefixHFLM
 
-    return HFLM(pretrained=str(path), batch_size=batch_size, device=device, dtype=dtype, logits_cache=True,
-                trust_remote_code=trust_remote_code, use_safetensors=True)
+    return SharedPrefixHFLM(pretrained=str(path), batch_size=batch_size, device=device, dtype=dtype,
+                            logits_cache=True, trust_remote_code=trust_remote_code, use_safetensors=True)
 
 
 def token_counter(tokenizer) -> Callable[[str, str], int]:
