@@ -39,7 +39,7 @@ def corr(x, y) -> float:
 
 
 def test_2pl_recovers_known_parameters(binary):
-    y, theta, b, a, fit = binary
+    _, theta, b, a, fit = binary
     assert fit.converged
     assert corr(fit.ability, theta) > 0.98
     assert corr(fit.difficulty, b) > 0.94
@@ -64,7 +64,7 @@ def test_fit_abilities_are_the_map_given_the_items(binary):
 
 
 def test_missing_cells_and_1pl():
-    y, theta, b, _ = simulate(102)
+    y, theta, _, _ = simulate(102)
     holes = y.copy()
     holes[np.random.default_rng(0).random(y.shape) < 0.2] = np.nan
     fit = fit_irt(holes, seed=0)

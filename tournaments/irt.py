@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import optimize
-from scipy.special import expit, log_expit
+from scipy.special import expit
 
 THETA_SD = 1.0
 """Prior sd of abilities: N(0, 1) sets the scale of theta (the likelihood only sees a*(theta-b))."""
