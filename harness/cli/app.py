@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from harness.cli.commands import catalog, compare, report, evaluate, import_, query, rank, samples, snr, variants
+from harness.cli.commands import (
+    adaptive, catalog, compare, evaluate, import_, query, rank, report, samples, snr, variants,
+)
 from harness.cli.commands._common import friendly
 from harness.cli.commands.hpo import hpo_app
 
@@ -25,6 +27,7 @@ app.add_typer(import_.import_app, name="import", rich_help_panel="Store")
 app.command("snr", rich_help_panel="Rank")(friendly(snr.snr))
 app.add_typer(variants.variants_app, name="variants", rich_help_panel="Evaluate")
 app.add_typer(hpo_app, name="hpo", rich_help_panel="Optimizers")
+app.add_typer(adaptive.adaptive_app, name="adaptive", rich_help_panel="Rank")
 tasks_app.command("list")(friendly(catalog.tasks_list))
 tasks_app.command("download")(friendly(catalog.tasks_download))
 models_app.command("list")(friendly(catalog.models_list))

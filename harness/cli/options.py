@@ -189,3 +189,26 @@ SaveOption = Annotated[Optional[str], typer.Option(
     "--save", help="Also store the ranking in the store's `rankings` and `ranking_rows` tables under NAME (with its "
     "method, parameters, input hash and this command line); saving NAME again replaces it. With --method all: one "
     "ranking per method, as NAME/METHOD.", rich_help_panel=_OUTPUT)]
+
+# `harness adaptive replay`
+ItemSourceOption = Annotated[str, typer.Option(
+    "--source", help="A per-item import (`harness import items`): its tasks' (models x items) matrices are "
+    "replayed.", rich_help_panel=INPUT_PANEL)]
+BudgetOption = Annotated[float, typer.Option(
+    "--budget", min=0.0, max=1.0, help="Fraction of each task's items a method may evaluate per model, in (0, 1].",
+    rich_help_panel=METHOD_PANEL)]
+FoldsOption = Annotated[int, typer.Option(
+    "--folds", min=2, help="K: models split into K folds, each held out once (split top: the best ceil(n/K) "
+    "models are held out).", rich_help_panel=METHOD_PANEL)]
+SplitOption = Annotated[str, typer.Option(
+    "--split", help="random (K folds) or top (the best models by full score held out: extrapolation).",
+    rich_help_panel=METHOD_PANEL)]
+RepeatsOption = Annotated[int, typer.Option(
+    "--repeats", min=1, help="Random subsets (and CAT randomisations) per fold; MAE and tau are their means.",
+    rich_help_panel=METHOD_PANEL)]
+ReplayMethodsOption = Annotated[Optional[list[str]], typer.Option(
+    "--methods", help="random, random+regression, irt, cat (repeat, or comma-separate). Default: all four.",
+    rich_help_panel=METHOD_PANEL)]
+ReplayTasksOption = Annotated[Optional[list[str]], typer.Option(
+    "--tasks", "-t", help="Tasks of the import to replay (repeat, or comma-separate). Default: all.",
+    rich_help_panel=INPUT_PANEL)]

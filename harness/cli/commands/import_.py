@@ -1,4 +1,4 @@
-"""`harness import csv | lm-eval | checkpoints`: results produced elsewhere, into the store.
+"""`harness import csv | lm-eval | checkpoints | items`: results produced elsewhere, into the store.
 
 Every verb reads and checks its whole input before it opens the store, then writes in one
 transaction, so a malformed file leaves the database exactly as it was.
@@ -111,6 +111,28 @@ def import_checkpoints(
               highlight=False, soft_wrap=True)
 
 
+def import_items(
+    file: Annotated[Path, typer.Argument(help="Per-item scores: CSV/TSV or JSON lines with model, task, item, score "
+                                         "in [0, 1] (Eval-Arena's benchmark_id, model, example_id, pass1 read as "
+                                         "is).", exists=True, dir_okay=False)],
+    name: NameOption,
+    db: DbOption = default_db(),
+    busy_timeout: BusyTimeoutOption = 0.0,
+) -> None:
+    """Import per-item scores: one competitor per model, one replicate per item (for `harness adaptive replay`)."""
+    from harness.ingest.items import read_items
+    from harness.store import Store
+
+    _named(name)
+    rows = read_items(file)
+    with Store.open(db, busy_timeout=busy_timeout) as store:
+        store.replace_external(name, rows)
+    models = len(set(rows.column("competitor").to_pylist()))
+    tasks = len(set(rows.column("benchmark").to_pylist()))
+    out.print(f"imported '{name}': {models} models x {tasks} tasks, {rows.num_rows} item scores from {file.name}",
+              highlight=False, soft_wrap=True)
+
+
 def _named(name: str) -> None:
     """An empty or blank --name would store rows that no --source can name (and the shell hides the blank)."""
     if not name.strip():
@@ -120,3 +142,4 @@ def _named(name: str) -> None:
 import_app.command("csv")(friendly(import_csv))
 import_app.command("lm-eval")(friendly(import_lm_eval))
 import_app.command("checkpoints")(friendly(import_checkpoints))
+import_app.command("items")(friendly(import_items))

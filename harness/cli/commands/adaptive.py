@@ -1,0 +1,103 @@
+"""`harness adaptive replay`: how well do a few items predict a model's full score, on imported per-item data.
+
+Each task's (models x items) matrix is read from a `harness import items` source; models that miss any item
+of the task are left out (and counted), because the replay compares every estimate with a full-data score.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import typer
+
+from harness.cli.commands._common import friendly, out
+from harness.cli.options import (
+    BudgetOption,
+    BusyTimeoutOption,
+    DbOption,
+    FoldsOption,
+    FormatOption,
+    ItemSourceOption,
+    RepeatsOption,
+    ReplayMethodsOption,
+    ReplayTasksOption,
+    SeedOption,
+    SplitOption,
+    split_list,
+)
+from harness.common.errors import HarnessError
+from harness.common.paths import default_db
+
+adaptive_app = typer.Typer(no_args_is_help=True, help="Efficient evaluation: replay subset and adaptive methods "
+                           "on imported per-item results.")
+
+
+def replay(
+    source: ItemSourceOption,
+    budget: BudgetOption,
+    tasks: ReplayTasksOption = None,
+    folds: FoldsOption = 5,
+    split: SplitOption = "random",
+    seed: SeedOption = 0,
+    repeats: RepeatsOption = 10,
+    methods: ReplayMethodsOption = None,
+    fmt: FormatOption = "table",
+    db: DbOption = default_db(),
+    busy_timeout: BusyTimeoutOption = 0.0,
+) -> None:
+    """Per task and method: MAE and Kendall tau of held-out models' estimated vs full scores, and ESS."""
+    from harness.report.formats import check_format, render
+    from harness.store import Store
+    from tournaments.adaptive import METHODS, SPLITS
+    from tournaments.adaptive import replay as replay_matrix
+
+    check_format(fmt)
+    if not 0 < budget <= 1:
+        raise HarnessError(f"--budget {budget}: give a fraction of the items in (0, 1]")
+    if split not in SPLITS:
+        raise HarnessError(f"--split '{split}': choose one of {', '.join(SPLITS)}")
+    chosen = split_list(methods) or list(METHODS)
+    unknown = [m for m in chosen if m not in METHODS]
+    if unknown:
+        raise HarnessError(f"--methods {unknown[0]!r}: choose among {', '.join(METHODS)}")
+    with Store.open(db, read_only=True, busy_timeout=busy_timeout) as store:
+        frame = store.external_rows(source)
+    matrices, notes = item_matrices(frame, source, split_list(tasks))
+    results = []
+    for task, matrix in matrices.items():
+        try:
+            results.append(replay_matrix(matrix.to_numpy(), budget, folds=folds, split=split, seed=seed,
+                                         methods=chosen, repeats=repeats, task=task))
+        except ValueError as err:  # too few complete models for the folds
+            raise HarnessError(f"task {task!r} ({matrix.shape[0]} complete models): {err}") from None
+    table = pd.concat(results, ignore_index=True)
+    render(table, fmt, out, title=f"adaptive replay ({source}, budget {budget:g}, split {split}, {folds} folds)",
+           notes=tuple(notes))
+
+
+def item_matrices(frame: pd.DataFrame, source: str, tasks: list[str]) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """One complete (models x items) frame per task, sorted by name, and a note per task that lost models."""
+    if frame["replicate"].eq("").all():
+        raise HarnessError(f"--source '{source}': not a per-item import (import it with `harness import items`)")
+    frame = frame[~frame["is_aggregate"]]
+    known = sorted(frame["benchmark"].unique())
+    missing = [t for t in tasks if t not in known]
+    if missing:
+        raise HarnessError(f"--tasks {missing[0]!r}: not in '{source}' (tasks: {', '.join(known)})")
+    values = frame["value"].to_numpy(dtype=float)
+    if np.any(np.isnan(values) | (values < 0) | (values > 1)):
+        raise HarnessError(f"--source '{source}': scores outside [0, 1]; replay needs per-item scores")
+    matrices, notes = {}, []
+    for task in tasks or known:
+        rows = frame[frame["benchmark"] == task]
+        wide = rows.pivot(index="competitor", columns="replicate", values="value").sort_index().sort_index(axis=1)
+        complete = wide.dropna()
+        dropped = wide.shape[0] - complete.shape[0]
+        if dropped:
+            notes.append(f"{task}: {dropped} of {wide.shape[0]} models miss some of its {wide.shape[1]} items "
+                         f"and were left out")
+        matrices[task] = complete
+    return matrices, notes
+
+
+adaptive_app.command("replay")(friendly(replay))
