@@ -1,4 +1,5 @@
-"""Bits per byte against sparsity for magnitude and Wanda pruning of the embedded SmolLM2-135M.
+"""Bits per byte against sparsity for magnitude and Wanda (and, with --sparsegpt, SparseGPT) pruning of
+the embedded SmolLM2-135M.
 
 The published ordering (Wanda, Sun et al. 2023, arXiv:2306.11695; its README's LLaMA-2 table): at
 50% unstructured sparsity Wanda's perplexity is below magnitude pruning's at every scale (7B, 13B,
@@ -9,11 +10,18 @@ them), they are scored on the english_flores task (FLORES+ English, bits per byt
 report's quality-vs-sparsity figure. It exits 1, naming both numbers, when Wanda is worse than
 magnitude at 50%.
 
+With --sparsegpt, SparseGPT (Frantar & Alistarh 2023, arXiv:2301.00774) is made at the same sparsities
+on the same calibration windows and drawn beside them; the published ordering is SparseGPT ≈ Wanda ≪
+magnitude at 50% (LLaMA-2-7B: 6.51, 6.42, 14.89), so the check then also fails when SparseGPT is worse
+than magnitude at 50%. It is optional because it about doubles the run: each SparseGPT variant of
+SmolLM2-135M took 81 s to make (one thread; 488 s with two threads on a busy 2-core machine) against
+Wanda's 63 s, plus its evaluation.
+
 The Wanda calibration windows are drawn from the same FLORES+ text the task scores (the manifest
 records the overlap); Wanda uses them only for per-feature activation norms, not to fit the text.
 
 Writes results/reproduce/pruning/{recipe.toml, curve.png, table.csv, table.json}.
-Run: python scripts/reproduce_pruning.py [--sparsities 0.1,0.2,...] [--limit N]
+Run: python scripts/reproduce_pruning.py [--sparsities 0.1,0.2,...] [--limit N] [--sparsegpt]
 """
 
 from __future__ import annotations
@@ -33,6 +41,8 @@ import pandas as pd  # noqa: E402
 TASK = "english_flores"
 METRIC = "bits_per_byte"
 METHODS = ("magnitude", "wanda")
+WITH_SPARSEGPT = (*METHODS, "sparsegpt")
+CALIBRATED = ("wanda", "sparsegpt")
 CHECK_AT = 0.5
 # Defaults shared with examples/variants.toml (the demo's recipe): equal recipes give the same variant
 # names and weights, so the demo's magnitude and Wanda 30% and 50% variants are reused, not made twice.
@@ -48,14 +58,15 @@ def variant_name(prefix: str, method: str, sparsity: float) -> str:
     return f"{prefix}-{method}{round(sparsity * 100)}"
 
 
-def recipe_entries(parent: str, prefix: str, sparsities: list[float], n_samples: int, seqlen: int) -> list[dict]:
-    """One unstructured variant per method and sparsity; Wanda with its calibration size."""
+def recipe_entries(parent: str, prefix: str, sparsities: list[float], n_samples: int, seqlen: int,
+                   methods: tuple[str, ...] = METHODS) -> list[dict]:
+    """One unstructured variant per method and sparsity; Wanda and SparseGPT with one calibration size."""
     entries = []
-    for method in METHODS:
+    for method in methods:
         for sparsity in sparsities:
             entry = {"name": variant_name(prefix, method, sparsity), "parent": parent, "method": method,
                      "sparsity": sparsity}
-            if method == "wanda":
+            if method in CALIBRATED:
                 entry |= {"n_samples": n_samples, "seqlen": seqlen}
             entries.append(entry)
     return entries
@@ -72,26 +83,35 @@ def recipe_toml(entries: list[dict]) -> str:
 
 
 def ordering_failure(table: pd.DataFrame, at: float = CHECK_AT) -> str | None:
-    """None when Wanda's bits per byte at sparsity `at` is at most magnitude's, else the reason (one line).
+    """None when Wanda's (and SparseGPT's, when the table has it) bits per byte at sparsity `at` is at most
+    magnitude's, else the reason (one line).
 
     `table` has one row per point: method, sparsity (nominal), bits_per_byte."""
     rows = table[(table["sparsity"] - at).abs() < 1e-9].set_index("method")[METRIC]
-    missing = [m for m in METHODS if m not in rows.index or pd.isna(rows.get(m))]
+    methods = table_methods(table)
+    missing = [m for m in methods if m not in rows.index or pd.isna(rows.get(m))]
     if missing:
         return f"no {METRIC} for {' and '.join(missing)} at sparsity {at:g}: nothing to compare"
-    if rows["wanda"] > rows["magnitude"]:
-        return (f"at {at:.0%} unstructured sparsity Wanda ({rows['wanda']:.4f} bits/byte) is worse than magnitude "
-                f"({rows['magnitude']:.4f}), against the published ordering")
+    for method, label in (("wanda", "Wanda"), ("sparsegpt", "SparseGPT")):
+        if method in methods and rows[method] > rows["magnitude"]:
+            return (f"at {at:.0%} unstructured sparsity {label} ({rows[method]:.4f} bits/byte) is worse than "
+                    f"magnitude ({rows['magnitude']:.4f}), against the published ordering")
     return None
+
+
+def table_methods(table: pd.DataFrame) -> tuple[str, ...]:
+    """The pruning methods a results table holds: magnitude and Wanda, and SparseGPT when it was made."""
+    return WITH_SPARSEGPT if (table["method"] == "sparsegpt").any() else METHODS
 
 
 def curve_frame(table: pd.DataFrame, parent: str) -> pd.DataFrame:
     """The rows `plot_quality_vs_sparsity` draws: achieved sparsity, with the dense parent at 0 on each line."""
-    points = table[table["method"].isin(METHODS)]
+    methods = table_methods(table)
+    points = table[table["method"].isin(methods)]
     dense = table.loc[table["method"] == "dense", METRIC].iloc[0]
     curve = pd.DataFrame({"parent": parent, "method": points["method"], "sparsity": points["achieved_sparsity"],
                           "score": points[METRIC]})
-    anchors = pd.DataFrame({"parent": parent, "method": list(METHODS), "sparsity": 0.0, "score": dense})
+    anchors = pd.DataFrame({"parent": parent, "method": list(methods), "sparsity": 0.0, "score": dense})
     return pd.concat([anchors, curve], ignore_index=True)
 
 
@@ -123,11 +143,12 @@ def stored_points(db: Path, names: list[str], limit: int | None) -> dict[str, tu
     return {name: (scores.get(name), sparsity.get(name)) for name in names}
 
 
-def results_table(points: dict, parent: str, prefix: str, sparsities: list[float]) -> pd.DataFrame:
+def results_table(points: dict, parent: str, prefix: str, sparsities: list[float],
+                  methods: tuple[str, ...] = METHODS) -> pd.DataFrame:
     """One row for the dense parent and one per (method, sparsity), with the change against the parent."""
     dense = points[parent][0]
     rows = [{"method": "dense", "sparsity": 0.0, "achieved_sparsity": 0.0, "variant": parent, METRIC: dense}]
-    for method in METHODS:
+    for method in methods:
         for sparsity in sparsities:
             name = variant_name(prefix, method, sparsity)
             value, achieved = points[name]
@@ -139,13 +160,18 @@ def results_table(points: dict, parent: str, prefix: str, sparsities: list[float
 
 
 def side_by_side(table: pd.DataFrame) -> pd.DataFrame:
-    """Sparsity down, methods across (the dense parent on the 0 row of both), and Wanda minus magnitude."""
-    points = table[table["method"].isin(METHODS)]
-    wide = points.pivot(index="sparsity", columns="method", values=METRIC)
+    """Sparsity down, methods across (the dense parent on the 0 row of each), and Wanda minus magnitude
+    (and SparseGPT minus Wanda, when made)."""
+    methods = table_methods(table)
+    points = table[table["method"].isin(methods)]
+    wide = points.pivot(index="sparsity", columns="method", values=METRIC)[list(methods)]
     dense = table.loc[table["method"] == "dense", METRIC].iloc[0]
-    wide = pd.concat([pd.DataFrame({m: [dense] for m in METHODS}, index=[0.0]), wide])
+    wide = pd.concat([pd.DataFrame({m: [dense] for m in methods}, index=[0.0]), wide])
     wide.index.name = "sparsity"
-    return wide.assign(**{"wanda - magnitude": wide["wanda"] - wide["magnitude"]})
+    wide = wide.assign(**{"wanda - magnitude": wide["wanda"] - wide["magnitude"]})
+    if "sparsegpt" in methods:
+        wide = wide.assign(**{"sparsegpt - wanda": wide["sparsegpt"] - wide["wanda"]})
+    return wide
 
 
 def parse_sparsities(text: str) -> list[float]:
@@ -170,8 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sparsities", default=DEFAULT_SPARSITIES, help="comma-separated, must include 0.5")
     parser.add_argument("--limit", type=int, default=DEFAULT_LIMIT,
                         help=f"score the first N {TASK} texts (0 = all 506)")
-    parser.add_argument("--n-samples", type=int, default=DEFAULT_N_SAMPLES, help="Wanda calibration windows")
+    parser.add_argument("--n-samples", type=int, default=DEFAULT_N_SAMPLES,
+                        help="calibration windows (Wanda and SparseGPT)")
     parser.add_argument("--seqlen", type=int, default=DEFAULT_SEQLEN, help="tokens per calibration window")
+    parser.add_argument("--sparsegpt", action="store_true",
+                        help="also make and score SparseGPT at every sparsity (about half again the run time)")
     parser.add_argument("--db", type=Path, default=None, help="store (default: results/harness.duckdb)")
     parser.add_argument("--out", type=Path, default=None, help="default: results/reproduce/pruning")
     parser.add_argument("--display", default="plain", choices=("rich", "plain", "none"))
@@ -182,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or results_dir() / "reproduce" / "pruning"
     out.mkdir(parents=True, exist_ok=True)
 
-    entries = recipe_entries(args.parent, args.prefix, sparsities, args.n_samples, args.seqlen)
+    methods = WITH_SPARSEGPT if args.sparsegpt else METHODS
+    entries = recipe_entries(args.parent, args.prefix, sparsities, args.n_samples, args.seqlen, methods)
     recipe = out / "recipe.toml"
     recipe.write_text(recipe_toml(entries))
     harness("variants", "make", str(recipe), "--db", str(db), "--display", args.display)
@@ -195,11 +225,11 @@ def main(argv: list[str] | None = None) -> int:
 
     parent_name = Path(args.parent).name if Path(args.parent).exists() else args.parent
     points = stored_points(db, [parent_name, *names[1:]], limit)
-    table = results_table(points, parent_name, args.prefix, sparsities)
+    table = results_table(points, parent_name, args.prefix, sparsities, methods)
     table.to_csv(out / "table.csv", index=False)
     failure = ordering_failure(table)
     meta = {"task": TASK, "metric": METRIC, "texts": limit or "all", "parent": parent_name,
-            "wanda_calibration": {"n_samples": args.n_samples, "seqlen": args.seqlen},
+            "methods": list(methods), "wanda_calibration": {"n_samples": args.n_samples, "seqlen": args.seqlen},
             "check": {"at": CHECK_AT, "passed": failure is None, "reason": failure},
             "rows": json.loads(table.to_json(orient="records"))}
     (out / "table.json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -212,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     if failure:
         print(f"FAILED: {failure}", file=sys.stderr)
         return 1
-    print(f"check passed: at {CHECK_AT:.0%} sparsity Wanda is not worse than magnitude (published ordering)")
+    which = "neither Wanda nor SparseGPT is" if args.sparsegpt else "Wanda is not"
+    print(f"check passed: at {CHECK_AT:.0%} sparsity {which} worse than magnitude (published ordering)")
     return 0
 
 

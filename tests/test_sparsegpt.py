@@ -241,3 +241,29 @@ def test_bad_parameters_are_refused_in_one_line_before_any_model_is_loaded(tiny_
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], result.output
     assert not (results_env / "variants").exists() or not any((results_env / "variants").iterdir())
+
+
+# ---------------------------------------------------------------------------------------------- reproduction
+def test_reproduce_pruning_takes_sparsegpt_on_request():
+    """scripts/reproduce_pruning.py --sparsegpt: calibrated like Wanda, a third column, and the 50% check
+    (published: SparseGPT 6.51 vs magnitude 14.89 on LLaMA-2-7B, reference variants.md §5)."""
+    import importlib.util
+    import tomllib
+
+    import pandas as pd
+
+    spec = importlib.util.spec_from_file_location("reproduce_pruning", Path(__file__).resolve().parents[1]
+                                                  / "scripts" / "reproduce_pruning.py")
+    rp = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rp)
+    entries = rp.recipe_entries("smollm2-135m", "smollm2", [0.5], 8, 256, rp.WITH_SPARSEGPT)
+    specs = parse_recipe(tomllib.loads(rp.recipe_toml(entries)))
+    assert [s.name for s in specs] == ["smollm2-magnitude50", "smollm2-wanda50", "smollm2-sparsegpt50"]
+    assert specs[2].params() == {**specs[1].params(), "block_size": 128, "dampening": 0.01}
+    table = pd.DataFrame({"method": ["dense", "magnitude", "wanda", "sparsegpt"], "sparsity": [0.0, 0.5, 0.5, 0.5],
+                          "bits_per_byte": [1.2, 2.1, 1.43, 1.42]})
+    assert rp.ordering_failure(table) is None
+    assert list(rp.side_by_side(table).columns) == ["magnitude", "wanda", "sparsegpt", "wanda - magnitude",
+                                                    "sparsegpt - wanda"]
+    table.loc[3, "bits_per_byte"] = 2.2
+    assert "SparseGPT (2.2000 bits/byte) is worse than magnitude" in rp.ordering_failure(table)

@@ -21,8 +21,8 @@ U of H⁻¹ (H⁻¹ = UᵀU) are exactly those successive inverses, scaled: U[j,
 - Blocks of the decoder are pruned in order and the calibration activations re-run through each pruned
   block, as for Wanda, so later blocks are fitted to the earlier ones' pruned outputs.
 
-Arithmetic is float64 on CPU: a 1536-column down_proj costs a few seconds and its Cholesky never fails
-for want of precision; the weights written keep the parent's dtype.
+Arithmetic is float64 on CPU, so the Cholesky does not fail for want of precision (a whole SmolLM2-135M
+variant took 81 s on one thread); the weights written keep the parent's dtype.
 """
 
 from __future__ import annotations
@@ -69,22 +69,26 @@ def sparsegpt(spec, parent: Path, out: Path, steps) -> MethodResult:
 
 
 def input_hessians(layer, linears: dict, hidden: torch.Tensor, kwargs: dict) -> dict[str, torch.Tensor]:
-    """H = (2/n)·Σ x xᵀ over the n calibration tokens entering every Linear of the block (float64)."""
-    sums: dict[str, torch.Tensor] = {}
-    counts: dict[str, int] = {}
+    """H = (2/n)·Σ x xᵀ over the n calibration tokens entering every Linear of the block (float64).
+
+    q, k and v (and gate and up) are called one after another on the same tensor: its H is computed once
+    and shared. The last input is held, so its identity cannot pass to a new tensor in the meantime."""
+    hessians: dict[str, torch.Tensor] = {}
+    last: list = [None, None]  # [input tensor, its H]
     handles = []
     for name, module in linears.items():
         def hook(_module, args, name=name):
-            x = args[0].reshape(-1, args[0].shape[-1]).double()
-            sums[name] = sums.get(name, 0) + x.T @ x
-            counts[name] = counts.get(name, 0) + x.shape[0]
+            if args[0] is not last[0]:
+                x = args[0].reshape(-1, args[0].shape[-1]).double()
+                last[:] = [args[0], x.T @ x * (2 / x.shape[0])]
+            hessians[name] = last[1]
         handles.append(module.register_forward_pre_hook(hook))
     try:
         run_block(layer, hidden, kwargs)
     finally:
         for handle in handles:
             handle.remove()
-    return {name: sums[name] * (2 / counts[name]) for name in sums}
+    return hessians
 
 
 def prune_matrix(weight: torch.Tensor, hessian: torch.Tensor, sparsity: float, n_m: tuple[int, int] | None,
@@ -102,32 +106,35 @@ def prune_matrix(weight: torch.Tensor, hessian: torch.Tensor, sparsity: float, n
     w[:, dead] = 0
     h += dampening * torch.diagonal(h).mean() * torch.eye(cols, dtype=h.dtype)
     u = _inverse_cholesky_upper(h)
+    # Work on Wᵀ: column j of W is then the contiguous row j, and each OBS step is one in-place rank-1
+    # update (addr_) of the block's remaining rows.
+    t = w.T.contiguous()
     removed_before = 0
     for start in range(0, cols, block_size):
         end = min(start + block_size, cols)
-        block = w[:, start:end].clone()
+        block = t[start:end]  # a view: updates land in t
         u_block = u[start:end, start:end]
-        errors = torch.zeros_like(block)
-        scale = torch.diagonal(u_block) ** 2
-        mask = torch.zeros_like(block, dtype=torch.bool)
+        diagonal = torch.diagonal(u_block).unsqueeze(1)
+        mask = torch.zeros_like(block, dtype=torch.bool)  # [column, row], like block
         if n_m is None:
             # cumulative rounding: the blocks' counts add up to floor(s·rows·cols) exactly
             removed_by_end = _floor(sparsity * rows * end)
-            mask = _lowest(block**2 / scale, removed_by_end - removed_before)
+            mask = _lowest((block**2 / diagonal**2).T, removed_by_end - removed_before).T
             removed_before = removed_by_end
+        # error_j = w_j/U_jj where w_j is removed, 0 where kept; subtracting error_j·U[j, j:] also zeroes w_j
+        # itself up to round-off, made exact by the masked_fill after the sweep
+        scaled_mask = mask / diagonal
+        errors = torch.empty_like(block)
         for j in range(end - start):
             if n_m is not None and j % n_m[1] == 0:
                 group = slice(j, j + n_m[1])
-                mask[:, group] = prune_mask(block[:, group] ** 2 / scale[group], 0.0, n_m, per_row=True)
-            column = block[:, j]
-            kept = column.masked_fill(mask[:, j], 0)
-            error = (column - kept) / u_block[j, j]
-            block[:, j] = kept
-            block[:, j + 1:] -= error.unsqueeze(1) * u_block[j, j + 1:].unsqueeze(0)
-            errors[:, j] = error
-        w[:, start:end] = block
-        w[:, end:] -= errors @ u[start:end, end:]
-    return w
+                mask[group] = prune_mask((block[group] ** 2 / diagonal[group] ** 2).T, 0.0, n_m, per_row=True).T
+                scaled_mask[group] = mask[group] / diagonal[group]
+            torch.mul(block[j], scaled_mask[j], out=errors[j])
+            block[j:].addr_(u_block[j, j:], errors[j], alpha=-1)
+        block.masked_fill_(mask, 0)
+        t[end:].addmm_(u[start:end, end:].T, errors, alpha=-1)  # the lazy update of all later columns
+    return t.T.contiguous()
 
 
 def _inverse_cholesky_upper(h: torch.Tensor) -> torch.Tensor:
