@@ -194,7 +194,7 @@ import sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[2])
 from tests.fake_datasets import gsm8k_rows, write_prepared
-write_prepared(Path(sys.argv[1]), "openai/gsm8k", "main", {"train": gsm8k_rows(6), "test": gsm8k_rows(40)})
+write_prepared(Path(sys.argv[1]), "openai/gsm8k", "main", {"train": gsm8k_rows(6), "test": gsm8k_rows(24)})
 """
 
 
@@ -209,7 +209,7 @@ def test_sigkill_during_generation_then_resume_computes_only_missing_generations
     made = run(["-c", WRITE_GSM8K, str(tmp_path / "datasets"), str(REPO)], env)
     assert made.returncode == 0, made.stderr
     args = [sys.executable, "-m", "harness.cli", "eval", "--models", str(tiny_model), "--tasks", "gsm8k",
-            "--num-fewshot", "0", "--gen-kwargs", "max_gen_toks=16", "--batch-size", "2", "--chunk-size", "2",
+            "--num-fewshot", "0", "--gen-kwargs", "max_gen_toks=12", "--batch-size", "2", "--chunk-size", "2",
             "--display", "plain"]
     killed_env = env | {"HARNESS_DB": str(tmp_path / "killed.duckdb")}
     proc = subprocess.Popen(args, cwd=REPO, env=killed_env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
@@ -222,17 +222,17 @@ def test_sigkill_during_generation_then_resume_computes_only_missing_generations
             killed_at = int(match.group(1))
             break
     proc.wait(timeout=60)
-    assert killed_at is not None and killed_at < 40, "the run finished before it could be killed"
+    assert killed_at is not None and killed_at < 24, "the run finished before it could be killed"
     db = tmp_path / "killed.duckdb"
     [(saved,)] = stored(db, "SELECT count(*) FROM requests WHERE request_type = 'generate_until'")
-    assert 6 <= saved < 40
+    assert 6 <= saved < 24
 
     resumed = subprocess.run(args, cwd=REPO, env=killed_env, capture_output=True, text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stderr
     [(status, n_requests, n_cached, n_computed)] = stored(db, "SELECT status, n_requests, n_cached, n_computed FROM runs")
     [(total, distinct)] = stored(db, "SELECT count(*), count(DISTINCT (doc_id, idx)) FROM requests")
-    assert status == "done" and n_requests == total == distinct == 40  # every generation once, none twice
-    assert n_cached == saved and n_computed == 40 - saved  # only the missing generations were computed
+    assert status == "done" and n_requests == total == distinct == 24  # every generation once, none twice
+    assert n_cached == saved and n_computed == 24 - saved  # only the missing generations were computed
 
     whole = subprocess.run(args, cwd=REPO, env=env | {"HARNESS_DB": str(tmp_path / "whole.duckdb")},
                            capture_output=True, text=True, timeout=900)
@@ -250,11 +250,16 @@ def test_ray_shards_lm_eval_tasks_into_the_same_rows_as_a_local_run(world, tiny_
     done = run(["-m", "harness.cli", "eval", "--models", str(tiny_model), "--tasks", "arc_easy,gsm8k", *SETTINGS,
                 "--display", "none", "--executor", "ray", "--shards", "2"], ray_env)
     assert done.returncode == 0, done.stdout + done.stderr
-    requests = """SELECT t.name, q.request_type, q.doc_id, q.idx, q.logprob, q.generation FROM requests q
-                  JOIN runs USING (run_id) JOIN tasks t USING (task_id) WHERE t.name IN ('arc_easy', 'gsm8k')
-                  ORDER BY ALL"""
-    scores = """SELECT t.name, s.metric, s.value FROM scores s JOIN runs USING (run_id) JOIN tasks t USING (task_id)
-                WHERE t.name IN ('arc_easy', 'gsm8k') ORDER BY ALL"""
-    local = stored(root / "h.duckdb", requests)
-    assert len(local) > 0 and stored(root / "ray.duckdb", requests) == local
-    assert stored(root / "ray.duckdb", scores) == stored(root / "h.duckdb", scores)
+    run_ids = [r for (r,) in stored(root / "ray.duckdb", "SELECT run_id FROM runs ORDER BY 1")]
+    assert len(run_ids) == 2  # the same settings give the same run ids as the local executor's
+    requests = """SELECT run_id, q.request_type, q.doc_id, q.idx, q.logprob, q.generation FROM requests q
+                  WHERE list_contains(?, run_id) ORDER BY ALL"""
+    scores = "SELECT run_id, metric, value FROM scores WHERE list_contains(?, run_id) ORDER BY ALL"
+    local, sharded = stored(root / "h.duckdb", requests, [run_ids]), stored(root / "ray.duckdb", requests, [run_ids])
+    assert len(local) > 0 and [r[:4] + r[5:] for r in sharded] == [r[:4] + r[5:] for r in local]  # generations too
+    # a shard batches other documents together, so padding differs: within the batch-size tolerance (issue 15)
+    assert max(abs(a[4] - b[4]) for a, b in zip(sharded, local) if a[4] is not None) < 1e-4
+    local_scores = stored(root / "h.duckdb", scores, [run_ids])
+    assert [r[:2] for r in stored(root / "ray.duckdb", scores, [run_ids])] == [r[:2] for r in local_scores]
+    assert [r[2] for r in stored(root / "ray.duckdb", scores, [run_ids])] == pytest.approx([r[2] for r in local_scores],
+                                                                                         abs=1e-6)
