@@ -198,3 +198,22 @@ def _v2_columns(table: str) -> str:
     v2 = {"tasks": "*", "samples": "*", "scores": "*",
           "runs": "* EXCLUDE (answer_scope)", "requests": "* EXCLUDE (context_sha, continuation_sha)"}
     return v2[table]
+
+
+def test_suite_settings_give_way_to_flags_typed_on_the_command_line(tiny_model, results):
+    """--suite plus command-line settings: what is typed overrides the file, what is not typed keeps the file's."""
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    suite = results / "suite.toml"
+    suite.write_text(f'tasks = ["{TASK}"]\n[[models]]\nname = "tiny"\npath = "{tiny_model}"\n'
+                     "[settings]\nlimit = 5\nbatch_size = 3\nnum_fewshot = 0\n")
+    db = results / "h.duckdb"
+    done = CliRunner().invoke(app, ["eval", "--suite", str(suite), "--limit", "2", "--db", str(db), "--display", "none"])
+    assert done.exit_code == 0, done.output
+    with Store.open(db, read_only=True) as store:
+        [(limit, args)] = store.con.execute("SELECT item_limit, backend_args FROM runs").fetchall()
+    settings = json.loads(args)
+    assert limit == 2 and settings["limit"] == 2  # typed: the flag wins
+    assert settings["batch_size"] == 3 and settings["num_fewshot"] == 0  # not typed: the file's

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import typer
-from click.core import ParameterSource
 from rich.table import Table
 from rich.text import Text
 
@@ -77,8 +76,9 @@ def eval_(
     given = {name: value for name, value in locals().items() if name in _SETTINGS}
     given["gen_kwargs"] = parse_gen_kwargs(gen_kwargs)
     given["apply_chat_template"] = chat_template or apply_chat_template
+    # by the enum's name: typer ships its own click, whose ParameterSource is not click's
     typed = {name for name in (*_SETTINGS, "gen_kwargs", "apply_chat_template", "chat_template")
-             if ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)}
+             if getattr(ctx.get_parameter_source(name), "name", "DEFAULT") != "DEFAULT"}
     typed |= {"apply_chat_template"} if "chat_template" in typed else set()
     spec = load_suite(suite) if suite is not None else None
     try:
