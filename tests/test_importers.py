@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -299,3 +300,14 @@ def test_pythia_string_scores_are_ascii_only(tmp_path):
     write(tmp_path / "pythia-70m" / "zero-shot", "pythia-70m_arc_easy_step1000.json", json.dumps(doc))
     with pytest.raises(MalformedFileError, match=r"non-numeric value '١٢'"):
         read_checkpoints(tmp_path, "lm-eval")
+
+
+@pytest.mark.parametrize("name, text, says", [
+    ("lb.csv", "model;arc;mmlu\na;0.5;0.6\n", "holds semicolons; a .csv file must be separated by commas"),
+    ("lb.csv", "model\tarc\na\t0.5\n", "holds tabs; a .csv file must be separated by commas"),
+    ("lb.tsv", "model,arc\na,0.5\n", "holds commas; a .tsv file must be separated by tabs"),
+])
+def test_another_delimiter_is_named_in_one_line(tmp_path, name, text, says):
+    path = write(tmp_path, name, text)
+    with pytest.raises(MalformedFileError, match=re.escape(f"{path}:1: one column whose header {says}")):
+        read_wide_leaderboard(path)

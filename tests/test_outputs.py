@@ -257,3 +257,21 @@ def test_plots_are_never_written_over_a_store(db, tmp_path, verb):
         result = runner.invoke(app, [*verb, "--db", str(db), "--plot", str(target)])
         one_line_error(result, f"--plot {target}", says)
     assert {path: digest(path) for path in (db, other)} == before
+
+
+def test_a_variant_named_after_its_parent_is_not_called_a_cycle(tmp_path, results_env):
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text('[[variant]]\nname = "smollm2-135m"\nparent = "smollm2-135m"\nmethod = "magnitude"\n'
+                      'sparsity = 0.3\n')
+    result = runner.invoke(app, ["variants", "make", str(recipe), "--db", str(tmp_path / "h.duckdb")])
+    one_line_error(result, "'smollm2-135m' names itself as its parent")
+    assert not (tmp_path / "h.duckdb").exists()
+
+
+def test_a_folder_whose_name_holds_a_comma_can_be_given(tmp_path):
+    from harness.cli.options import split_list
+
+    folder = tmp_path / "run-3,seed-1"
+    folder.mkdir()
+    assert split_list([str(folder)]) == [str(folder)]
+    assert split_list(["a,b", str(folder)]) == ["a", "b", str(folder)]

@@ -170,8 +170,10 @@ def parse_gen_kwargs(text: str | None) -> dict | None:
 
 
 def split_list(values: list[str] | None) -> list[str]:
-    """Accept both repeated options and comma-separated lists."""
-    return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
+    """Accept both repeated options and comma-separated lists; a value that is an existing path is kept whole, so a
+    folder whose name holds a comma can be given (alone, as its own --models)."""
+    return [part.strip() for value in values or []
+            for part in ([value] if "," in value and Path(value).exists() else value.split(",")) if part.strip()]
 
 
 # `harness samples`

@@ -158,6 +158,14 @@ def _header(path: Path) -> tuple[Iterable[tuple[int, list[str]]], list[str]]:
         _, header = next(rows)
     except StopIteration:
         raise MalformedFileError(f"{path}: empty file") from None
+    if len(header) == 1:  # one column: most likely another delimiter than the one the name says
+        other = next((name for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars"), (",", "commas"))
+                      if sep in header[0]), None)
+        if other is not None:
+            tabs = path.suffix.lower() in (".tsv", ".tab")
+            raise MalformedFileError(f"{path}:1: one column whose header holds {other}; a .{path.suffix[1:]} file "
+                                     f"must be separated by {'tabs' if tabs else 'commas'} (save it so"
+                                     f"{', or name it .csv' if tabs else ', or save tabs as .tsv'})")
     return rows, [h.strip() for h in header]
 
 

@@ -56,6 +56,10 @@ class Outcome:
 
 def order(specs: list[VariantSpec]) -> list[VariantSpec]:
     """Parents first; among the ready ones merges before prunes, then recipe order. Cycles are errors."""
+    for spec in specs:
+        if spec.name in spec.parents:
+            raise HarnessError(f"recipe: variant '{spec.name}' names itself as its parent; give the variant its own "
+                               "name (a parent outside the recipe is named by its model name or folder)")
     pending = {spec.name: spec for spec in specs}
     done: list[VariantSpec] = []
     while pending:
