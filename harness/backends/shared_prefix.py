@@ -66,20 +66,6 @@ def plan(requests: list[Request], max_length: int) -> tuple[list[PrefixGroup], l
     return shared, [i for i in range(len(requests)) if i not in taken]
 
 
-def chunk_groups(groups: list[PrefixGroup], batch_size: int) -> list[list[PrefixGroup]]:
-    """Consecutive groups with at most `batch_size` suffix rows in all (a larger group goes alone)."""
-    chunks: list[list[PrefixGroup]] = []
-    rows = 0
-    for group in groups:
-        if chunks and rows + len(group.rows) <= batch_size:
-            chunks[-1].append(group)
-            rows += len(group.rows)
-        else:
-            chunks.append([group])
-            rows = len(group.rows)
-    return chunks
-
-
 class _Unsupported(Exception):
     """The model's cache cannot be reused exactly; HFLM's own path answers instead."""
 
@@ -113,13 +99,18 @@ class SharedPrefixHFLM(HFLM):
             params = inspect.signature(self.model.forward).parameters
             self._sharing = (self.backend == "causal" and isinstance(self.batch_size, int)
                              and all(p in params for p in ("past_key_values", "position_ids", "attention_mask")))
+            # The prefix pass needs no logits but the last: skip the vocabulary projection where the model can.
+            self._prefix_kwargs = {"logits_to_keep": 1} if "logits_to_keep" in params else {}
         return self._sharing
 
     def _score_groups(self, requests: list[Request], groups: list[PrefixGroup],
                       answers: list, disable_tqdm: bool) -> None:
         pbar = tqdm(total=sum(len(g.members) for g in groups), disable=disable_tqdm or self.rank != 0,
                     desc="Running loglikelihood requests (shared prefixes)")
-        for chunk in chunk_groups(groups, self.batch_size):
+        for first in range(0, len(groups), self.batch_size):
+            # batch_size contexts per prefix pass and batch_size rows per suffix pass: HFLM's batch shape,
+            # and less memory than its batch (no logits over the context).
+            chunk = groups[first:first + self.batch_size]
             keys, values, lengths = self._prefix_cache(chunk)
             rows = [(g, r) for g, group in enumerate(chunk) for r in range(len(group.rows))]
             for start in range(0, len(rows), self.batch_size):
@@ -148,8 +139,7 @@ class SharedPrefixHFLM(HFLM):
         ids = torch.zeros(len(prefixes), max(map(len, prefixes)), dtype=torch.long)
         for n, prefix in enumerate(prefixes):
             ids[n, :len(prefix)] = torch.tensor(prefix)
-        extra = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(self.model.forward).parameters else {}
-        cache = self._forward(input_ids=ids.to(self.device), use_cache=True, **extra).past_key_values
+        cache = self._forward(input_ids=ids.to(self.device), use_cache=True, **self._prefix_kwargs).past_key_values
         if type(cache) is not DynamicCache or not all(type(layer) is DynamicLayer for layer in cache.layers):
             raise _Unsupported(type(cache).__name__)
         return ([layer.keys for layer in cache.layers], [layer.values for layer in cache.layers],
