@@ -139,7 +139,8 @@ def harness_pass(path: Path, requests: list, batch_size: int, chunk: int, device
     from harness.backends.hf import build_hf, token_counter
     from harness.store import Store
 
-    inner = build_hf(path, batch_size, device, dtype)
+    # plain HFLM: the torch reference recomputes the rows HFLM sends (bench_shared_prefix measures the shared path)
+    inner = build_hf(path, batch_size, device, dtype, shared_prefix=False)
     count = token_counter(AutoTokenizer.from_pretrained(str(path)))
     store_path = workdir / f"check-{batch_size}-{time.monotonic_ns()}.duckdb"
     with Store.open(store_path) as store:
