@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 from pathlib import Path
 
 import pytest
@@ -20,24 +19,9 @@ from harness.variants.calibration import calibration_batch, load_model, run_deco
 from harness.variants.prune import prune_mask
 from harness.variants.recipe import parse_recipe
 from harness.variants.sparsegpt import prune_matrix
+from tests.test_variants import CALIBRATION, make  # 4 windows of 64 tokens: every make ~1 s
 
-# Calibration as in tests/test_variants.py: 4 windows of 64 tokens (256 tokens) keep every make ~1 s.
-CALIBRATION = {"n_samples": 4, "seqlen": 64}
 runner = CliRunner()
-
-
-class _Quiet:
-    def start(self, total: int) -> None:
-        pass
-
-    def advance(self) -> None:
-        pass
-
-
-def make(*variants: dict) -> dict[str, build.Outcome]:
-    outcomes = build.make(parse_recipe({"variant": list(variants)}), Path(os.environ["HARNESS_DB"]),
-                          lambda name: _Quiet())
-    return {outcome.name: outcome for outcome in outcomes}
 
 
 def decoder_matrices(folder: Path) -> dict[str, torch.Tensor]:
@@ -227,13 +211,13 @@ def test_same_recipe_and_seed_give_identical_bytes(tiny_model, made, results_env
 ])
 def test_bad_parameters_are_refused_in_one_line_before_any_model_is_loaded(tiny_model, results_env, tmp_path,
                                                                            monkeypatch, extra, expected):
-    from harness.variants import calibration, sparsegpt
+    from harness.variants import calibration, prune
 
     def never(*args, **kwargs):
         raise AssertionError("a model was loaded")
 
     monkeypatch.setattr(calibration, "load_model", never)
-    monkeypatch.setattr(sparsegpt, "load_model", never)
+    monkeypatch.setattr(prune, "load_model", never)  # where calibrated_prune looks it up
     recipe = tmp_path / "recipe.toml"
     recipe.write_text(f'[[variant]]\nname = "bad"\nmethod = "sparsegpt"\nparent = "{tiny_model}"\n{extra}\n')
     result = runner.invoke(app, ["variants", "make", str(recipe), "--display", "none"], terminal_width=400)

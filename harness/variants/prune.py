@@ -73,31 +73,39 @@ def magnitude(spec, parent: Path, out: Path, steps) -> MethodResult:
 
 
 def wanda(spec, parent: Path, out: Path, steps) -> MethodResult:
+    def prune(weight: torch.Tensor, sq_norm: torch.Tensor) -> torch.Tensor:
+        return weight.masked_fill_(prune_mask(weight.abs() * sq_norm.sqrt(), spec.sparsity, spec.n_m, per_row=True), 0)
+
+    return calibrated_prune("wanda", spec, parent, out, steps, _input_square_norms, prune)
+
+
+def calibrated_prune(method: str, spec, parent: Path, out: Path, steps, statistics, prune) -> MethodResult:
+    """Pruning from calibration activations, decoder block by block (Wanda, SparseGPT): `statistics(layer,
+    linears, hidden, kwargs)` gathers, per Linear, what the method needs from the block's inputs, and `prune(weight,
+    statistic)` returns the pruned weight; the next block then sees the pruned block's outputs."""
     model, tokenizer = load_model(parent)
     calibration = calibration_batch(tokenizer, spec.n_samples, spec.seqlen, spec.seed)
     layers, prefix = decoder_layers(model)
     steps.start(len(layers) + 1)
-    masks: dict[str, torch.Tensor] = {}
+    pruned: dict[str, torch.Tensor] = {}
     hidden, kwargs = first_block_inputs(model, calibration.input_ids)
     for index, layer in enumerate(layers):
         linears = {name: module for name, module in layer.named_modules() if isinstance(module, torch.nn.Linear)}
-        sq_norms = _input_square_norms(layer, linears, hidden, kwargs)
+        gathered = statistics(layer, linears, hidden, kwargs)
         for name, linear in linears.items():
-            weight = linear.weight.data
-            mask = prune_mask(weight.abs() * sq_norms[name].sqrt(), spec.sparsity, spec.n_m, per_row=True)
-            weight.masked_fill_(mask, 0)
-            masks[f"{prefix}.{index}.{name}.weight"] = mask
+            linear.weight.data = prune(linear.weight.data, gathered.pop(name)).to(linear.weight.dtype)
+            pruned[f"{prefix}.{index}.{name}.weight"] = linear.weight.data
         hidden = run_block(layer, hidden, kwargs)
         steps.advance()
     reader = WeightReader(parent)
-    missing = sorted(set(masks) - set(reader.names()))
+    missing = sorted(set(pruned) - set(reader.names()))
     if missing:
-        raise HarnessError(f"wanda: {parent} stores no tensor '{missing[0]}' (unexpected checkpoint layout)")
+        raise HarnessError(f"{method}: {parent} stores no tensor '{missing[0]}' (unexpected checkpoint layout)")
 
-    def masked(name: str, tensor: torch.Tensor) -> torch.Tensor:
-        return tensor.masked_fill(masks[name], 0) if name in masks else tensor
+    def replaced(name: str, tensor: torch.Tensor) -> torch.Tensor:  # float32 back to the parent's dtype: exact
+        return pruned[name].to(tensor.dtype) if name in pruned else tensor
 
-    stats = _write_masked(reader, parent, out, masked, lambda: None)
+    stats = _write_masked(reader, parent, out, replaced, lambda: None)
     steps.advance()
     return MethodResult(stats, calibration=calibration.record)
 

@@ -32,40 +32,16 @@ from pathlib import Path
 import torch
 
 from harness.common.errors import HarnessError
-from harness.variants.calibration import calibration_batch, decoder_layers, first_block_inputs, load_model, run_block
+from harness.variants.calibration import run_block
 from harness.variants.manifest import MethodResult
-from harness.variants.prune import _floor, _write_masked, prune_mask
-from harness.weights.folders import WeightReader
+from harness.variants.prune import _floor, calibrated_prune, prune_mask
 
 
 def sparsegpt(spec, parent: Path, out: Path, steps) -> MethodResult:
-    model, tokenizer = load_model(parent)
-    calibration = calibration_batch(tokenizer, spec.n_samples, spec.seqlen, spec.seed)
-    layers, prefix = decoder_layers(model)
-    steps.start(len(layers) + 1)
-    pruned: dict[str, torch.Tensor] = {}
-    hidden, kwargs = first_block_inputs(model, calibration.input_ids)
-    for index, layer in enumerate(layers):
-        linears = {name: module for name, module in layer.named_modules() if isinstance(module, torch.nn.Linear)}
-        hessians = input_hessians(layer, linears, hidden, kwargs)
-        for name, linear in linears.items():
-            weight = prune_matrix(linear.weight.data, hessians.pop(name), spec.sparsity, spec.n_m, spec.block_size,
-                                  spec.dampening)
-            linear.weight.data = weight.to(linear.weight.dtype)
-            pruned[f"{prefix}.{index}.{name}.weight"] = linear.weight.data
-        hidden = run_block(layer, hidden, kwargs)
-        steps.advance()
-    reader = WeightReader(parent)
-    missing = sorted(set(pruned) - set(reader.names()))
-    if missing:
-        raise HarnessError(f"sparsegpt: {parent} stores no tensor '{missing[0]}' (unexpected checkpoint layout)")
+    def prune(weight: torch.Tensor, hessian: torch.Tensor) -> torch.Tensor:
+        return prune_matrix(weight, hessian, spec.sparsity, spec.n_m, spec.block_size, spec.dampening)
 
-    def replaced(name: str, tensor: torch.Tensor) -> torch.Tensor:
-        return pruned[name].to(tensor.dtype) if name in pruned else tensor
-
-    stats = _write_masked(reader, parent, out, replaced, lambda: None)
-    steps.advance()
-    return MethodResult(stats, calibration=calibration.record)
+    return calibrated_prune("sparsegpt", spec, parent, out, steps, input_hessians, prune)
 
 
 def input_hessians(layer, linears: dict, hidden: torch.Tensor, kwargs: dict) -> dict[str, torch.Tensor]:
