@@ -44,7 +44,7 @@ def plain(model_path: Path, settings: EvalSettings) -> int:
     lm = HFLM(pretrained=str(model_path), batch_size=settings.batch_size, device="cpu", dtype=settings.dtype)
     out = simple_evaluate(model=lm, tasks=["gsm8k"], num_fewshot=0, gen_kwargs=settings.gen_kwargs,
                           limit=settings.limit, log_samples=True, bootstrap_iters=settings.bootstrap_iters)
-    return len(out["samples"]["gsm8k"])
+    return len({s["doc_id"] for s in out["samples"]["gsm8k"]})  # a sample per doc and filter: count docs
 
 
 def ours(ref, settings: EvalSettings, workdir: Path) -> int:
