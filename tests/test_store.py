@@ -100,3 +100,20 @@ def test_a_store_interrupted_while_being_created_leaves_nothing_under_its_name(t
     with Store.open(db) as store:  # the next open creates it, and leaves no staging file behind
         assert store.schema_version() == SCHEMA_VERSION
     assert sorted(p.name for p in tmp_path.iterdir()) == ["h.duckdb"]
+
+
+def test_one_task_version_keeps_one_meaning(tmp_path):
+    """Registering a stored task version again is a no-op; with another direction or primary metric (an import
+    that says otherwise) it is refused in one line, and the stored record is untouched."""
+    from harness.common.errors import HarnessError
+    from harness.store import TaskRecord
+
+    record = TaskRecord("tid", "t", "1", "lm-eval", "h", "acc", True, 10, {})
+    with Store.open(tmp_path / "h.duckdb") as store:
+        store.register_task(record)
+        store.register_task(record)
+        for other in (record.__class__(**{**record.__dict__, "higher_is_better": False}),
+                      record.__class__(**{**record.__dict__, "primary_metric": "acc_norm"})):
+            with pytest.raises(HarnessError, match="task 't' .*stored as acc, higher is better"):
+                store.register_task(other)
+        assert store.query("SELECT primary_metric, higher_is_better FROM tasks").values.tolist() == [["acc", True]]

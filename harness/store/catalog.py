@@ -56,6 +56,15 @@ class Catalog(Connection):
             raise
 
     def register_task(self, record: TaskRecord) -> None:
+        """Insert a task version once; the same version stored with another primary metric or direction (an
+        import that says otherwise) is refused in one line rather than silently kept as first stored."""
+        row = self.con.execute("SELECT primary_metric, higher_is_better, source FROM tasks WHERE task_id = ?",
+                               [record.task_id]).fetchone()
+        if row is not None and (row[0], row[1]) != (record.primary_metric, record.higher_is_better):
+            raise HarnessError(f"task '{record.name}' ({record.source}): this version is stored as "
+                               f"{_meaning(row[0], row[1])} (from {row[2]}), not "
+                               f"{_meaning(record.primary_metric, record.higher_is_better)}; import it under another "
+                               "task version or fix the file")
         self.con.execute(
             "INSERT OR IGNORE INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [record.task_id, record.name, record.version, record.source, record.config_hash,
@@ -116,3 +125,7 @@ class Catalog(Connection):
         tasks = self.con.execute("SELECT name, config_hash FROM tasks ORDER BY name, config_hash").fetchall()
         return {"commands": [c for (c,) in commands], "commits": [c for (c,) in commits], "models": models,
                 "tasks": tasks}
+
+
+def _meaning(metric: str, higher_is_better: bool) -> str:
+    return f"{metric}, {'higher' if higher_is_better else 'lower'} is better"
