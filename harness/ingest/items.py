@@ -8,7 +8,6 @@ as they are. Anything malformed is one line naming the file, line and column, be
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from harness.ingest.cells import parse_number
-from harness.ingest.parsers import MalformedFileError
+from harness.ingest.parsers import MalformedFileError, _header
 
 ITEMS = "items"
 """The snapshot label of every per-item import: it tells readers that replicates are items."""
@@ -91,24 +90,15 @@ def _json_records(path: Path) -> Iterator[tuple[int, dict]]:
 
 
 def _csv_records(path: Path) -> Iterator[tuple[int, dict]]:
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        try:
-            reader = csv.reader(handle, delimiter=delimiter)
-            header = [h.strip() for h in next(reader, [])]
-            layout = _layout(path, 1, header)
-            where = {long: header.index(src) for src, long in layout.items()}
-            for fields in reader:
-                if not fields:
-                    continue
-                if len(fields) != len(header):
-                    raise MalformedFileError(f"{path}:{reader.line_num}: expected {len(header)} fields, "
-                                             f"got {len(fields)}")
-                yield reader.line_num, {long: fields[i] for long, i in where.items()}
-        except UnicodeDecodeError as err:
-            raise MalformedFileError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
-        except csv.Error as err:
-            raise MalformedFileError(f"{path}: {err}") from None
+    """Rows read as leaderboard CSVs are (parsers._header: delimiter by suffix, blank rows skipped, UTF-8 and CSV
+    errors in one line)."""
+    rows, header = _header(path)
+    layout = _layout(path, 1, header)
+    where = {long: header.index(src) for src, long in layout.items()}
+    for line, fields in rows:
+        if len(fields) != len(header):
+            raise MalformedFileError(f"{path}:{line}: expected {len(header)} fields, got {len(fields)}")
+        yield line, {long: fields[i] for long, i in where.items()}
 
 
 def _name(path: Path, line: int, record: dict, column: str) -> str:
