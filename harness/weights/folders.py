@@ -13,9 +13,9 @@ import os
 import re
 import shutil
 import socket
-import struct
 import tempfile
 from contextlib import contextmanager
+from math import prod
 from pathlib import Path
 from typing import Iterator
 
@@ -24,6 +24,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from harness.common.errors import HarnessError
+from harness.weights.headers import read_header
 
 # Files copied verbatim from a parent: everything a tokenizer or generation needs, nothing with weights.
 SIDE_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
@@ -70,9 +71,7 @@ class WeightReader:
         self.shapes: dict[str, tuple[int, ...]] = {}
         self.dtypes: dict[str, str] = {}
         for file in sorted(path.glob("*.safetensors")):
-            for name, info in _header(file).items():
-                if name == "__metadata__":
-                    continue
+            for name, info in read_header(file).items():
                 self.files[name] = file
                 self.shapes[name] = tuple(info["shape"])
                 self.dtypes[name] = info["dtype"]
@@ -88,20 +87,7 @@ class WeightReader:
         return self._open[file].get_tensor(name)
 
     def n_params(self) -> int:
-        return sum(_numel(shape) for shape in self.shapes.values())
-
-
-def _header(file: Path) -> dict:
-    with file.open("rb") as handle:
-        (size,) = struct.unpack("<Q", handle.read(8))
-        return json.loads(handle.read(size))
-
-
-def _numel(shape: tuple[int, ...]) -> int:
-    total = 1
-    for dim in shape:
-        total *= dim
-    return total
+        return sum(prod(shape) for shape in self.shapes.values())
 
 
 class ShardWriter:
