@@ -41,12 +41,12 @@ def csv_scores(path: str | Path, on_duplicate: str = "error"):
     """A wide leaderboard CSV (first column competitor, one column per benchmark) as a ScoreTable, with its
     published aggregate column (a Series, or None) apart."""
     from harness.common.errors import HarnessError
-    from harness.ingest.parsers import read_wide_csv
+    from harness.ingest.parsers import DUPLICATES, read_wide_csv
 
     path = Path(path)
     if not path.is_file():
         raise HarnessError(f"--from {path}: no such file")
-    if on_duplicate not in ("error", "number", "first"):
+    if on_duplicate not in DUPLICATES:
         raise HarnessError(f"--on-duplicate '{on_duplicate}': choose error, number or first")
     return read_wide_csv(path, on_duplicate=on_duplicate)
 
