@@ -18,6 +18,7 @@ from harness.evaluation.recorder import Job, RunResult, RunRecorder, quiet_lm_ev
 from harness.executors import Executor
 from harness.executors.local import LocalExecutor
 from harness.store import ModelRecord, Store, TaskRecord
+from harness.store.catalog import clash_error
 from harness.tasks.task import EvalTask, GroupMember
 from harness.weights.models import ModelRef, ResolvedModel, materialize
 
@@ -103,12 +104,8 @@ def check_names(models: list[ResolvedModel], store: Store | None = None) -> None
                                "them once, under one name")
     for model in seen.values() if store is not None else ():
         clash = store.model_clash(model.model_id, model.name, model.fingerprint, model.weights_sha256)
-        if clash == model.name:
-            raise HarnessError(f"model '{model.name}' is already in the store with other files; give it another "
-                               f"name (--models PATH=NAME, or name= in a suite file)")
         if clash is not None:
-            raise HarnessError(f"model '{model.name}': the same files are already in the store as '{clash}'; "
-                               f"evaluate it under that name (--models PATH={clash})")
+            raise clash_error(model.name, clash)
 
 
 def _task_manager():

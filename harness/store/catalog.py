@@ -14,25 +14,19 @@ from harness.store.records import ModelRecord, TaskRecord
 class Catalog(Connection):
     def register_model(self, record: ModelRecord) -> None:
         """Insert a model. The same name with other files, or the same files under a second name, is refused in one
-        line (give the model another name, or use the stored one); a row from before v3, whose fingerprint covered
-        the weights only, is adopted by a model with those weights (its old runs stay, under their old run ids)."""
+        line (clash_error); a row from before v3, whose fingerprint covered the weights only, is adopted by a model
+        with those weights (its old runs stay, under their old run ids)."""
         row = self.con.execute("SELECT model_id, fingerprint, weights_sha256 FROM models WHERE namespace = ? AND name = ?",
                                [record.namespace, record.name]).fetchone()
-        if row is not None:
-            model_id, fingerprint, weights = row
-            if fingerprint == record.fingerprint:
-                return
-            if weights is None and record.weights_sha256 == fingerprint:
-                self._adopt(model_id, record)
-                return
-            raise HarnessError(
-                f"model '{record.name}' is already in the store with other files "
-                f"(fingerprint {fingerprint[:12]} vs {record.fingerprint[:12]}); give it another name "
-                f"(--models PATH=NAME, or name= in a suite file)")
-        twin = self.con.execute("SELECT name FROM models WHERE model_id = ?", [record.model_id]).fetchone()
-        if twin is not None:
-            raise HarnessError(f"model '{record.name}': the same files are already in the store as '{twin[0]}'; "
-                               f"evaluate it under that name (--models PATH={twin[0]})")
+        if row is not None and row[1] == record.fingerprint:
+            return
+        if row is not None and row[2] is None and row[1] == record.weights_sha256:
+            self._adopt(row[0], record)
+            return
+        clash = self.model_clash(record.model_id, record.name, record.fingerprint, record.weights_sha256,
+                                 record.namespace)
+        if clash is not None:
+            raise clash_error(record.name, clash)
         self.con.execute(
             """INSERT INTO models (model_id, name, namespace, kind, source, fingerprint, weights_sha256, n_params,
                                    parents, recipe, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
@@ -101,14 +95,16 @@ class Catalog(Connection):
                GROUP BY ALL ORDER BY m.name"""
         ).df()
 
-    def model_clash(self, model_id: str, name: str, fingerprint: str, weights_sha256: str) -> str | None:
-        """Another stored model this one would collide with (the same files under another name, or the same name
-        with other files; a pre-v3 row with these weights is adopted instead), checked before a variant folder is
-        made final."""
+    def model_clash(self, model_id: str, name: str, fingerprint: str, weights_sha256: str | None,
+                    namespace: str = "") -> str | None:
+        """The stored model this one would collide with: the same files under another name (in any namespace), or
+        the same name in its namespace with other files (a pre-v3 row with these weights is adopted instead). Asked
+        by register_model, and before anything is written (a variant folder made final, an eval's first row)."""
         row = self.con.execute(
-            """SELECT name FROM models WHERE namespace = '' AND ((model_id = ? AND name <> ?)
-               OR (name = ? AND fingerprint <> ? AND NOT (weights_sha256 IS NULL AND fingerprint = ?))) LIMIT 1""",
-            [model_id, name, name, fingerprint, weights_sha256]).fetchone()
+            """SELECT name FROM models WHERE (model_id = $id AND NOT (namespace = $ns AND name = $name))
+               OR (namespace = $ns AND name = $name AND fingerprint <> $fp
+                   AND NOT (weights_sha256 IS NULL AND fingerprint = $weights)) LIMIT 1""",
+            {"id": model_id, "ns": namespace, "name": name, "fp": fingerprint, "weights": weights_sha256}).fetchone()
         return row[0] if row else None
 
     def provenance(self) -> dict:
@@ -129,3 +125,12 @@ class Catalog(Connection):
 
 def _meaning(metric: str, higher_is_better: bool) -> str:
     return f"{metric}, {'higher' if higher_is_better else 'lower'} is better"
+
+
+def clash_error(name: str, clash: str) -> HarnessError:
+    """The one line for a model_clash: `clash` is this name (other files) or the name its files are stored under."""
+    if clash == name:
+        return HarnessError(f"model '{name}' is already in the store with other files; give it another name "
+                            "(--models PATH=NAME, or name= in a suite file)")
+    return HarnessError(f"model '{name}': the same files are already in the store as '{clash}'; evaluate it under "
+                        f"that name (--models PATH={clash})")
