@@ -2,7 +2,7 @@
 
 Users query the file directly, so table and column names are part of the public surface (schema.py). `Store` is
 one connection (connection.py) with the queries of each concern mixed in: catalog, runs, results, samples,
-saved rankings, external, hpo.
+saved rankings, external, hpo, and what `harness view` reads.
 """
 
 from harness.store.catalog import Catalog
@@ -15,9 +15,10 @@ from harness.store.results import Results
 from harness.store.runs import Runs
 from harness.store.samples import Samples
 from harness.store.schema import SCHEMA_VERSION
+from harness.store.view import ViewQueries
 
 
-class Store(Catalog, Runs, Results, Samples, SavedRankings, ExternalScores, HpoTrials, Connection):
+class Store(Catalog, Runs, Results, Samples, SavedRankings, ExternalScores, HpoTrials, ViewQueries, Connection):
     """A connection to one store file; use as a context manager so the lock is always released."""
 
 

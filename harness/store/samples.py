@@ -33,16 +33,18 @@ class Samples(Connection):
                ORDER BY l.n DESC, l.item_limit IS NULL DESC, r.finished_at DESC LIMIT 1""", [model, task]).fetchone()
         return {"run_id": run_id, "metric": metric, "n": n}
 
-    def sample_requests(self, run_id: str) -> pd.DataFrame:
-        """The run's requests by item and choice, with their prompt and continuation texts (NULL where the row
-        names none, and `texts_stored` false for rows written before schema v3, which name no text at all)."""
+    def sample_requests(self, run_id: str, docs: list[int] | None = None) -> pd.DataFrame:
+        """The run's requests by item and choice (of the items `docs` only, when given: a page of them), with their
+        prompt and continuation texts (NULL where the row names none, and `texts_stored` false for rows written
+        before schema v3, which name no text at all)."""
         return self.con.execute(
             """SELECT q.doc_id, q.idx, q.request_type, q.logprob, q.generation, c.text AS context,
                       k.text AS continuation, (q.context_sha IS NOT NULL OR q.continuation_sha IS NOT NULL)
                       AS texts_stored
                FROM requests q LEFT JOIN texts c ON c.text_sha = q.context_sha
                LEFT JOIN texts k ON k.text_sha = q.continuation_sha
-               WHERE q.run_id = ? ORDER BY q.doc_id, q.idx""", [run_id]).df()
+               WHERE q.run_id = ? AND (?::INTEGER[] IS NULL OR list_contains(?::INTEGER[], q.doc_id))
+               ORDER BY q.doc_id, q.idx""", [run_id, docs, docs]).df()
 
     def sample_values(self, run_id: str, metrics: list[str]) -> pd.DataFrame:
         """The run's per-item values of `metrics`, one column each (NaN where an item has none)."""
