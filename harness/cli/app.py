@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from harness.cli.commands import (
-    adaptive, catalog, compare, evaluate, import_, query, rank, report, samples, snr, variants,
+    adaptive, catalog, compare, evaluate, import_, query, rank, report, samples, snr, variants, view,
 )
 from harness.cli.commands._common import friendly
 from harness.cli.commands.hpo import hpo_app
@@ -23,6 +23,7 @@ app.command("compare", rich_help_panel="Rank")(friendly(compare.compare))
 app.command("report", rich_help_panel="Rank")(friendly(report.report))
 app.command("query", rich_help_panel="Store")(friendly(query.query))
 app.command("samples", rich_help_panel="Store")(friendly(samples.samples))
+app.command("view", rich_help_panel="Store")(friendly(view.view))
 app.add_typer(import_.import_app, name="import", rich_help_panel="Store")
 app.command("snr", rich_help_panel="Rank")(friendly(snr.snr))
 app.add_typer(variants.variants_app, name="variants", rich_help_panel="Evaluate")

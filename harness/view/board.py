@@ -1,0 +1,141 @@
+"""The leaderboard page: every model under any ranking method, sorted, filtered and paged on the server."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from harness.common.errors import HarnessError
+from harness.view.html import (
+    esc, form, href, interval_bar, link, notes, num, page, pager, select, table, text_input,
+)
+from harness.view.snapshot import CSD_SIMS
+
+PAGE_SIZE = 50
+KINDS = (("", "any kind"), ("base", "base"), ("variant", "variant"), ("imported", "imported"))
+
+
+def parse_tasks(text: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+
+
+def leaderboard(store, snap, q: dict) -> str:
+    from tournaments.methods import METHODS
+
+    method = q.get("method", "mwr")
+    source, level = q.get("source", ""), q.get("level", "group")
+    tasks_text, kind, name = q.get("tasks", ""), q.get("kind", ""), q.get("q", "")
+    tasks = parse_tasks(tasks_text)
+    sources = store.imported_sources()
+    controls = form("/", "".join([
+        select("source", [("", "evaluated models"), *((s, f"import: {s}") for s in sources)], source, "data"),
+        select("method", [(m, m) for m in METHODS], method, "method"),
+        text_input("tasks", tasks_text, "tasks or groups"),
+        select("level", [("group", "group"), ("leaf", "leaf")], level, "level"),
+        select("kind", KINDS, kind, "kind"),
+        text_input("q", name, "name contains"),
+    ]))
+    try:
+        if source and tasks:
+            raise HarnessError("tasks: picks evaluated tasks; it does not apply to an import")
+        board = snap.board(store, method, source, tasks, level)
+    except HarnessError as exc:
+        return page("Leaderboard", controls + f'<p class="refused" id="refused">not ranked: {esc(exc)}</p>')
+    frame = board.frame.copy()
+    if source:
+        frame["kind"] = "imported"
+    else:
+        kinds = snap.kinds(store)["shown_kind"]
+        frame["kind"] = frame["competitor"].map(kinds).fillna("")
+    if kind:
+        frame = frame[frame["kind"] == kind]
+    if name:
+        frame = frame[frame["competitor"].str.contains(name, case=False, regex=False)]
+    sort, order = q.get("sort", "rank"), q.get("order", "")
+    frame = _sorted(frame, board, sort, order)
+    total = len(frame)
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    page_no = min(max(1, _int(q.get("page"), 1)), pages)
+    shown = frame.iloc[(page_no - 1) * PAGE_SIZE: page_no * PAGE_SIZE]
+    state = {"source": source, "method": method, "tasks": tasks_text, "level": level if tasks else "",
+             "kind": kind, "q": name}
+    has_ci = "ci_low" in frame.columns
+    lo = float(np.nanmin(board.frame["ci_low"])) if has_ci else 0.0
+    hi = float(np.nanmax(board.frame["ci_high"])) if has_ci else 0.0
+    benchmarks = list(board.table.benchmarks)
+    directions = dict(zip(benchmarks, board.table.higher_is_better))
+    headers = [_sort_head("rank", "rank", sort, order, state), _sort_head("model", "model", sort, order, state), "kind",
+               _sort_head(f"{method} score", "score", sort, order, state)]
+    if has_ci:
+        headers.append("95% interval")
+    for task in benchmarks:
+        arrow = "↑" if directions[task] else "↓"
+        task_link = "" if source else f' <a class="task" href="{href("/task", name=task)}">ⓘ</a>'
+        headers.append(_sort_head(f"{task} {arrow}", f"task:{task}", sort, order, state) + task_link)
+    rows = []
+    for rec in shown.itertuples(index=False):
+        model = rec.competitor
+        cells = [str(int(rec.rank)), f'<span class="model">{esc(model)}</span>' if source else
+                 f'<a class="model" href="{href("/model", name=model)}">{esc(model)}</a>', esc(rec.kind),
+                 f'<span class="score">{num(rec.score)}</span>']
+        if has_ci:
+            cells.append(f"{interval_bar(rec.ci_low, rec.ci_high, rec.score, lo, hi)}"
+                         f'<span class="ci-text">{num(rec.ci_low, 3)}–{num(rec.ci_high, 3)}</span>')
+        values = board.values.loc[model]
+        for task in benchmarks:
+            value = values[task]
+            text = num(value)
+            if text and not source:
+                text = f'<a class="cell" href="{href("/samples", model=model, task=task)}">{text}</a>'
+            cells.append(text)
+        rows.append(cells)
+    params = ", ".join(f"{k}={v}" for k, v in board.ranking.params.items() if k != "rounds") or "defaults"
+    about = [f"compared: {line}" for line in board.compared]
+    about.append(f"method {method} ({params}); rank 1 is best; ranks are among all {len(board.frame)} ranked "
+                 "competitors (kind and name filters only choose the rows shown)")
+    if method == "csd":
+        about.append(f"CSD here runs {CSD_SIMS:,} simulated tournaments (seed 0); `harness rank --method csd` runs "
+                     "100,000 by default; the interval is the 95% interval of E[S_m]")
+    about.extend(board.ranking.notes)
+    summary = (f'<p class="count" id="count">{total} of {len(board.frame)} competitors'
+               f'{" match" if (kind or name) else ""}</p>')
+    body = (controls + notes(about) + summary + table(headers, rows, cls="board", ids={"id": "board"})
+            + pager("/", page_no, pages, **state, sort=sort, order=order))
+    return page("Leaderboard", body)
+
+
+def _int(value, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _sorted(frame, board, sort: str, order: str):
+    """Rows by rank (default), model name, score or one task's value; missing values last either way."""
+    if sort.startswith("task:") and sort[5:] in board.values.columns:
+        task = sort[5:]
+        key = frame["competitor"].map(board.values[task])
+        descending = (order == "desc") if order else bool(dict(zip(board.table.benchmarks,
+                                                                   board.table.higher_is_better))[task])
+    elif sort == "model":
+        key, descending = frame["competitor"], order == "desc"
+    elif sort == "score":
+        key, descending = frame["score"], order != "asc"
+    else:
+        key, descending = frame["rank"], order == "desc"
+    ordered = frame.assign(_key=key.values).sort_values(["_key", "competitor"], ascending=[not descending, True],
+                                                        na_position="last", kind="stable")
+    return ordered.drop(columns="_key")
+
+
+def _sort_head(label: str, key: str, sort: str, order: str, state: dict) -> str:
+    """A column header that sorts by `key`; clicking the sorted column again reverses it."""
+    if sort == key:
+        current = order or ("asc" if key in ("rank", "model") else "desc")
+        flip = "asc" if current == "desc" else "desc"
+        mark = " ▾" if current == "desc" else " ▴"
+    else:
+        flip, mark = "", ""
+    return f'<a class="sort" data-key="{esc(key)}" href="{href("/", **state, sort=key, order=flip)}">{esc(label)}{mark}</a>'
