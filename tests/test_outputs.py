@@ -7,10 +7,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import subprocess
 import sys
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
@@ -275,3 +277,121 @@ def test_a_folder_whose_name_holds_a_comma_can_be_given(tmp_path):
     folder.mkdir()
     assert split_list([str(folder)]) == [str(folder)]
     assert split_list(["a,b", str(folder)]) == ["a", "b", str(folder)]
+
+
+# ---------------------------------------------------------------- C: tables that fit the width they are printed in
+
+WIDE_MODELS = ["smollm2-135m", "smollm2-magnitude30", "smollm2-magnitude50", "smollm2-wanda30", "smollm2-wanda50",
+               "smollm2-wanda-2of4", "smollm2-drop4", "smollm2-mlp80"]
+WIDE_TASKS = ["arith_add_2d", "arith_mixed_3d", "compare_numbers", "compare_yes_no", "english_flores",
+              "facts_capitals", "facts_elements", "seq_next", "words_antonyms", "words_forms"]
+
+
+def wide_store(path) -> dict[tuple[str, str], float]:
+    """make demo's shape: 8 models (7 variants of the first) on 10 tasks, with known scores."""
+    from harness.store import ModelRecord, Store, TaskRecord
+
+    rng = np.random.default_rng(0)
+    cells = {}
+    with Store.open(path) as store:
+        for i, name in enumerate(WIDE_MODELS):
+            store.register_model(ModelRecord(f"id-{i}", name, "base" if i == 0 else "variant", "test", f"fp{i}" * 16,
+                                             10, parents=() if i == 0 else ("id-0",)))
+        for task in WIDE_TASKS:
+            store.register_task(TaskRecord(f"tid-{task}", task, "1", "builtin", f"h-{task}", "acc", True, 20, {}))
+        for i, name in enumerate(WIDE_MODELS):
+            for task in WIDE_TASKS:
+                value = cells[name, task] = round(float(rng.integers(0, 21)) / 20, 4)
+                run_id = f"{i}-{task}"
+                store.start_run(run_id, f"id-{i}", f"tid-{task}", "hf", {}, None, {})
+                samples = pa.table({"run_id": [run_id], "doc_id": pa.array([0], pa.int32()), "metric": ["acc"],
+                                    "value": [value]})
+                scores = pa.table({"run_id": [run_id], "metric": ["acc"], "value": [value], "stderr": [0.01],
+                                   "n": pa.array([20], pa.int32())})
+                store.finish_run(run_id, samples, scores, {"requests": 1, "cached": 0, "computed": 1})
+    return cells
+
+
+@pytest.fixture(scope="module")
+def wide_db(tmp_path_factory):
+    path = tmp_path_factory.mktemp("wide") / "h.duckdb"
+    return path, wide_store(path)
+
+
+def _tables(text: str) -> list[list[list[str]]]:
+    """Each box-drawn table in `text` as its rows of stripped cells (header row first)."""
+    tables, current = [], None
+    for line in text.splitlines():
+        if line.lstrip().startswith("┏"):
+            current = []
+            tables.append(current)
+        elif current is not None and line.lstrip()[:1] in ("┃", "│"):
+            current.append([cell.strip() for cell in re.split("[┃│]", line.strip())[1:-1]])
+        elif line.lstrip().startswith("└"):
+            current = None
+    return tables
+
+
+def _cells_whole(text: str, cells: dict[tuple[str, str], float]) -> None:
+    """Every model name, task name and score is printed whole in one cell, in the right row; nothing is cut."""
+    assert "…" not in text
+    seen = {}
+    for table in _tables(text):
+        header, *rows = table
+        assert all(len(row) == len(header) for row in rows), table  # one line per row: no cell folded
+        for row in rows:
+            record = dict(zip(header, row))
+            for task in WIDE_TASKS:
+                if task in record:
+                    seen[record["competitor"], task] = float(record[task])
+    assert seen == cells
+
+
+@pytest.mark.parametrize("width", [80, 200, 300])
+def test_a_wide_leaderboard_fits_the_console_without_cutting_a_name(wide_db, width, monkeypatch):
+    """make demo's final leaderboard (rank --variants, 10 per-task columns, 225 characters wide) in a rich Console of
+    80, 200 and 300 columns: every line fits; where the table does not (80, 200), its columns are split over several
+    tables that each repeat rank and competitor, and no name or score is cut or squeezed (at 80 it was 2-character
+    cells)."""
+    from harness.cli.commands._common import SafeConsole
+
+    db, cells = wide_db
+    stream = io.StringIO()
+    monkeypatch.setattr("harness.cli.commands.rank.out", SafeConsole(width=width, file=stream))
+    result = runner.invoke(app, ["rank", "--db", str(db), "--variants", "--models", ",".join(WIDE_MODELS)])
+    assert result.exit_code == 0, result.output
+    text = stream.getvalue()
+    assert max(map(len, text.splitlines())) <= width
+    _cells_whole(text, cells)
+    tables = _tables(text)
+    assert all(t[0][:2] == ["rank", "competitor"] for t in tables)
+    assert "parent" in tables[0][0]  # the summary first, the per-task scores after it
+    if width == 80:
+        assert len(tables) > 2
+    if width == 200:
+        assert len(tables) == 2
+    if width == 300:
+        assert len(tables) == 1
+
+
+def test_a_leaderboard_in_a_pipe_is_never_wrapped_at_80(wide_db):
+    """Output to a file or pipe (no terminal, no COLUMNS): one table at its full width (rich assumed 80 columns)."""
+    import os
+
+    db, cells = wide_db
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    result = subprocess.run([sys.executable, "-m", "harness.cli", "rank", "--db", str(db), "--variants", "--models",
+                             ",".join(WIDE_MODELS)], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert len(_tables(result.stdout)) == 1 and max(map(len, result.stdout.splitlines())) > 150
+    _cells_whole(result.stdout, cells)
+
+
+def test_columns_sets_the_width_of_redirected_output(wide_db):
+    """COLUMNS=80 with output captured (CliRunner): the width is honoured, nothing is cut."""
+    db, cells = wide_db
+    result = runner.invoke(app, ["rank", "--db", str(db), "--variants", "--models", ",".join(WIDE_MODELS)],
+                           env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert max(map(len, result.stdout.splitlines())) <= 80 and len(_tables(result.stdout)) > 1
+    _cells_whole(result.stdout, cells)

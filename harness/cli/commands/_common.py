@@ -5,7 +5,8 @@ from __future__ import annotations
 from functools import wraps
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
+from rich.table import Table
 from rich.text import Text
 
 from harness.common.errors import HarnessError
@@ -19,10 +20,34 @@ def printable(text: str) -> str:
 
 class SafeConsole(Console):
     """A console that never passes a control character from a string to the terminal: names printed by any verb
-    come from files and stores, and an ESC or OSC sequence in one would recolour, retitle or rewrite the screen."""
+    come from files and stores, and an ESC or OSC sequence in one would recolour, retitle or rewrite the screen.
+
+    It also fits tables to the width (harness.common.layout): a table too wide for the terminal is split by
+    columns, never squeezed or cut; printing to no terminal with no COLUMNS set (a pipe, a log), nothing is
+    wrapped at 80."""
 
     def render_str(self, text: str, **kwargs) -> Text:
         return super().render_str(printable(text), **kwargs)
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        from harness.common.layout import UNBOUNDED, unbounded
+
+        size = Console.size.fget(self)
+        return ConsoleDimensions(UNBOUNDED, size.height) if unbounded(self) else size
+
+    @size.setter
+    def size(self, new_size) -> None:
+        Console.size.fset(self, new_size)
+
+    def print(self, *objects, **kwargs) -> None:
+        if len(objects) == 1 and isinstance(objects[0], Table):
+            from harness.common.layout import split
+
+            for part in split(self, objects[0]):
+                super().print(part, **kwargs)
+            return
+        super().print(*objects, **kwargs)
 
 
 out = SafeConsole()
