@@ -71,7 +71,7 @@ def leaderboard(store, snap, q: dict) -> str:
         headers.append("95% interval")
     for task in benchmarks:
         arrow = "↑" if directions[task] else "↓"
-        task_link = "" if source else f' <a class="task" href="{href("/task", name=task)}">ⓘ</a>'
+        task_link = "" if source else f' <a class="task" title="task page" href="{href("/task", name=task)}">→</a>'
         headers.append(_sort_head(f"{task} {arrow}", f"task:{task}", sort, order, state) + task_link)
     rows = []
     for rec in shown.itertuples(index=False):

@@ -88,6 +88,8 @@ def _family(store, snap, record: dict) -> str:
             parts.append(f"sparsity {rec['sparsity']:.1%}")
         if parent is not None and rec["label"] in score and parent in score:
             parts.append(f'<span class="delta">Δ mwr {score[rec["label"]] - score[parent]:+.4f}</span>')
+        if parent is not None:
+            parts.append(f'<a class="diff" href="{href("/diff", a=rec["label"], b=parent)}">diff against {esc(parent)}</a>')
         return " · ".join(parts)
 
     ancestors = family[family["depth"] < 0].sort_values("depth")

@@ -74,8 +74,7 @@ def _snr(store, snap, chosen, name: str) -> str:
     except HarnessError as exc:
         return f"<p>{esc(exc)}</p>"
     rec = frame.iloc[0]
-    rows = [[esc(k), cell(rec[k]) if k in ("noise_source", "note", "note_shared", "benchmark") else num(rec[k])]
-            for k in frame.columns if k in rec.index]
+    rows = [[esc(k), num(rec[k]) if k in ("signal", "noise", "snr") else cell(rec[k])] for k in frame.columns]
     return table(["", ""], rows, cls="facts", ids={"id": "snr"})
 
 
