@@ -32,10 +32,12 @@ install-gpu: $(BIN)/python
 	$(BIN)/python -c "import torch, vllm; print('GPU:', torch.cuda.get_device_name(0) if torch.cuda.is_available() \
 	  else 'none', '| CUDA:', torch.version.cuda, '| torch:', torch.__version__, '| vLLM:', vllm.__version__)"
 
-# The report is checked in a real browser: Debian's chromium (not a test tool's own download).
+# The report and `harness view` are checked in a real browser: Debian's chromium, and Debian's chromedriver for
+# Selenium (not a test tool's own download of either).
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 browser:
-	@command -v chromium >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
+	@{ command -v chromium && test -x /usr/bin/chromedriver; } >/dev/null || { $(SUDO) apt-get update -q && \
+	  $(SUDO) apt-get install -y -q chromium chromium-driver; }
 
 # SmolLM2-135M and seven pruned variants (examples/variants.toml) on the first 20 items of every core task,
 # ranked with each variant's change against its parent. Every step skips work already done.
@@ -46,6 +48,7 @@ demo: install
 	$(BIN)/harness variants make examples/variants.toml
 	$(BIN)/harness eval --models $(DEMO_MODELS) --tasks core --limit $(DEMO_LIMIT)
 	$(BIN)/harness rank --variants --models $(DEMO_MODELS)
+	@echo "Browse it: $(BIN)/harness view   (then open http://127.0.0.1:8000/)"
 
 # Bits per byte vs sparsity, magnitude vs Wanda, on FLORES+ English (PNG + table); fails if Wanda is worse at 50%.
 reproduce-pruning: install
