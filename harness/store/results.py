@@ -30,8 +30,9 @@ class Results(Connection):
         item bootstrap and paired tests; for perplexity tasks each item is one document's bits per byte."""
         return self.con.execute(
             """SELECT s.run_id, s.doc_id, s.value
-               FROM samples s JOIN runs r USING (run_id) JOIN tasks t USING (task_id)
-               WHERE list_contains(?::VARCHAR[], s.run_id) AND s.metric = t.primary_metric
+               FROM (SELECT DISTINCT unnest(?::VARCHAR[]) AS run_id) w JOIN samples s USING (run_id)
+               JOIN runs r USING (run_id) JOIN tasks t USING (task_id)
+               WHERE s.metric = t.primary_metric
                ORDER BY s.run_id, s.doc_id""",
             [list(run_ids)],
         ).df()

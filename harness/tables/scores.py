@@ -139,6 +139,8 @@ def choose_runs(rows: pd.DataFrame, allow_mixed: bool) -> tuple[pd.DataFrame, di
 
 def _one_version(task: str, part: pd.DataFrame) -> pd.DataFrame:
     """The runs of the (config hash, settings) most models have (then the most items, then the latest)."""
+    if part["config_hash"].nunique() == 1 and part["settings"].nunique() == 1:  # one version: nothing to choose
+        return part.drop_duplicates("model")
     versions = part.groupby(["config_hash", "settings"]).agg(
         models=("model", "nunique"), n=("n", "sum"), last=("finished_at", "max"))
     config, settings = versions.sort_values(["models", "n", "last"], ascending=False, kind="stable").index[0]
@@ -163,10 +165,11 @@ def align_items(rows: pd.DataFrame, items: pd.DataFrame, allow_mixed: bool):
     or when they share too few: MIN_SHARED); runs without per-item values keep their score if every run of the task
     counted the same number of items. `allow_mixed` keeps each model's own items and score."""
     items = items.merge(rows[["run_id", "model", "task", "higher_is_better"]], on="run_id")
+    by_task = {task: part for task, part in items.groupby("task", sort=False)}
     out_rows, out_items, notes = [], [], {}
     for task, part in rows.groupby("task", sort=True):
-        mine = items[items["task"] == task]
-        sets = {model: frozenset(group["doc_id"]) for model, group in mine.groupby("model")}
+        mine = by_task.get(task, items.iloc[:0])
+        sets = _item_sets(mine)
         counts = ", ".join(f"{m} {n}" for m, n in zip(part["model"], part["n"]))
         same = len(set(sets.values())) <= 1 and part["n"].nunique() == 1
         if allow_mixed or same:
@@ -184,6 +187,20 @@ def align_items(rows: pd.DataFrame, items: pd.DataFrame, allow_mixed: bool):
     rows = pd.concat(out_rows, ignore_index=True) if out_rows else rows
     items = pd.concat(out_items, ignore_index=True) if out_items else items
     return rows[ROW_COLUMNS], items[ITEM_COLUMNS], notes
+
+
+def _item_sets(mine: pd.DataFrame) -> dict[str, frozenset]:
+    """Each model's set of item ids, from one sort of the task's rows (a pandas group per model is far slower when a
+    store holds thousands of models)."""
+    if mine.empty:
+        return {}
+    codes, models = pd.factorize(mine["model"])
+    models = models.tolist()
+    order = np.argsort(codes, kind="stable")
+    codes, docs = codes[order], mine["doc_id"].to_numpy()[order]
+    bounds = np.flatnonzero(np.diff(codes)) + 1
+    return {models[code]: frozenset(group.tolist()) for code, group in zip(codes[np.r_[0, bounds]],
+                                                                            np.split(docs, bounds))}
 
 
 def _on_shared_items(task: str, part: pd.DataFrame, mine: pd.DataFrame, sets: dict[str, frozenset]):
