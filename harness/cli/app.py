@@ -9,11 +9,22 @@ from harness.cli.commands import (
 )
 from harness.cli.commands._common import friendly
 from harness.cli.commands.hpo import hpo_app
+from harness.cli.options import VerboseOption
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Evaluate language models into DuckDB and rank them.")
 tasks_app = typer.Typer(no_args_is_help=True, help="Built-in tasks and suites, and lm-eval's tasks and their data.")
 models_app = typer.Typer(no_args_is_help=True, help="Embedded and stored models.")
+
+
+@app.callback()
+def _options(verbose: VerboseOption = False) -> None:
+    """Evaluate language models into DuckDB and rank them."""
+    from harness.common.quiet import configure
+
+    configure(verbose)
+
+
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(models_app, name="models")
 

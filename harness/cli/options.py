@@ -17,6 +17,11 @@ _SAFETY = "Safety"
 INPUT_PANEL = "Input"
 METHOD_PANEL = "Method"
 
+VerboseOption = Annotated[bool, typer.Option(
+    "--verbose", "-v", envvar="HARNESS_VERBOSE", help="Also show the libraries' own output: lm-eval's and "
+    "transformers' progress bars and log lines, Python warnings (matplotlib, scipy, torch), which are hidden by "
+    "default. Give it before the verb: harness -v eval ...")]
+
 DbOption = Annotated[Path, typer.Option(
     "--db", envvar="HARNESS_DB", help="DuckDB file holding every result.", rich_help_panel=_STORE)]
 BusyTimeoutOption = Annotated[float, typer.Option(

@@ -5,7 +5,6 @@ Executors decide where the model work happens; how a run is recorded, scored and
 
 from __future__ import annotations
 
-import logging
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -119,17 +118,20 @@ def lm_eval_run(lm, config: dict, task_manager, settings: EvalSettings, requests
 def _without_environment_report() -> Iterator[None]:
     """simple_evaluate ends by collecting torch's environment report (`pip list` and friends in subprocesses):
     ~0.5 s per call, 85% of a cached task's cost (scripts/bench_task_overhead.py), paid per leaf of a group.
-    Each run records its environment once (environment.py), so lm-eval's copy, which we drop, is skipped."""
+    Each run records its environment once (environment.py), so lm-eval's copy, which we drop, is skipped; so is its
+    git hash, which is of the working folder (`git describe` there printed "fatal: not a git repository")."""
     import lm_eval.evaluator as evaluator
 
-    collect = evaluator.add_env_info
-    evaluator.add_env_info = lambda results: None
+    collect, git_hash = evaluator.add_env_info, evaluator.get_git_commit_hash
+    evaluator.add_env_info, evaluator.get_git_commit_hash = (lambda results: None), (lambda: None)
     try:
         yield
     finally:
-        evaluator.add_env_info = collect
+        evaluator.add_env_info, evaluator.get_git_commit_hash = collect, git_hash
 
 
 def quiet_lm_eval() -> None:
-    for name in ("lm_eval", "lm-eval", "datasets", "transformers", "accelerate"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    """Library logs, warnings and tqdm bars as `harness -v` chose (harness.common.quiet), here and in workers."""
+    from harness.common.quiet import quiet_libraries
+
+    quiet_libraries()
