@@ -7,7 +7,9 @@ Python warnings (matplotlib's "Glyph ... missing from font", scipy's SmallSample
 deprecations), which the harness itself never uses for its messages. Our own output (rich progress bars, notes,
 tables, one-line errors) goes through rich and logging-free code, so it is untouched.
 
-The choice travels in HARNESS_VERBOSE, so processes the harness starts (Ray workers) follow it.
+The CLI's choice travels in HARNESS_VERBOSE ("1" or "0"), so processes it starts (Ray workers) follow it. Without
+one (the Python API inside someone else's program) only the libraries' log levels are set, as before: a library
+does not silence its host's warnings or progress bars.
 """
 
 from __future__ import annotations
@@ -37,13 +39,16 @@ def verbose() -> bool:
 
 def configure(verbose_flag: bool) -> None:
     """The app's choice, once per command (`harness -v ...` or HARNESS_VERBOSE=1)."""
-    if verbose_flag:
-        os.environ[VERBOSE_ENV] = "1"
+    os.environ[VERBOSE_ENV] = "1" if verbose_flag or verbose() else "0"
     quiet_libraries()
 
 
 def quiet_libraries() -> None:
     """Apply the choice to this process; safe to call again (after importing a library that resets its logging)."""
+    if VERBOSE_ENV not in os.environ:  # not under the CLI: the libraries' log lines only
+        for name in LOGGERS:
+            logging.getLogger(name).setLevel(logging.ERROR)
+        return
     if verbose():
         for key, value in _ENV.items():  # this process's own quiet settings (an earlier command in it) go
             if os.environ.get(key) == value:
