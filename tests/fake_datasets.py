@@ -67,6 +67,27 @@ def wmdp_rows(n: int, topic: str) -> list[dict]:
              "answer": i % 4} for i in range(n)]
 
 
+def mmlu_subjects() -> list[str]:
+    """The 57 subjects, read from lm-eval's own mmlu/default YAMLs (each names its subject as dataset_name)."""
+    import re
+
+    import lm_eval.tasks
+
+    folder = Path(lm_eval.tasks.__file__).parent / "mmlu" / "default"
+    return sorted(re.search(r'"dataset_name": "(\w+)"', f.read_text()).group(1) for f in folder.glob("mmlu_*.yaml"))
+
+
+def mmlu_rows(n: int, subject: str) -> list[dict]:
+    return [{"question": f"In {subject.replace('_', ' ')}, which option is number {i % 4 + 1}?", "subject": subject,
+             "choices": ["one", "two", "three", "four"], "answer": i % 4} for i in range(n)]
+
+
+def write_mmlu(cache: Path) -> None:
+    """cais/mmlu, one config per subject: a dev row for few-shot and 3 to 6 test rows (sizes differ by subject)."""
+    for k, subject in enumerate(mmlu_subjects()):
+        write_prepared(cache, "cais/mmlu", subject, {"test": mmlu_rows(3 + k % 4, subject), "dev": mmlu_rows(1, subject)})
+
+
 def write_all(cache: Path) -> None:
     """The datasets of arc_easy, hellaswag, gsm8k and the wmdp group (three leaves of different sizes)."""
     write_prepared(cache, "allenai/ai2_arc", "ARC-Easy",
@@ -80,4 +101,4 @@ def write_all(cache: Path) -> None:
 if __name__ == "__main__":
     import sys
 
-    write_all(Path(sys.argv[1]))
+    (write_mmlu if sys.argv[2:] == ["mmlu"] else write_all)(Path(sys.argv[1]))

@@ -16,6 +16,7 @@ from typing import Any, Callable
 import pyarrow as pa
 from lm_eval.api.model import LM
 
+from harness.backends.sampling import is_sampled, sampling_error, with_request_seeds
 from harness.store import Store
 
 _WORDS = re.compile(r"\s+")
@@ -81,8 +82,11 @@ class StoreCachedLM(LM):
         return self._answer("loglikelihood_rolling", requests)
 
     def generate_until(self, requests, disable_tqdm: bool = False):
-        if any(req.args[1].get("do_sample") for req in requests):
-            raise ValueError("sampled generation is not cached; only greedy generation is supported")
+        errors = {error for req in requests if (error := sampling_error(req.args[1]))}
+        if errors:
+            raise ValueError(sorted(errors)[0])
+        if any(is_sampled(req.args[1]) for req in requests) and len({id(r) for r in requests}) < len(requests):
+            raise ValueError("sampled generation of a task that repeats each request (repeats > 1) is not supported")
         return self._answer("generate_until", requests)
 
     # chat templates: rendered from the tokenizer alone, so prompts are built without loading the model -----
@@ -137,7 +141,7 @@ class StoreCachedLM(LM):
         for start in range(0, len(pending), self._chunk_size):
             chunk = pending[start:start + self._chunk_size]
             todo = list({hashes[i]: i for i in chunk if hashes[i] not in known}.values())  # one per new hash
-            outputs = getattr(self._inner(), request_type)([requests[i] for i in todo], disable_tqdm=True)
+            outputs = self._compute(request_type, [requests[i] for i in todo], [hashes[i] for i in todo])
             known.update(zip((hashes[i] for i in todo), outputs))
             self._write(request_type, [requests[i] for i in chunk], [hashes[i] for i in chunk], known)
             self.n_computed += len(todo)
@@ -152,6 +156,11 @@ class StoreCachedLM(LM):
         answers = dict(zip(mine, self._answer_all(request_type, [requests[i] for i in mine])))
         placeholder = {"loglikelihood": (0.0, False), "loglikelihood_rolling": 0.0, "generate_until": ""}[request_type]
         return [answers.get(i, placeholder) for i in range(len(requests))]
+
+    def _compute(self, request_type: str, requests: list, hashes: list[str]) -> list:
+        if request_type == "generate_until":
+            requests = with_request_seeds(requests, hashes)
+        return getattr(self._inner(), request_type)(requests, disable_tqdm=True)
 
     def _inner(self) -> LM:
         if not hasattr(self, "_inner_lm"):

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-from lm_eval.models.huggingface import HFLM
 from tqdm import tqdm
+
+from harness.backends.seeded_hf import SeededHFLM
 
 Request = tuple[tuple[str, str] | None, list[int], list[int]]
 
@@ -70,7 +71,7 @@ class _Unsupported(Exception):
     """The model's cache cannot be reused exactly; HFLM's own path answers instead."""
 
 
-class SharedPrefixHFLM(HFLM):
+class SharedPrefixHFLM(SeededHFLM):
     """HFLM whose log-likelihoods compute each shared context once; results equal HFLM's (fp rounding aside)."""
 
     _sharing: bool | None = None  # None: not yet known for this model

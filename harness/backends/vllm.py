@@ -150,7 +150,8 @@ class VllmLM(TemplateLM):
 
     # generation ------------------------------------------------------------------------
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
-        """Greedy generation up to each request's stop strings (vLLM cuts the text at the first one)."""
+        """Generation up to each request's stop strings (vLLM cuts the text at the first one): greedy, or sampled
+        with the request's own seed when StoreCachedLM gave it one (backends/sampling.py)."""
         from vllm import SamplingParams
 
         prompts, params = [], []
@@ -158,8 +159,11 @@ class VllmLM(TemplateLM):
             until = gen_kwargs.get("until") or []
             max_tokens = int(gen_kwargs.get("max_gen_toks", 256))
             prompts.append(tuple(self.tok_encode(context)[-max(1, self.max_prompt_len + 1 - max_tokens):]))
-            params.append(SamplingParams(max_tokens=max_tokens, temperature=0.0,
-                                         stop=[until] if isinstance(until, str) else list(until)))
+            sampling = {} if "seed" not in gen_kwargs else {
+                "temperature": float(gen_kwargs["temperature"]), "seed": int(gen_kwargs["seed"]),
+                "top_p": float(gen_kwargs.get("top_p", 1.0)), "top_k": int(gen_kwargs.get("top_k", 0)) or -1}
+            params.append(SamplingParams(max_tokens=max_tokens, stop=[until] if isinstance(until, str) else list(until),
+                                         **({"temperature": 0.0} | sampling)))
         return [output.outputs[0].text for output in self._generate(prompts, params)]
 
     def _generate(self, prompts: list[tuple[int, ...]], params) -> list:

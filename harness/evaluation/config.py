@@ -71,6 +71,15 @@ class EvalSettings(_Spec):
     system_instruction: str | None = None
     gen_kwargs: dict[str, str | int | float | bool] | None = None
 
+    @field_validator("gen_kwargs")
+    @classmethod
+    def _reproducible(cls, gen_kwargs: dict | None) -> dict | None:
+        from harness.backends.sampling import sampling_error
+
+        if gen_kwargs is not None and (error := sampling_error(gen_kwargs)) is not None:
+            raise ValueError(error)
+        return gen_kwargs
+
     def answer_identity(self) -> dict:
         """The settings that change a single answer: backend, dtype, device kind (cpu, cuda) and context length.
         Batch size, chunking and parallelism do not (tests/test_eval.py checks batch size on the tiny model)."""

@@ -72,9 +72,8 @@ class Catalog:
     def _expand(self, name: str, overrides: dict, found: Expansion) -> None:
         entry = self.index[name]
         if entry.kind.name == "TAG":
-            for task in sorted(entry.tags):
-                if task in self.index:
-                    found.leaves[task] = overrides
+            for task in self._tagged(name):
+                found.leaves[task] = overrides
             return
         if entry.kind.name != "GROUP":
             found.leaves[name] = overrides
@@ -91,8 +90,14 @@ class Catalog:
             if child not in self.index:
                 raise HarnessError(f"task group '{name}': member '{child}' is not a known task (inline group "
                                    "members are not supported; define the member in an --include-path YAML)")
-            found.members.append(GroupMember(name, child, rule))
-            self._expand(child, {**inherited, **extra}, found)
+            # A tag among a group's members stands for its tasks, each a direct member (as lm-eval builds mmlu_stem
+            # from the tag mmlu_stem_tasks); the tag itself has no score of its own.
+            for member in self._tagged(child) if self.index[child].kind.name == "TAG" else [child]:
+                found.members.append(GroupMember(name, member, rule))
+                self._expand(member, {**inherited, **extra}, found)
+
+    def _tagged(self, tag: str) -> list[str]:
+        return [task for task in sorted(self.index[tag].tags) if task in self.index]
 
     def _raw(self, name: str) -> dict:
         entry = self.index[name]
