@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from urllib.parse import quote_plus
 
 import numpy as np
 
@@ -74,20 +75,20 @@ def leaderboard(store, snap, q: dict) -> str:
         task_link = "" if source else f' <a class="task" title="task page" href="{href("/task", name=task)}">→</a>'
         headers.append(_sort_head(f"{task} {arrow}", f"task:{task}", sort, order, state) + task_link)
     rows = []
+    quoted = {task: quote_plus(task) for task in benchmarks}  # one encoding per column, not one per cell
     for rec in shown.itertuples(index=False):
         model = rec.competitor
+        model_q = quote_plus(model)
         cells = [str(int(rec.rank)), f'<span class="model">{esc(model)}</span>' if source else
                  f'<a class="model" href="{href("/model", name=model)}">{esc(model)}</a>', esc(rec.kind),
                  f'<span class="score">{num(rec.score)}</span>']
         if has_ci:
             cells.append(f"{interval_bar(rec.ci_low, rec.ci_high, rec.score, lo, hi)}"
                          f'<span class="ci-text">{num(rec.ci_low, 3)}–{num(rec.ci_high, 3)}</span>')
-        values = board.values.loc[model]
-        for task in benchmarks:
-            value = values[task]
+        for task, value in zip(benchmarks, board.values.loc[model].to_numpy()):
             text = num(value)
-            if text and not source:
-                text = f'<a class="cell" href="{href("/samples", model=model, task=task)}">{text}</a>'
+            if text and not source:  # quote_plus leaves no character that HTML would read
+                text = f'<a class="cell" href="/samples?model={model_q}&amp;task={quoted[task]}">{text}</a>'
             cells.append(text)
         rows.append(cells)
     params = ", ".join(f"{k}={v}" for k, v in board.ranking.params.items() if k != "rounds") or "defaults"

@@ -24,7 +24,8 @@ def _run(store, snap, model: str, task: str) -> dict:
         hit = rows[(rows["model"] == model) & (rows["task"] == task)]
         if len(hit):
             run_id = hit["run_id"].iloc[0]
-            return {"run_id": run_id, "metric": store_metric(store, task, hit), "n": int(hit["n"].iloc[0])}
+            versions = store.task_versions(task)  # one primary metric per task name (comparable checks it)
+            return {"run_id": run_id, "metric": str(versions["primary_metric"].iloc[0]), "n": int(hit["n"].iloc[0])}
     except HarnessError:
         pass
     try:
@@ -33,33 +34,32 @@ def _run(store, snap, model: str, task: str) -> dict:
         raise NotFound(str(exc)) from None
 
 
-def store_metric(store, task: str, hit) -> str:
-    rows = store.leaderboard_rows([hit["model"].iloc[0]])
-    mine = rows[rows["run_id"] == hit["run_id"].iloc[0]]
-    return str(mine["metric"].iloc[0]) if len(mine) else ""
-
-
-def _answers(store, run: dict, docs: list[int] | None = None):
-    """(items as `harness samples` builds them, the metric that says right or wrong, the per-item values): for the
-    items `docs` only when given, so a page reads its own requests and nothing more."""
-    from harness.cli.commands.samples import _items, _verdict_metric
+def _verdict(store, run: dict):
+    """(the metric that says right or wrong per item, the run's per-item values of it and of the gold answer), as
+    `harness samples` reads them."""
+    from harness.cli.commands.samples import _verdict_metric
 
     metrics = store.sample_metrics(run["run_id"])
     verdict = _verdict_metric(store, run, metrics)
-    values = store.sample_values(run["run_id"], [m for m in (verdict, "gold_index", "logprob_gold") if m in metrics])
-    if docs is not None:
-        values = values[values["doc_id"].isin(docs)]
-        requests = store.sample_requests(run["run_id"], list(docs))
-    else:
-        requests = None
-    return (_items(requests, values, verdict) if requests is not None else None), verdict, values
+    return verdict, store.sample_values(run["run_id"], [m for m in (verdict, "gold_index", "logprob_gold")
+                                                        if m in metrics])
+
+
+def _answers(store, run: dict, docs: list[int], verdict, values) -> list[dict]:
+    """The items `docs` as `harness samples` builds them (prompt, choices, chosen, gold, right), reading only their
+    own requests."""
+    from harness.cli.commands.samples import _items
+
+    if not docs:
+        return []
+    return _items(store.sample_requests(run["run_id"], list(docs)), values[values["doc_id"].isin(docs)], verdict)
 
 
 def samples_page(store, snap, q: dict) -> str:
     model, task = q.get("model", ""), q.get("task", "")
     run = _run(store, snap, model, task)
     wrong, item = q.get("wrong") == "1", q.get("item", "")
-    _, verdict, values = _answers(store, run)
+    verdict, values = _verdict(store, run)
     docs = values["doc_id"].astype(int).tolist() if len(values) else \
         sorted(set(store.sample_requests(run["run_id"])["doc_id"].astype(int)))
     problems = []
@@ -81,7 +81,7 @@ def samples_page(store, snap, q: dict) -> str:
     except ValueError:
         page_no = 1
     shown = docs[(page_no - 1) * ITEMS_PER_PAGE: page_no * ITEMS_PER_PAGE]
-    items, verdict, _ = _answers(store, run, shown)
+    items = _answers(store, run, shown, verdict, values)
     controls = form("/samples", f'<input type="hidden" name="model" value="{esc(model)}">'
                     f'<input type="hidden" name="task" value="{esc(task)}">'
                     + select("wrong", [("", "every item"), ("1", "wrong answers only")], "1" if wrong else "", "show")
@@ -176,7 +176,7 @@ def _disagreements(store, snap, a: str, b: str, task: str, shared: pd.DataFrame,
     for model in (a, b):
         try:
             run = _run(store, snap, model, task)
-            answers[model] = {i["item"]: i for i in _answers(store, run, shown)[0]}
+            answers[model] = {i["item"]: i for i in _answers(store, run, shown, *_verdict(store, run))}
         except HarnessError:
             answers[model] = {}
     values = mine.set_index("doc_id")
