@@ -184,6 +184,59 @@ def test_report_renders_in_headless_chromium(report_html, plain_html, tmp_path):
     assert not any(f'id="{key}"' in plain for key in HPO_SECTIONS)
 
 
+# Reads, once the page has loaded, where each table's box and the table inside it end, and the page's own width.
+_MEASURE = """<script>
+window.addEventListener("load", function () {
+  var rows = ["page " + document.documentElement.clientWidth + " " + document.documentElement.scrollWidth];
+  document.querySelectorAll("table").forEach(function (t) {
+    var box = t.parentElement, caption = t.querySelector("caption");
+    rows.push("table " + Math.ceil(box.getBoundingClientRect().right) + " " + t.scrollWidth + " " + box.clientWidth
+              + " " + (caption ? caption.textContent : ""));
+  });
+  var marker = document.createElement("pre");
+  marker.id = "layout-measured";
+  marker.textContent = rows.join("\\n");
+  document.body.appendChild(marker);
+});
+</script>"""
+DEMO_MODELS = ("smollm2-135m", "smollm2-magnitude30", "smollm2-magnitude50", "smollm2-wanda30", "smollm2-wanda50",
+               "smollm2-wanda-2of4", "smollm2-drop4", "smollm2-mlp80")
+DEMO_TASKS = ("arith_add_2d", "arith_mixed_3d", "compare_numbers", "compare_yes_no", "english_flores",
+              "facts_capitals", "facts_elements", "seq_next", "words_antonyms", "words_forms")
+
+
+def test_ten_task_tables_fit_a_1400_pixel_window(tmp_path):
+    """make demo's shape (8 models, 7 of them variants, on 10 tasks) in a 1400-pixel-wide Chromium window: the page
+    does not scroll sideways, every table's box ends inside the window, and the per-task tables (scores, delta vs
+    parent) show every column without scrolling (their last columns were cut off: the page was 1761 pixels wide)."""
+    rng = np.random.default_rng(5)
+    db = tmp_path / "h.duckdb"
+    store_items(db, {m: {t: (rng.random(20) < 0.5).astype(float) for t in DEMO_TASKS} for m in DEMO_MODELS})
+    with Store.open(db) as store:
+        for name in DEMO_MODELS[1:]:
+            store.con.execute("DELETE FROM models WHERE name = ?", [name])
+            store.register_model(ModelRecord(f"id-{name}", name, "variant", "test", f"fp-{name}" * 8, 5,
+                                             parents=("id-smollm2-135m",), recipe={"method": "wanda"}))
+    page = _report(db, tmp_path / "report.html")
+    measured = tmp_path / "measured.html"
+    measured.write_text(page.read_text().replace("</body>", _MEASURE + "</body>"))
+    dom = _chromium("--dump-dom", "--window-size=1400,1000", measured.as_uri(), profile=tmp_path / "profile")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    found = re.search(r'<pre id="layout-measured">(.*?)</pre>', dom.stdout, re.S)
+    assert found, dom.stdout[-2000:]
+    (_, view, page_width), *tables = [line.split(" ", 4) if line.startswith("table") else line.split(" ")
+                                      for line in found.group(1).splitlines()]
+    assert int(page_width) <= int(view), f"the page is {page_width} px wide in a {view} px window"
+    captions = {caption for *_, caption in tables}
+    assert {"scores", "delta vs parent"} <= captions
+    for _, right, table_width, box_width, caption in tables:
+        assert int(right) <= int(view), f"table {caption!r} ends at {right} px, past the {view} px window"
+        if caption in ("scores", "delta vs parent"):
+            assert int(table_width) <= int(box_width), f"table {caption!r} hides columns ({table_width} > {box_width})"
+    html = page.read_text()
+    assert "arith_<wbr>mixed_<wbr>3d" in html  # names wrap after an underscore, whole when copied
+
+
 def test_rank_groups_variants_under_their_parent(report_db):
     import json
 

@@ -19,12 +19,15 @@ from harness.report.formats import escape_markdown as esc, to_markdown
 from harness.common.spec_files import one_line
 
 _CSS = """
-body { font: 15px/1.45 system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
+body { font: 15px/1.45 system-ui, sans-serif; max-width: 1320px; margin: 2em auto; padding: 0 1em; color: #222; }
+p, figure, h1, h2 { max-width: 1100px; }
 h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom: 1px solid #ddd; }
 p.what { color: #555; margin-top: 0; }
-table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; }
-th, td { border: 1px solid #ddd; padding: 3px 8px; } th { background: #f4f4f4; text-align: left; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+div.table { max-width: 100%; overflow-x: auto; margin: 0.8em 0; }
+table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; } div.table > table { margin: 0; }
+th, td { border: 1px solid #ddd; padding: 3px 6px; } th { background: #f4f4f4; text-align: left; }
+th { vertical-align: bottom; }
+div.table td { white-space: nowrap; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 figure { margin: 0.8em 0; } img { max-width: 100%; height: auto; display: block; }
 figcaption { color: #555; font-size: 0.9em; }
 footer { margin-top: 3em; font-size: 0.85em; color: #555; border-top: 1px solid #ddd; }
@@ -84,8 +87,16 @@ def _code_span(text: str) -> str:
     return f"{fence} {text} {fence}"
 
 
+def _header(name: str) -> str:
+    """A column name that may wrap after each underscore (arith_<wbr>mixed_<wbr>3d), so ten per-task columns fit
+    the page; the name itself is whole, and copies as it is (<wbr> adds no character)."""
+    return "_<wbr>".join(escape(part) for part in str(name).split("_"))
+
+
 def _table_html(caption: str, frame: pd.DataFrame) -> str:
-    head = "".join(f"<th>{escape(str(c))}</th>" for c in frame.columns)
+    """A table in a box of the page's width: its column names wrap where they may (see _header), and a table still
+    too wide (many tasks, long names) scrolls inside its box rather than running off the page."""
+    head = "".join(f"<th>{_header(c)}</th>" for c in frame.columns)
     rows = []
     for row in frame.itertuples(index=False):
         cells = []
@@ -93,8 +104,8 @@ def _table_html(caption: str, frame: pd.DataFrame) -> str:
             numeric = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
             cells.append(f'<td class="num">{_format(value)}</td>' if numeric else f"<td>{escape(str(value))}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    return (f"<table><caption>{escape(caption)}</caption><thead><tr>{head}</tr></thead>"
-            f"<tbody>{''.join(rows)}</tbody></table>")
+    return (f'<div class="table"><table><caption>{escape(caption)}</caption><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table></div>")
 
 
 def _format(value) -> str:
