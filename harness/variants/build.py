@@ -184,6 +184,14 @@ def _data_digest(spec: VariantSpec) -> str | None:
         from harness.variants.calibration import text_digest
 
         return text_digest()
+    if spec.method in ("domain_prune", "expert_merging"):
+        import hashlib
+
+        from harness.variants.calibration import source_text
+
+        sources = ["flores", spec.domain] if spec.method == "domain_prune" else spec.calibration
+        return hashlib.sha256("".join(hashlib.sha256(source_text(s).encode()).hexdigest()
+                                      for s in sources).encode()).hexdigest()
     if spec.method == "finetune" or getattr(spec, "search", None) is not None:
         from harness.variants.finetune import items_sha256, task_items
 
@@ -194,6 +202,10 @@ def _data_digest(spec: VariantSpec) -> str | None:
 
 
 def _run(spec: VariantSpec, parents: list[Parent], out: Path, steps: Steps, max_shard_bytes: int):
+    if spec.method == "expert_merging":
+        from harness.variants.expert_merging import expert_merging
+
+        return expert_merging(spec, parents[0].path, [p.path for p in parents[1:]], out, steps, max_shard_bytes)
     if spec.kind == "merge":
         from harness.variants.merge import merge
 
@@ -209,10 +221,12 @@ def _run(spec: VariantSpec, parents: list[Parent], out: Path, steps: Steps, max_
         from harness.variants.finetune import finetune
 
         return finetune(spec, parents[0].path, out, steps, max_shard_bytes)
-    from harness.variants import prune, sparsegpt, structured
+    from harness.variants import adaptive_width, domain_prune, prune, sparsegpt, structured
 
+    mlp_width = adaptive_width.adaptive_mlp_width if getattr(spec, "adaptive", False) else structured.mlp_width
     run = {"magnitude": prune.magnitude, "wanda": prune.wanda, "sparsegpt": sparsegpt.sparsegpt,
-           "layer_drop": structured.layer_drop, "mlp_width": structured.mlp_width}[spec.method]
+           "layer_drop": structured.layer_drop, "mlp_width": mlp_width,
+           "domain_prune": domain_prune.domain_prune}[spec.method]
     return run(spec, parents[0].path, out, steps)
 
 

@@ -37,20 +37,45 @@ def text_digest() -> str:
 
 def calibration_batch(tokenizer, n_samples: int, seqlen: int, seed: int) -> Calibration:
     """`n_samples` random windows of `seqlen` tokens from the tokenized text, as Wanda samples C4."""
-    text = calibration_text()
+    return text_windows(tokenizer, calibration_text(), n_samples, seqlen, seed,
+                        {"dataset": DATASET, "attribution": ATTRIBUTION, "overlaps_task": "english_flores"})
+
+
+def text_windows(tokenizer, text: str, n_samples: int, seqlen: int, seed: int, describe: dict,
+                 label: str = "calibration") -> Calibration:
+    """`n_samples` seeded random windows of `seqlen` tokens from any text (FLORES+, a task's train split, a
+    user's file); `describe` (dataset, attribution...) goes first in the record."""
     ids = tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
     if len(ids) < seqlen:
-        raise HarnessError(f"calibration: seqlen {seqlen} is longer than the whole text ({len(ids)} tokens)")
+        raise HarnessError(f"{label}: seqlen {seqlen} is longer than the whole text ({len(ids)} tokens)")
     starts = np.random.default_rng(seed).integers(0, len(ids) - seqlen + 1, size=n_samples)
     batch = torch.tensor(np.stack([np.asarray(ids[s : s + seqlen], dtype=np.int64) for s in starts]))
     record = {
-        "dataset": DATASET, "attribution": ATTRIBUTION, "text_sha256": hashlib.sha256(text.encode()).hexdigest(),
+        **describe, "text_sha256": hashlib.sha256(text.encode()).hexdigest(),
         "text_tokens": len(ids), "n_samples": n_samples, "seqlen": seqlen, "seed": seed,
         "sampling": "uniform random window starts (numpy default_rng)",
         "token_ids_sha256": hashlib.sha256(batch.numpy().astype("<i8").tobytes()).hexdigest(),
-        "overlaps_task": "english_flores",
     }
     return Calibration(batch, record)
+
+
+def source_text(source: str) -> str:
+    """The text behind a calibration source name: "flores", a built-in task (its train split) or a file."""
+    from harness.tasks.registry import builtin_tasks
+
+    if source == "flores":
+        return calibration_text()
+    if source in builtin_tasks():
+        return task_text(source)
+    return Path(source).expanduser().read_text(encoding="utf-8")
+
+
+def task_text(task: str, split: str = "train") -> str:
+    """A built-in multiple-choice task's items as plain text: each question followed by its correct answer,
+    items separated by a blank line (the text a domain calibration set or an expert's prompts come from)."""
+    from harness.variants.finetune import task_items
+
+    return "\n\n".join(f"{item['question']} {item['choices'][item['answer']]}" for item in task_items(task, split))
 
 
 def load_model(path: Path):

@@ -268,18 +268,132 @@ class LayerDropSpec(_CalibratedSpec):
 
 
 class MlpWidthSpec(_CalibratedSpec):
-    """Remove the same number of MLP neurons in every layer, scored by ‖a_j‖₂·‖down[:, j]‖₂."""
+    """Remove the same number of MLP neurons in every layer, scored by ‖a_j‖₂·‖down[:, j]‖₂; or, with
+    `adaptive = true`, the same total number chosen per layer by AMP's search (variants/adaptive_width.py)."""
 
     method: Literal["mlp_width"]
     ratio: float = Field(0.2, gt=0, lt=1)
     multiple: int = Field(64, ge=1)
+    adaptive: bool = False
+    search_samples: int | None = Field(None, ge=1)  # adaptive only: calibration windows the search's loss reads
+    search_rounds: int | None = Field(None, ge=1, le=40)  # adaptive only: bisection steps of the tolerance
+
+    @model_validator(mode="after")
+    def _search_only_when_adaptive(self):
+        for key in ("search_samples", "search_rounds"):
+            if getattr(self, key) is not None and not self.adaptive:
+                raise ValueError(f"{key} applies to adaptive = true only")
+        if self.adaptive:
+            self.search_samples = self.search_samples if self.search_samples is not None else min(4, self.n_samples)
+            self.search_rounds = self.search_rounds if self.search_rounds is not None else 10
+            if self.search_samples > self.n_samples:
+                raise ValueError(f"search_samples {self.search_samples} is more than n_samples {self.n_samples}")
+        return self
+
+    def params(self) -> dict:
+        values = super().params()
+        if not self.adaptive:  # uniform recipes keep the variant_id they always had
+            for key in ("adaptive", "search_samples", "search_rounds"):
+                del values[key]
+        return values
+
+
+def _domain_source(value: str) -> str:
+    """A built-in task with a train split, or a UTF-8 text file (relative to the working directory)."""
+    from harness.tasks.registry import builtin_tasks
+
+    if value in builtin_tasks():
+        return _task_with_held_out(value)
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise ValueError(f"'{value}' is neither a built-in task with a train split nor a text file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read '{value}' as UTF-8 text ({type(exc).__name__})") from None
+    if not text.strip():
+        raise ValueError(f"'{value}' holds no text")
+    return value
+
+
+class DomainPruneSpec(_MaskSpec, _CalibratedSpec):
+    """D-Pruner-style dual importance (variants/domain_prune.py): a weight's score is the estimated loss
+    increase from removing it on the `domain` text plus `general_weight` times that on FLORES+ English."""
+
+    method: Literal["domain_prune"]
+    sparsity: float | None = Field(None, gt=0, lt=1)
+    domain: str
+    general_weight: float = Field(1.0, ge=0)
+    n_samples: int = Field(16, ge=1)
+    seqlen: int = Field(256, ge=8)
+
+    @field_validator("domain")
+    @classmethod
+    def _known_domain(cls, value: str) -> str:
+        return _domain_source(value)
+
+
+def _expert_text(value: str) -> str:
+    return value if value == "flores" else _task_with_held_out(value)
+
+
+class ExpertMergingSpec(_MergeSpec):
+    """Expert Merging (variants/expert_merging.py): per-tensor (or per-chunk) coefficients on each expert's
+    task vector, learnt by aligning the merged model's logits and hidden states with each expert's on
+    unlabeled calibration text; `weights` are the per-expert loss weights (the paper's alphas)."""
+
+    method: Literal["expert_merging"]
+    base: str
+    calibration: list[str] | None = None  # one per model: a built-in task (its train questions) or "flores"
+    n_samples: int = Field(8, ge=1, le=4096)
+    seqlen: int = Field(64, ge=8)
+    continuation: int = Field(4, ge=0, le=256)
+    init: float | None = Field(None, gt=0, lt=1)
+    steps: int = Field(40, ge=1, le=100_000)
+    lr: float = Field(0.5, gt=0)
+    weight_decay: float = Field(1e-5, ge=0)
+    temperature: float = Field(1.0, gt=0)
+    hidden_weight: float = Field(1.0, ge=0)
+    hidden_layers: list[int] | None = None
+    reg_weight: float = Field(5.0, ge=0)
+    chunks: int = Field(1, ge=1, le=4096)
+    exclude: list[str] = ["embed_tokens", "lm_head", "norm", "bias"]
+
+    @field_validator("calibration")
+    @classmethod
+    def _known_texts(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else [_expert_text(name) for name in value]
+
+    @field_validator("hidden_layers")
+    @classmethod
+    def _layer_indices(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and (not value or any(i < 0 for i in value) or len(set(value)) != len(value)):
+            raise ValueError("give distinct layer indices >= 0 (or leave it out for the middle layer)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_text_per_model(self):
+        n = len(self.models)
+        if self.calibration is None:
+            self.calibration = ["flores"] * n
+        if len(self.calibration) != n:
+            raise ValueError(f"calibration: {len(self.calibration)} entries for {n} models (one per model)")
+        if self.weights is not None and (any(w < 0 for w in self.weights) or not any(w > 0 for w in self.weights)):
+            raise ValueError("weights: loss weights must be >= 0 and not all 0")
+        if self.init is None:
+            self.init = 1.0 / n if n > 1 else 0.5
+        return self
+
+    @property
+    def parents(self) -> list[str]:
+        return [self.base, *self.models]
 
 
 METHODS: dict[str, type[_Spec]] = {
     "linear": LinearSpec, "task_arithmetic": TaskArithmeticSpec, "ties": TiesSpec, "dare_ties": DareTiesSpec,
     "pcb": PcbSpec, "magnitude": MagnitudeSpec, "wanda": WandaSpec, "sparsegpt": SparseGptSpec,
-    "layer_drop": LayerDropSpec,
-    "mlp_width": MlpWidthSpec, "finetune": FinetuneSpec,
+    "layer_drop": LayerDropSpec, "mlp_width": MlpWidthSpec, "domain_prune": DomainPruneSpec,
+    "expert_merging": ExpertMergingSpec, "finetune": FinetuneSpec,
 }
 VariantSpec = _Spec
 
