@@ -67,6 +67,23 @@ def wmdp_rows(n: int, topic: str) -> list[dict]:
              "answer": i % 4} for i in range(n)]
 
 
+IFEVAL_KWARGS = ("num_words", "relation", "num_bullets", "num_sentences")
+# Instructions whose checks need no nltk data (punkt_tab is a download, which tests never make), and one that does.
+IFEVAL_OFFLINE = (["punctuation:no_comma"], ["length_constraints:number_words", "change_case:english_lowercase"],
+                  ["detectable_format:number_bullet_lists", "punctuation:no_comma"])
+IFEVAL_NEEDS_PUNKT = (["length_constraints:number_sentences"],)
+IFEVAL_ARGS = {"length_constraints:number_words": {"num_words": 40, "relation": "less than"},
+               "detectable_format:number_bullet_lists": {"num_bullets": 2},
+               "length_constraints:number_sentences": {"num_sentences": 3, "relation": "at least"}}
+
+
+def ifeval_rows(instructions: tuple[list[str], ...]) -> list[dict]:
+    """google/IFEval's schema: kwargs is one dict per instruction, every key present (None where unused)."""
+    return [{"key": 1000 + i, "prompt": f"Write a short note number {i} about apples.", "instruction_id_list": ids,
+             "kwargs": [{k: IFEVAL_ARGS.get(name, {}).get(k) for k in IFEVAL_KWARGS} for name in ids]}
+            for i, ids in enumerate(instructions)]
+
+
 def mmlu_subjects() -> list[str]:
     """The 57 subjects, read from lm-eval's own mmlu/default YAMLs (each names its subject as dataset_name)."""
     import re
@@ -101,4 +118,10 @@ def write_all(cache: Path) -> None:
 if __name__ == "__main__":
     import sys
 
-    (write_mmlu if sys.argv[2:] == ["mmlu"] else write_all)(Path(sys.argv[1]))
+    what = sys.argv[2] if len(sys.argv) > 2 else "all"
+    if what == "ifeval":
+        write_prepared(Path(sys.argv[1]), "google/IFEval", None, {"train": ifeval_rows(IFEVAL_OFFLINE)})
+    elif what == "ifeval-punkt":
+        write_prepared(Path(sys.argv[1]), "google/IFEval", None, {"train": ifeval_rows(IFEVAL_NEEDS_PUNKT)})
+    else:
+        (write_mmlu if what == "mmlu" else write_all)(Path(sys.argv[1]))

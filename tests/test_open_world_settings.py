@@ -184,3 +184,45 @@ def test_snr_and_the_snr_filter_work_on_mmlu_subjects(mmlu):
     threshold = min(r["snr"] for r in defined if r["benchmark"] in columns)
     assert all(r["snr"] <= threshold for r in defined if r["benchmark"] not in columns)  # the five highest
     assert len(result["snr_filter"]["rows"]) == 52
+
+
+PLAIN_IFEVAL = """
+import json, sys
+from lm_eval import simple_evaluate
+from lm_eval.models.huggingface import HFLM
+out = simple_evaluate(model=HFLM(pretrained=sys.argv[1], batch_size=4, device="cpu", dtype="float32"),
+                      tasks=["ifeval"], gen_kwargs={"max_gen_toks": 16}, bootstrap_iters=0, log_samples=True)
+print(json.dumps({"results": out["results"]["ifeval"],
+                  "inst": [s["inst_level_strict_acc"] for s in sorted(out["samples"]["ifeval"],
+                                                                      key=lambda s: s["doc_id"])]}, default=str))
+"""
+
+
+def test_ifeval_offline_equals_plain_lm_eval_with_its_per_instruction_lists(tiny_model, tmp_path):
+    """lm-eval's ifeval YAML and metric code, on rows whose instructions need no nltk download; its list-valued
+    inst_level metrics are stored per sample as their mean and length, and aggregate as lm-eval does (micro)."""
+    env = os.environ | {"HF_DATASETS_CACHE": str(tmp_path / "datasets"), "HARNESS_RESULTS": str(tmp_path / "r"),
+                        "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "NLTK_DATA": str(tmp_path / "nltk")}
+    assert run(["tests/fake_datasets.py", str(tmp_path / "datasets"), "ifeval"], env).returncode == 0
+    db = tmp_path / "i.duckdb"
+    done = _eval(env, db, "--models", str(tiny_model), "--tasks", "ifeval", "--gen-kwargs", "max_gen_toks=16")
+    assert done.returncode == 0 and " done " in done.stdout, done.stdout + done.stderr
+    plain = run(["-c", PLAIN_IFEVAL, str(tiny_model)], env)
+    assert plain.returncode == 0, plain.stderr
+    reference = json.loads(plain.stdout.strip().splitlines()[-1])
+    ours = dict(stored(db, "SELECT metric, value FROM scores"))
+    for metric in ("prompt_level_strict_acc", "inst_level_strict_acc", "prompt_level_loose_acc",
+                   "inst_level_loose_acc"):
+        assert ours[metric] == pytest.approx(reference["results"][f"{metric},none"], abs=1e-12), metric
+    per_sample = stored(db, "SELECT doc_id, max(value) FILTER (metric = 'inst_level_strict_acc'), "
+                            "max(value) FILTER (metric = 'inst_level_strict_acc:n') FROM samples GROUP BY 1 ORDER BY 1")
+    assert [(mean, n) for _, mean, n in per_sample] == [
+        (pytest.approx(sum(flags) / len(flags)), len(flags)) for flags in reference["inst"]]
+
+    punkt = tmp_path / "punkt"
+    assert run(["tests/fake_datasets.py", str(punkt), "ifeval-punkt"], env).returncode == 0
+    missing = _eval(env | {"HF_DATASETS_CACHE": str(punkt)}, tmp_path / "p.duckdb", "--models", str(tiny_model),
+                    "--tasks", "ifeval", "--gen-kwargs", "max_gen_toks=16")
+    line = next(line for line in (missing.stdout + missing.stderr).splitlines() if "nltk's" in line)
+    assert missing.returncode == 1 and "'punkt" in line and "harness tasks download ifeval" in line  # the run fails with the fix, no traceback
+    assert "Traceback" not in missing.stdout + missing.stderr

@@ -12,6 +12,8 @@ import re
 from harness.common.errors import HarnessError
 
 _UNREACHABLE = re.compile(r"Couldn't reach '([^']+)' on the Hub|(OfflineModeIsEnabled|LocalEntryNotFoundError)")
+# nltk's LookupError: "Resource punkt_tab not found. Please use the NLTK Downloader ..." (IFEval's metric code needs it)
+_NLTK_MISSING = re.compile(r"Resource \x1b\[93m(\w+)\x1b\[0m not found|Resource '?(\w+)'? not found")
 
 
 def cache_dir() -> str:
@@ -33,11 +35,15 @@ def is_cached(path: str | None, name: str | None) -> bool:
 
 def missing_data_hint(exc: BaseException, task: str | None = None) -> str | None:
     """The one line for a dataset that is neither cached nor reachable, naming task, dataset and fix; else None."""
+    where = f"task '{task}': " if task else ""
+    if isinstance(exc, LookupError) and (resource := _NLTK_MISSING.search(f"{exc}")) is not None:
+        return (f"{where}nltk's '{resource.group(1) or resource.group(2)}' data is not installed and cannot be "
+                f"fetched; run `harness tasks download {task or 'TASK'}` on a machine with network (lm-eval fetches it "
+                "into nltk's data folder) and copy that folder here, or point NLTK_DATA at a copy")
     found = _UNREACHABLE.search(f"{exc}")
     if found is None:
         return None
     dataset = found.group(1) or "its dataset"
-    where = f"task '{task}': " if task else ""
     offline = " (HF_DATASETS_OFFLINE=1)" if os.environ.get("HF_DATASETS_OFFLINE") == "1" else ""
     return (f"{where}dataset '{dataset}' is not in the datasets cache ({cache_dir()}) and cannot be fetched{offline}; "
             f"run `harness tasks download {task or 'TASK'}` on a machine with network and share that cache")
