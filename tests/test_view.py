@@ -472,3 +472,26 @@ def test_a_store_held_by_a_writer_is_a_clear_page(server, browser, view_db):
             break
         time.sleep(0.5)
     assert driver.find_elements(By.ID, "board")
+
+
+def test_a_few_tasks_of_the_cached_comparison_are_comparable_for_those_tasks(view_db):
+    """The viewer answers a task filter from the whole store's comparison (comparable decides task by task); it must
+    equal asking comparable for those tasks alone."""
+    import pandas as pd
+
+    from harness.store import Store
+    from harness.tables.scores import comparable
+    from harness.view.snapshot import Snapshot, stamp
+
+    with Store.open(view_db, read_only=True) as store:
+        mine = Snapshot(stamp(view_db)).comparable(store, ("compare_numbers",))
+        direct = comparable(store, tasks=["compare_numbers"])
+    pd.testing.assert_frame_equal(mine.rows.reset_index(drop=True), direct.rows.reset_index(drop=True))
+    pd.testing.assert_frame_equal(mine.items.reset_index(drop=True), direct.items.reset_index(drop=True))
+    assert mine.notes == direct.notes
+
+
+def test_view_refuses_a_missing_store_in_one_line(tmp_path):
+    result = CliRunner().invoke(app, ["view", "--db", str(tmp_path / "nope.duckdb"), "--port", "0"])
+    assert result.exit_code == 2 and "no such database" in result.output
+    assert not (tmp_path / "nope.duckdb").exists()

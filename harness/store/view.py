@@ -72,13 +72,10 @@ class ViewQueries(Connection):
                GROUP BY ALL ORDER BY t.version, t.task_id""", [name]).df()
 
     def task_names(self, limit: int = 1000, offset: int = 0) -> pd.DataFrame:
-        """A page of task names, each with its stored versions, finished runs and models."""
+        """A page of task names, each with its number of stored versions, source and primary metric."""
         return self.con.execute(
-            """SELECT t.name, count(DISTINCT t.task_id) AS versions, any_value(t.source) AS source,
-                      any_value(t.primary_metric) AS metric, count(r.run_id) FILTER (WHERE r.status = 'done') AS runs,
-                      count(DISTINCT r.model_id) FILTER (WHERE r.status = 'done') AS models
-               FROM tasks t LEFT JOIN runs r USING (task_id) GROUP BY t.name ORDER BY t.name LIMIT ? OFFSET ?""",
-            [limit, offset]).df()
+            """SELECT name, count(*) AS versions, any_value(source) AS source, any_value(primary_metric) AS metric
+               FROM tasks GROUP BY name ORDER BY name LIMIT ? OFFSET ?""", [limit, offset]).df()
 
     def imported_sources(self) -> list[str]:
         """Names of the imported leaderboards (external_scores sources)."""

@@ -164,14 +164,21 @@ def align_items(rows: pd.DataFrame, items: pd.DataFrame, allow_mixed: bool):
     different items, each score becomes the model's mean over the shared ones (refused for a corpus-level metric,
     or when they share too few: MIN_SHARED); runs without per-item values keep their score if every run of the task
     counted the same number of items. `allow_mixed` keeps each model's own items and score."""
-    items = items.merge(rows[["run_id", "model", "task", "higher_is_better"]], on="run_id")
+    if rows["run_id"].is_unique:  # the merge below by position (faster on millions of items), keeping their order
+        pos = pd.Index(rows["run_id"]).get_indexer(items["run_id"])
+        items, pos = (items, pos) if (pos >= 0).all() else (items[pos >= 0], pos[pos >= 0])
+        items = pd.concat([items.reset_index(drop=True),
+                           rows[["model", "task", "higher_is_better"]].iloc[pos].reset_index(drop=True)], axis=1)
+    else:
+        items = items.merge(rows[["run_id", "model", "task", "higher_is_better"]], on="run_id")
     by_task = {task: part for task, part in items.groupby("task", sort=False)}
     out_rows, out_items, notes = [], [], {}
     for task, part in rows.groupby("task", sort=True):
         mine = by_task.get(task, items.iloc[:0])
         sets = _item_sets(mine)
-        counts = ", ".join(f"{m} {n}" for m, n in zip(part["model"], part["n"]))
         same = len(set(sets.values())) <= 1 and part["n"].nunique() == 1
+        if not same:  # for the messages only: thousands of models make it long
+            counts = ", ".join(f"{m} {n}" for m, n in zip(part["model"], part["n"]))
         if allow_mixed or same:
             if not same:
                 notes[task] = f"models scored on other items (items: {counts}); each model's own score (--allow-mixed)"

@@ -19,15 +19,9 @@ N_BOOT = 2_000
 def _run(store, snap, model: str, task: str) -> dict:
     """The run the leaderboard compared for (model, task); where the store cannot be compared as a whole, the run
     `harness samples` reads (the leaderboard view's, covering the most items)."""
-    try:
-        rows = snap.comparable(store).rows
-        hit = rows[(rows["model"] == model) & (rows["task"] == task)]
-        if len(hit):
-            run_id = hit["run_id"].iloc[0]
-            versions = store.task_versions(task)  # one primary metric per task name (comparable checks it)
-            return {"run_id": run_id, "metric": str(versions["primary_metric"].iloc[0]), "n": int(hit["n"].iloc[0])}
-    except HarnessError:
-        pass
+    found = snap.run_of(store, model, task)
+    if found is not None:
+        return {"run_id": found[0], "metric": snap.primary_metric(store, task), "n": found[1]}
     try:
         return store.sample_run(model, task)
     except HarnessError as exc:

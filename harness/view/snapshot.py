@@ -53,15 +53,20 @@ class Board:
 
 @dataclass
 class Snapshot:
-    """Caches for one store stamp. Refusals are cached too: a store that cannot be compared says so quickly."""
+    """Caches for one store stamp. What every page builds on (the comparable runs and items, the score tables, the
+    model kinds) is kept for the snapshot's life; rankings, pair comparisons and task statistics in a small LRU.
+    Refusals are cached too: a store that cannot be compared says so quickly."""
 
     stamp: tuple
     lock: threading.RLock = field(default_factory=threading.RLock)
+    pinned: dict = field(default_factory=dict)
     cache: OrderedDict = field(default_factory=OrderedDict)
 
-    def _memo(self, key, compute):
+    def _memo(self, key, compute, pinned: bool = False):
         with self.lock:
-            if key in self.cache:
+            if key in self.pinned:
+                value = self.pinned[key]
+            elif key in self.cache:
                 self.cache.move_to_end(key)
                 value = self.cache[key]
             else:
@@ -69,18 +74,42 @@ class Snapshot:
                     value = compute()
                 except HarnessError as exc:
                     value = exc
-                self.cache[key] = value
-                while len(self.cache) > CACHE_SIZE:
-                    self.cache.popitem(last=False)
+                if pinned:
+                    self.pinned[key] = value
+                else:
+                    self.cache[key] = value
+                    while len(self.cache) > CACHE_SIZE:
+                        self.cache.popitem(last=False)
         if isinstance(value, HarnessError):
             raise value
         return value
 
     def comparable(self, store, tasks: tuple[str, ...] = ()):
-        """`comparable(store, tasks=...)`: the runs, items and notes every model page and ranking uses."""
-        from harness.tables.scores import comparable
+        """`comparable(store, tasks=...)`: the runs, items and notes every model page and ranking uses. comparable
+        decides task by task, so where the whole store is comparable the answer for some tasks is its part for them
+        (no second pass over the items); where it is not, those tasks are asked on their own."""
+        from harness.tables.scores import Comparable, comparable, wanted_tasks
 
-        return self._memo(("comparable", tasks), lambda: comparable(store, tasks=list(tasks) or None))
+        if not tasks:
+            return self._memo(("comparable",), lambda: comparable(store), pinned=True)
+        try:
+            whole = self.comparable(store)
+        except HarnessError:
+            return self._memo(("comparable", tasks), lambda: comparable(store, tasks=list(tasks)))
+
+        def part():
+            wanted = wanted_tasks(list(tasks), store.group_members())
+            by_task = self.items_by_task(store)
+            items = [by_task[t].assign(task=t) for t in sorted(wanted) if t in by_task]
+            rows = whole.rows[whole.rows["task"].isin(wanted)]
+            if items:
+                items = pd.concat(items, ignore_index=True).merge(rows[["model", "task", "higher_is_better"]],
+                                                                  on=["model", "task"])[whole.items.columns]
+            else:
+                items = whole.items.iloc[:0]
+            return Comparable(rows, items,
+                              {t: note for t, note in whole.notes.items() if t in wanted})
+        return self._memo(("comparable", tasks), part)
 
     def items_by_task(self, store) -> dict[str, pd.DataFrame]:
         """The per-item values of `comparable(store)`, split by task once (model, doc_id, value)."""
@@ -88,7 +117,25 @@ class Snapshot:
             items = self.comparable(store).items
             return {task: part[["model", "doc_id", "value"]].reset_index(drop=True)
                     for task, part in items.groupby("task", sort=True)}
-        return self._memo(("items_by_task",), split)
+        return self._memo(("items_by_task",), split, pinned=True)
+
+    def run_of(self, store, model: str, task: str) -> tuple[str, int] | None:
+        """(run id, items) of the run the leaderboard compared for (model, task); None where there is none (or the
+        store cannot be compared as a whole)."""
+        def index():
+            rows = self.comparable(store).rows
+            return dict(zip(zip(rows["model"], rows["task"]), zip(rows["run_id"], rows["n"].astype(int))))
+        try:
+            return self._memo(("runs",), index, pinned=True).get((model, task))
+        except HarnessError:
+            return None
+
+    def primary_metric(self, store, task: str) -> str:
+        """The task's primary metric (one per task name: comparable refuses records that disagree)."""
+        def metric():
+            versions = store.task_versions(task)
+            return str(versions["primary_metric"].iloc[0]) if len(versions) else ""
+        return self._memo(("metric", task), metric)
 
     def kinds(self, store) -> pd.DataFrame:
         """Models by label: kind (base, variant, imported), namespace."""
@@ -97,7 +144,29 @@ class Snapshot:
             frame["shown_kind"] = np.where(frame["namespace"] != "", "imported",
                                            np.where(frame["kind"] == "variant", "variant", frame["kind"]))
             return frame
-        return self._memo(("kinds",), load)
+        return self._memo(("kinds",), load, pinned=True)
+
+    def table(self, store, source: str = "", tasks: tuple[str, ...] = (), level: str = "group"):
+        """(ScoreTable, lines saying what was compared) of the evaluated models (or the import `source`): what
+        `harness rank` ranks, built once for every method."""
+        return self._memo(("table", source, tasks, level), lambda: self._table(store, source, tasks, level),
+                          pinned=not tasks)
+
+    def _table(self, store, source, tasks, level):
+        from harness.tables.scores import imported_table, score_table, select_tasks
+
+        if source:
+            table, _ = imported_table(store, source)
+            return table, (f"import {source!r} as stored: {table.n_competitors} competitors on "
+                           f"{table.n_benchmarks} benchmarks",)
+        chosen = self.comparable(store, tasks)
+        rows = select_tasks(chosen.rows, store.group_members(), list(tasks), level, False) if tasks else chosen.rows
+        if rows.empty:
+            raise HarnessError(f"--db {store.path}: no finished runs to rank; run `harness eval` first")
+        table = score_table(rows)
+        return table, (f"{table.n_competitors} models on {table.n_benchmarks} tasks, each task on one task version "
+                       "and one run settings value and on the items all its models share (as `harness rank`)",
+                       *chosen.note_lines())
 
     def board(self, store, method: str, source: str = "", tasks: tuple[str, ...] = (), level: str = "group") -> Board:
         """The leaderboard of the evaluated models (or the import `source`) under `method`."""
@@ -105,33 +174,19 @@ class Snapshot:
                                                                                          level))
 
     def _board(self, store, method, source, tasks, level) -> Board:
-        from harness.tables.scores import imported_table, score_table, select_tasks
         from tournaments.methods import get_method
 
         try:
             ranker = get_method(method)
         except ValueError as exc:
             raise HarnessError(str(exc)) from None
-        if source:
-            table, _ = imported_table(store, source)
-            compared = (f"import {source!r} as stored: {table.n_competitors} competitors on "
-                        f"{table.n_benchmarks} benchmarks",)
-        else:
-            chosen = self.comparable(store, tasks)
-            rows = select_tasks(chosen.rows, store.group_members(), list(tasks), level, False) if tasks \
-                else chosen.rows
-            if rows.empty:
-                raise HarnessError(f"--db {store.path}: no finished runs to rank; run `harness eval` first")
-            table = score_table(rows)
-            compared = (f"{table.n_competitors} models on {table.n_benchmarks} tasks, each task on one task version "
-                        "and one run settings value and on the items all its models share (as `harness rank`)",
-                        *chosen.note_lines())
-        params = METHOD_PARAMS.get(method, {})
+        table, compared = self.table(store, source, tasks, level)
+        values = self._memo(("values", source, tasks, level), lambda: pd.DataFrame(
+            table.cell_means(), index=list(table.competitors), columns=list(table.benchmarks)))
         try:
-            ranking = ranker(table, **params)
+            ranking = ranker(table, **METHOD_PARAMS.get(method, {}))
         except ValueError as exc:
             from harness.cli.commands._csd import cli_words
 
             raise HarnessError(f"{method}: {cli_words(str(exc))}") from None
-        values = pd.DataFrame(table.cell_means(), index=list(table.competitors), columns=list(table.benchmarks))
         return Board(table, ranking, compared, ranking.to_frame(), values)

@@ -18,11 +18,16 @@ SEPARATING = 10
 
 def tasks_page(store, snap, q: dict) -> str:
     frame = store.task_names()
+    try:
+        compared = snap.comparable(store).rows.groupby("task").size()
+        said = ""
+    except HarnessError as exc:
+        compared, said = {}, f'<p class="refused">not compared: {esc(exc)}</p>'
     rows = [[link(r["name"], "/task", name=r["name"]), cell(r["versions"]), cell(r["source"]), cell(r["metric"]),
-             cell(r["runs"]), cell(r["models"])] for r in frame.to_dict("records")]
+             cell(compared.get(r["name"], 0))] for r in frame.to_dict("records")]
     groups = store.group_members()
-    body = table(["task", "versions", "source", "primary metric", "finished runs", "models"], rows, cls="tasks",
-                 ids={"id": "tasks"})
+    body = said + table(["task", "versions", "source", "primary metric", "models compared"], rows, cls="tasks",
+                        ids={"id": "tasks"})
     if len(groups):
         edges = [[esc(g), esc(m)] for g, m in zip(groups["group_name"], groups["member"])]
         body += "<h2>Task groups</h2>" + table(["group", "member"], edges, cls="groups")
@@ -57,14 +62,13 @@ def task_page(store, snap, q: dict) -> str:
 
 
 def _snr(store, snap, chosen, name: str) -> str:
-    from harness.tables.scores import score_table
     from harness.tables.snr import N_BOOT, item_inputs
     from tournaments.signal_noise import snr_table
 
     def compute():
         if chosen.items.empty or name not in set(snap.items_by_task(store)):
             raise HarnessError("no per-item values: SNR needs item-bootstrap noise")
-        scores = snap._memo(("score_table",), lambda: score_table(chosen.rows))
+        scores = snap.table(store)[0]  # score_table(chosen.rows), as `harness snr` builds it
         items = snap.items_by_task(store)[name].assign(task=name)
         final, noise, note = item_inputs(scores, items, name)
         return snr_table(final, noise, source="items", n_boot=N_BOOT).assign(note_shared=note)
