@@ -131,7 +131,25 @@ def test_expert_merging_same_recipe_and_seed_give_identical_bytes(experts, merge
     assert again.manifest["result"]["coefficients"] == merged_pair.manifest["result"]["coefficients"]
 
 
+def test_expert_merging_plus_plus_gives_more_chunks_to_more_important_tensors(experts, results_env):
+    """Expert Merging++: the most important tensor gets `chunks` coefficients per expert, the others between
+    1 and that, in the order of their importance; the manifest holds one coefficient per chunk."""
+    out = make({"name": "pp", "method": "expert_merging", "base": experts["base"], "models": [experts["a"], experts["c"]],
+                "steps": 3, "n_samples": 2, "seqlen": 32, "chunking": "importance", "chunks": 3})["pp"]
+    result = out.manifest["result"]
+    importance, chunks = result["importance"], result["chunks"]
+    assert sum(importance.values()) == pytest.approx(1, abs=1e-5)  # normalised; each rounded to 1e-6
+    assert chunks[max(importance, key=importance.get)] == 3 and min(chunks.values()) >= 1
+    ordered = sorted(importance, key=importance.get)
+    assert [chunks[name] for name in ordered] == sorted(chunks[name] for name in ordered)
+    for name, per_expert in result["coefficients"].items():
+        assert [len(row) for row in per_expert] == [chunks[name]] * 2, name
+    assert len(result["loss_trace"]) == 6  # two stages of 3 steps
+
+
 @pytest.mark.parametrize("extra,expected", [
+    ('chunking = "importance"', 'chunks: chunking = "importance" needs chunks >= 2'),
+    ('chunking = "layers"', "chunking: Input should be 'uniform' or 'importance'"),
     ('calibration = ["arith_add_2d"]', "calibration: 1 entries for 2 models"),
     ('calibration = ["flores", "no_such_task"]', "unknown task 'no_such_task'"),
     ("init = 1.0", "init: Input should be less than 1"),

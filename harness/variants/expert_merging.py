@@ -16,7 +16,12 @@ Re-implemented from the paper and the reference's description of it:
        + w_h·mean over the chosen layers of the MSE between hidden states],
   plus λ_reg·Σ|σ(a) − init| / (number of coefficients / N), the pull-back regulariser. α_k are the
   recipe's `weights` (default 1 each), w_h `hidden_weight` (1), λ_reg `reg_weight` (5), T `temperature`
-  (1). Hidden states are the outputs of the blocks in `hidden_layers` (default: the middle block).
+  (1).
+- Expert Merging++ (`chunking = "importance"`): first one coefficient per expert per tensor is learnt
+  (`steps`), then each tensor gets chunks in proportion to its importance (`tensor_importance`, our
+  reading, since the paper's exact formula is unverified: the per-parameter RMS of the learnt merged
+  update; the most important tensor gets `chunks`, the least 1) and the chunk coefficients, started
+  from the first stage's, are learnt again (`steps` more). Hidden states are the outputs of the blocks in `hidden_layers` (default: the middle block).
 - Calibration: per expert `n_samples` (default 8; the paper uses 5-10) unlabeled prompts. A built-in
   task contributes the questions of seeded random train items (never their answers) followed by the
   expert's own greedy continuation of `continuation` tokens, teacher-forced, as the paper's code feeds
@@ -66,16 +71,19 @@ def chunk_index(numel: int, chunks: int) -> tuple[int, torch.Tensor | None]:
 class Coefficients(torch.nn.Module):
     """Raw coefficients a[p] of shape [experts, pieces] per merged tensor p, and the merge they define."""
 
-    def __init__(self, shapes: dict[str, torch.Size], n_experts: int, chunks: int, init: float):
+    def __init__(self, shapes: dict[str, torch.Size], n_experts: int, chunks: dict[str, int], init: float,
+                 start: dict[str, torch.Tensor] | None = None):
+        """`chunks` per tensor; `start` (raw values of one coefficient per expert) spreads over the pieces."""
         super().__init__()
         self.names = list(shapes)
         self.shapes = shapes
         self.index: dict[str, torch.Tensor | None] = {}
         self.raw = torch.nn.ParameterList()
         for name, shape in shapes.items():
-            pieces, index = chunk_index(math.prod(shape), chunks)
+            pieces, index = chunk_index(math.prod(shape), chunks[name])
             self.index[name] = index
-            self.raw.append(torch.nn.Parameter(torch.full((n_experts, pieces), _logit(init), dtype=torch.float32)))
+            first = torch.full((n_experts, 1), _logit(init)) if start is None else start[name].detach()[:, :1]
+            self.raw.append(torch.nn.Parameter(first.float().expand(n_experts, pieces).clone()))
 
     def values(self) -> dict[str, torch.Tensor]:
         return {name: torch.sigmoid(raw) for name, raw in zip(self.names, self.raw)}
@@ -94,6 +102,23 @@ class Coefficients(torch.nn.Module):
         count = sum(v.numel() for v in values)
         n_experts = values[0].shape[0]
         return sum((v - init).abs().sum() for v in values) / (count / n_experts)
+
+
+def tensor_importance(values: dict[str, torch.Tensor], taus: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Our reading of Expert Merging++'s layer importance (the paper builds it from the learnt coefficients,
+    the task-vector magnitudes and the parameter counts; its exact formula is unverified): the RMS per
+    parameter of the learnt merged update, Σ_k c_k·‖τ_k‖₂ / √numel, normalised to sum to 1."""
+    raw = {name: float(sum(c.mean() * tau.norm() for c, tau in zip(values[name], taus[name]))
+                       / math.sqrt(taus[name][0].numel())) for name in values}
+    total = sum(raw.values()) or 1.0
+    return {name: value / total for name, value in raw.items()}
+
+
+def chunk_allocation(importance: dict[str, float], max_chunks: int) -> dict[str, int]:
+    """Chunks per tensor in proportion to importance: the most important tensor gets `max_chunks`, a
+    tensor of no importance keeps 1."""
+    top = max(importance.values()) or 1.0
+    return {name: max(1, round(max_chunks * value / top)) for name, value in importance.items()}
 
 
 def _prompts(tokenizer, source: str, n_samples: int, seqlen: int, seed: int) -> tuple[list[list[int]], dict]:
@@ -164,7 +189,7 @@ def expert_merging(spec, base: Path, models: list[Path], out: Path, steps,
     names = [name for name in base_reader.names()
              if not excluded(name, spec.exclude) and base_reader.get(name).is_floating_point()]
     alphas = spec.weights or [1.0] * len(models)
-    steps.start(len(models) + spec.steps + len(base_reader.names()))
+    steps.start(len(models) + spec.steps * (1 + (spec.chunking == "importance")) + len(base_reader.names()))
 
     with _deterministic():
         torch.manual_seed(spec.seed)
@@ -200,13 +225,26 @@ def expert_merging(spec, base: Path, models: list[Path], out: Path, steps,
             raise HarnessError(f"expert_merging: the base model has no parameter '{missing[0]}'")
         base_tensors = {name: params[name].detach() for name in names}
         taus = {name: torch.stack([r.get(name).float() - base_tensors[name] for r in readers]) for name in names}
-        coefficients = Coefficients({name: base_tensors[name].shape for name in names}, len(models), spec.chunks,
-                                    spec.init)
-        optimizer = torch.optim.AdamW(coefficients.parameters(), lr=spec.lr, weight_decay=spec.weight_decay,
-                                      betas=(0.9, 0.999))
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=spec.steps, eta_min=0.1 * spec.lr)
+        shapes = {name: base_tensors[name].shape for name in names}
 
-        def objective() -> tuple[torch.Tensor, torch.Tensor]:
+        def learn(chunks: dict[str, int], start: dict[str, torch.Tensor] | None) -> tuple[Coefficients, list]:
+            coefficients = Coefficients(shapes, len(models), chunks, spec.init, start)
+            optimizer = torch.optim.AdamW(coefficients.parameters(), lr=spec.lr, weight_decay=spec.weight_decay,
+                                          betas=(0.9, 0.999))
+            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=spec.steps, eta_min=0.1 * spec.lr)
+            trace = []
+            for _ in range(spec.steps):
+                loss, alignment = objective(coefficients)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(coefficients.parameters(), 1.0)
+                optimizer.step()
+                schedule.step()
+                optimizer.zero_grad(set_to_none=True)
+                trace.append((loss.item(), alignment.item()))
+                steps.advance()
+            return coefficients, trace
+
+        def objective(coefficients: Coefficients) -> tuple[torch.Tensor, torch.Tensor]:
             merged = {name: coefficients.merged(name, raw, base_tensors[name], taus[name])
                       for name, raw in zip(coefficients.names, coefficients.raw)}
             alignment = 0
@@ -221,18 +259,20 @@ def expert_merging(spec, base: Path, models: list[Path], out: Path, steps,
             alignment = alignment / sum(alphas)
             return alignment + spec.reg_weight * coefficients.regulariser(spec.init), alignment
 
-        trace = []
-        for _ in range(spec.steps):
-            loss, alignment = objective()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(coefficients.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad(set_to_none=True)
-            trace.append((loss.item(), alignment.item()))
-            steps.advance()
+        importance = None
+        if spec.chunking == "uniform":
+            allocation = dict.fromkeys(names, spec.chunks)
+            coefficients, trace = learn(allocation, None)
+        else:  # Expert Merging++: learn one coefficient per tensor, then re-learn with chunks where it matters
+            coefficients, trace = learn(dict.fromkeys(names, 1), None)
+            with torch.no_grad():
+                importance = tensor_importance(coefficients.values(), taus)
+            allocation = chunk_allocation(importance, spec.chunks)
+            start = dict(zip(coefficients.names, coefficients.raw))
+            coefficients, second = learn(allocation, start)
+            trace += second
         with torch.no_grad():
-            final_loss, final_alignment = (v.item() for v in objective())
+            final_loss, final_alignment = (v.item() for v in objective(coefficients))
             values = coefficients.values()
             merged = {name: coefficients.merged(name, raw, base_tensors[name], taus[name])
                       for name, raw in zip(coefficients.names, coefficients.raw)}
@@ -251,7 +291,9 @@ def expert_merging(spec, base: Path, models: list[Path], out: Path, steps,
     stats = {
         "param_count": writer.n_params, "merged_tensors": len(names),
         "excluded_tensors": len(base_reader.names()) - len(names),
-        "hidden_layers": layers, "init": spec.init, "chunks_per_tensor": spec.chunks,
+        "hidden_layers": layers, "init": spec.init, "chunking": spec.chunking,
+        "chunks": {name: allocation[name] for name in names},
+        "importance": None if importance is None else {name: round(v, 6) for name, v in importance.items()},
         "coefficients": {name: [[round(float(c), 6) for c in row] for row in value] for name, value in values.items()},
         "coefficient_summary": [{"model": str(path), "mean": round(float(row.mean()), 6),
                                  "min": round(float(row.min()), 6), "max": round(float(row.max()), 6)}

@@ -357,6 +357,7 @@ class ExpertMergingSpec(_MergeSpec):
     hidden_layers: list[int] | None = None
     reg_weight: float = Field(5.0, ge=0)
     chunks: int = Field(1, ge=1, le=4096)
+    chunking: Literal["uniform", "importance"] = "uniform"  # importance: Expert Merging++ (chunks is the most)
     exclude: list[str] = ["embed_tokens", "lm_head", "norm", "bias"]
 
     @field_validator("calibration")
@@ -382,6 +383,8 @@ class ExpertMergingSpec(_MergeSpec):
             raise ValueError("weights: loss weights must be >= 0 and not all 0")
         if self.init is None:
             self.init = 1.0 / n if n > 1 else 0.5
+        if self.chunking == "importance" and self.chunks < 2:
+            raise ValueError("chunks: chunking = \"importance\" needs chunks >= 2 (the most a tensor may get)")
         return self
 
     @property
