@@ -216,6 +216,12 @@ RepeatsOption = Annotated[int, typer.Option(
 ReplayMethodsOption = Annotated[Optional[list[str]], typer.Option(
     "--methods", help="random, random+regression, irt, cat (repeat, or comma-separate). Default: all four.",
     rich_help_panel=METHOD_PANEL)]
+TopOption = Annotated[int, typer.Option(
+    "--top", min=1, help="Race for the top K: models stop getting items once they are surely in or out.",
+    rich_help_panel=METHOD_PANEL)]
+ConfidenceOption = Annotated[float, typer.Option(
+    "--confidence", min=0.5, max=1.0, help="How sure the race must be of each model's side of the top-K boundary "
+    "(its item-bootstrap probability of a top-K place).", rich_help_panel=METHOD_PANEL)]
 ReplayTasksOption = Annotated[Optional[list[str]], typer.Option(
     "--tasks", "-t", help="Tasks of the import to replay (repeat, or comma-separate). Default: all.",
     rich_help_panel=INPUT_PANEL)]

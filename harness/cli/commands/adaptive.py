@@ -1,4 +1,5 @@
-"""`harness adaptive replay`: how well do a few items predict a model's full score, on imported per-item data.
+"""`harness adaptive replay`: how well do a few items predict a model's full score, on imported per-item data;
+`harness adaptive race`: what a race for the top K would have cost on it, and whether it finds the full top K.
 
 Each task's (models x items) matrix is read from a `harness import items` source; models that miss any item
 of the task are left out (and counted), because the replay compares every estimate with a full-data score.
@@ -14,6 +15,7 @@ from harness.cli.commands._common import friendly, out
 from harness.cli.options import (
     BudgetOption,
     BusyTimeoutOption,
+    ConfidenceOption,
     DbOption,
     FoldsOption,
     FormatOption,
@@ -23,6 +25,7 @@ from harness.cli.options import (
     ReplayTasksOption,
     SeedOption,
     SplitOption,
+    TopOption,
     split_list,
 )
 from harness.common.errors import HarnessError
@@ -100,4 +103,49 @@ def item_matrices(frame: pd.DataFrame, source: str, tasks: list[str]) -> tuple[d
     return matrices, notes
 
 
+def race(
+    source: ItemSourceOption,
+    top: TopOption,
+    tasks: ReplayTasksOption = None,
+    confidence: ConfidenceOption = 0.95,
+    budget: BudgetOption = 1.0,
+    seed: SeedOption = 0,
+    fmt: FormatOption = "table",
+    db: DbOption = default_db(),
+    busy_timeout: BusyTimeoutOption = 0.0,
+) -> None:
+    """Race for the top K over the stored answers (tournaments/race.py): each round only the models whose top-K
+    place is unsure get more items (each task's first n, in one seeded random order); compare with the full data."""
+    from harness.report.formats import check_format, render
+    from harness.store import Store
+    from tournaments import ScoreTable, mean_win_rate
+    from tournaments.race import race as race_models
+
+    check_format(fmt)
+    with Store.open(db, read_only=True, busy_timeout=busy_timeout) as store:
+        frame = store.external_rows(source)
+    matrices, notes = item_matrices(frame, source, split_list(tasks))
+    models = sorted(set.intersection(*(set(m.index) for m in matrices.values())))
+    if not 1 <= top < len(models):
+        raise HarnessError(f"--top {top}: give 1 to {len(models) - 1} ({len(models)} models have every item)")
+    rng = np.random.default_rng(seed)
+    values = [m.loc[models].to_numpy()[:, rng.permutation(m.shape[1])] for m in matrices.values()]
+    sizes = [v.shape[1] for v in values]
+    result = race_models(lambda model, task, n: values[task][model, :n], len(models), sizes, [True] * len(values),
+                         top, confidence=confidence, budget=budget, seed=seed)
+    full = mean_win_rate(ScoreTable(tuple(models), tuple(matrices), np.stack([v.mean(axis=1) for v in values], 1),
+                                    np.ones(len(values), dtype=bool))).scores
+    table = pd.DataFrame({"competitor": models, "mwr": result.mwr, "p_top": result.p_top,
+                          "items": result.items.sum(axis=1), "raced_top": [m in result.top for m in range(len(models))],
+                          "full_mwr": full}).sort_values("mwr", ascending=False, kind="stable")
+    found = set(result.top) == set(np.argsort(-full, kind="stable")[:top])
+    notes = (*notes, f"cost: {result.cost(sizes):.1%} of a full evaluation ({int(result.items.sum())} of "
+             f"{len(models) * sum(sizes)} model-items) in {result.rounds} rounds; "
+             f"{'every model settled' if result.settled else 'some models never settled'} at {confidence:g}",
+             f"the raced top {top} {'equals' if found else 'DIFFERS FROM'} the full-data top {top}")
+    render(table, fmt, out, title=f"race for the top {top} ({source}, {len(models)} models, {len(values)} tasks)",
+           notes=notes)
+
+
 adaptive_app.command("replay")(friendly(replay))
+adaptive_app.command("race")(friendly(race))
