@@ -9,7 +9,7 @@ import numpy as np
 
 from harness.common.errors import HarnessError
 from harness.view.html import (
-    esc, form, href, interval_bar, link, notes, num, page, pager, select, table, text_input,
+    esc, form, href, interval_bar, notes, num, page, pager, select, table, text_input,
 )
 from harness.view.snapshot import CSD_SIMS
 

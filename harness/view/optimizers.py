@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.view.html import cell, esc, form, notes, num, page, select, table
+from harness.view.html import cell, form, notes, num, page, select, table
 from harness.view.model import unknown
 
 N_BOOT = 1_000

@@ -8,7 +8,7 @@ import math
 import pandas as pd
 
 from harness.common.errors import HarnessError
-from harness.view.html import esc, form, href, link, notes, num, page, pager, select, table, text_input
+from harness.view.html import esc, form, link, notes, num, page, pager, select, table, text_input
 from harness.view.model import NotFound, unknown
 
 ITEMS_PER_PAGE = 20
