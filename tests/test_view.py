@@ -279,6 +279,26 @@ def test_switch_method_to_bt_and_csd_with_intervals(server, browser, view_db):
                                pytest.approx(csd.at[name, "ci_high"], abs=1e-3))
 
 
+def test_rank_intervals_on_request_are_the_bootstrap_of_harness_report(server, browser, view_db):
+    from functools import partial
+
+    from harness.api import scores
+    from harness.view.snapshot import RANK_BOOT
+    from tournaments.methods import rank
+    from tournaments.stats import bootstrap_ranking
+
+    browser.get(server + "/")
+    Select(browser.driver.find_element(By.NAME, "ri")).select_by_value("1")
+    browser.click(browser.driver.find_element(By.CSS_SELECTOR, "form button"))
+    rows, headers = browser.rows("board"), browser.headers("board")
+    boot = bootstrap_ranking(scores(view_db, items=True), partial(rank, method="mwr"), n_boot=RANK_BOOT, seed=0)
+    expected = boot.to_frame().set_index("competitor")
+    assert "over items" in browser.driver.find_element(By.CSS_SELECTOR, "ul.notes").text
+    for model, interval in zip(column(rows, headers, "model"), column(rows, headers, "rank interval")):
+        name = HOSTILE if model == HOSTILE_SHOWN else model
+        assert interval.endswith(f"{expected.at[name, 'rank_low']}–{expected.at[name, 'rank_high']}")
+
+
 def test_filters_by_kind_name_and_task(server, browser, view_db):
     browser.get(server + "/")
     Select(browser.driver.find_element(By.NAME, "kind")).select_by_value("variant")

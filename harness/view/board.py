@@ -11,7 +11,7 @@ from harness.common.errors import HarnessError
 from harness.view.html import (
     esc, form, href, interval_bar, notes, num, page, pager, select, table, text_input,
 )
-from harness.view.snapshot import CSD_SIMS
+from harness.view.snapshot import CSD_SIMS, RANK_BOOT
 
 PAGE_SIZE = 50
 KINDS = (("", "any kind"), ("base", "base"), ("variant", "variant"), ("imported", "imported"))
@@ -36,6 +36,8 @@ def leaderboard(store, snap, q: dict) -> str:
         select("level", [("group", "group"), ("leaf", "leaf")], level, "level"),
         select("kind", KINDS, kind, "kind"),
         text_input("q", name, "name contains"),
+        select("ri", [("", "score intervals only"), ("1", f"also rank intervals ({RANK_BOOT} bootstraps)")],
+               q.get("ri", ""), "intervals"),
     ]))
     try:
         if source and tasks:
@@ -44,6 +46,12 @@ def leaderboard(store, snap, q: dict) -> str:
     except HarnessError as exc:
         return page("Leaderboard", controls + f'<p class="refused" id="refused">not ranked: {esc(exc)}</p>')
     frame = board.frame.copy()
+    intervals, resampled = None, ""
+    if q.get("ri") == "1":
+        try:
+            intervals, resampled = snap.rank_intervals(store, method, source, tasks, level)
+        except HarnessError as exc:
+            resampled = f"no rank intervals: {exc}"
     if source:
         frame["kind"] = "imported"
     else:
@@ -60,7 +68,7 @@ def leaderboard(store, snap, q: dict) -> str:
     page_no = min(max(1, _int(q.get("page"), 1)), pages)
     shown = frame.iloc[(page_no - 1) * PAGE_SIZE: page_no * PAGE_SIZE]
     state = {"source": source, "method": method, "tasks": tasks_text, "level": level if tasks else "",
-             "kind": kind, "q": name}
+             "kind": kind, "q": name, "ri": "1" if intervals is not None else ""}
     has_ci = "ci_low" in frame.columns
     lo = float(np.nanmin(board.frame["ci_low"])) if has_ci else 0.0
     hi = float(np.nanmax(board.frame["ci_high"])) if has_ci else 0.0
@@ -70,6 +78,8 @@ def leaderboard(store, snap, q: dict) -> str:
                _sort_head(f"{method} score", "score", sort, order, state)]
     if has_ci:
         headers.append("95% interval")
+    if intervals is not None:
+        headers.append("rank interval")
     for task in benchmarks:
         arrow = "↑" if directions[task] else "↓"
         task_link = "" if source else f' <a class="task" title="task page" href="{href("/task", name=task)}">→</a>'
@@ -85,6 +95,10 @@ def leaderboard(store, snap, q: dict) -> str:
         if has_ci:
             cells.append(f"{interval_bar(rec.ci_low, rec.ci_high, rec.score, lo, hi)}"
                          f'<span class="ci-text">{num(rec.ci_low, 3)}–{num(rec.ci_high, 3)}</span>')
+        if intervals is not None:
+            low, high = (int(v) for v in intervals.loc[model, ["rank_low", "rank_high"]])
+            cells.append(f"{interval_bar(low, high, rec.rank, 0.5, len(board.frame) + 0.5)}"
+                         f'<span class="rank-ci">{low}–{high}</span>')
         for task, value in zip(benchmarks, board.values.loc[model].to_numpy()):
             text = num(value)
             if text and not source:  # quote_plus leaves no character that HTML would read
@@ -99,6 +113,9 @@ def leaderboard(store, snap, q: dict) -> str:
         about.append(f"CSD here runs {CSD_SIMS:,} simulated tournaments (seed 0); `harness rank --method csd` runs "
                      "100,000 by default; the interval is the 95% interval of E[S_m]")
     about.extend(board.ranking.notes)
+    if resampled:
+        about.append(f"rank interval: 95% of ranks over {resampled} (as `harness report`); the bar spans ranks "
+                     f"1–{len(board.frame)}" if intervals is not None else resampled)
     summary = (f'<p class="count" id="count">{total} of {len(board.frame)} competitors'
                f'{" match" if (kind or name) else ""}</p>')
     body = (controls + notes(about) + summary + table(headers, rows, cls="board", ids={"id": "board"})

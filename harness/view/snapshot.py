@@ -25,6 +25,10 @@ the page says so, and `harness rank` gives the full count."""
 CSD_MISSING = "error"
 METHOD_PARAMS = {"csd": {"n_sims": CSD_SIMS, "seed": 0, "missing": CSD_MISSING}}
 CACHE_SIZE = 16
+RANK_BOOT = 100
+"""Bootstrap resamples behind the rank intervals the leaderboard draws on request (`harness report` uses 200)."""
+BOOT_CSD_SIMS = 1_000
+"""CSD simulations per bootstrap resample (as `harness report`: the intervals need the order, not a precise E[S_m])."""
 
 
 def stamp(path: Path) -> tuple:
@@ -167,6 +171,40 @@ class Snapshot:
         return table, (f"{table.n_competitors} models on {table.n_benchmarks} tasks, each task on one task version "
                        "and one run settings value and on the items all its models share (as `harness rank`)",
                        *chosen.note_lines())
+
+    def rank_intervals(self, store, method: str, source: str = "", tasks: tuple[str, ...] = (),
+                       level: str = "group") -> tuple[pd.DataFrame, str]:
+        """(rank_low and rank_high per competitor, what was resampled): the 95% bootstrap rank interval of each
+        competitor under `method`, as `harness report` draws them (tournaments.stats.bootstrap_ranking, resampling
+        items where per-item values exist, else benchmarks; RANK_BOOT resamples, seed 0)."""
+        return self._memo(("rank_intervals", method, source, tasks, level),
+                          lambda: self._rank_intervals(store, method, source, tasks, level))
+
+    def _rank_intervals(self, store, method, source, tasks, level):
+        from functools import partial
+
+        from harness.tables.scores import score_table, select_tasks
+        from tournaments.methods import rank
+        from tournaments.stats import bootstrap_ranking
+
+        table, _ = self.table(store, source, tasks, level)
+        sample = table
+        if not source:
+            items = self.comparable(store, tasks).items
+            try:
+                if tasks:
+                    items = select_tasks(items, store.group_members(), list(tasks), level, True)
+                if len(items) and set(items["task"]) == set(table.benchmarks):
+                    sample = score_table(items, items=True)
+            except HarnessError:
+                pass  # a group without weight_by_size pools no items: resample benchmarks instead
+        params = {**METHOD_PARAMS.get(method, {}), "n_sims": BOOT_CSD_SIMS} if method == "csd" else {}
+        try:
+            boot = bootstrap_ranking(sample, partial(rank, method=method, **params), n_boot=RANK_BOOT, seed=0)
+        except ValueError as exc:
+            raise HarnessError(f"{method}: {exc}") from None
+        frame = boot.to_frame()[["competitor", "rank_low", "rank_high"]].set_index("competitor")
+        return frame, f"{RANK_BOOT} bootstrap resamples over {boot.unit}, seed 0"
 
     def board(self, store, method: str, source: str = "", tasks: tuple[str, ...] = (), level: str = "group") -> Board:
         """The leaderboard of the evaluated models (or the import `source`) under `method`."""
