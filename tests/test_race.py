@@ -45,9 +45,9 @@ def _full_top(matrices, k: int) -> set[int]:
 def _run(matrices, k: int, **options):
     asked = []
 
-    def oracle(model: int, task: int, n: int) -> np.ndarray:
-        asked.append((model, task, n))
-        return matrices[task][model, :n]
+    def oracle(requests: list[tuple[int, int, int]]) -> list[np.ndarray]:
+        asked.extend(requests)
+        return [matrices[task][model, :n] for model, task, n in requests]
 
     result = race(oracle, len(matrices[0]), [x.shape[1] for x in matrices], [True, True], k, **options)
     return result, asked
@@ -91,9 +91,9 @@ def test_separated_models_settle_early_and_identical_models_never_do():
 
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="0 < K"):
-        race(lambda m, t, n: np.ones(n), 3, [10], [True], k=3)
+        race(lambda asked: [np.ones(n) for *_, n in asked], 3, [10], [True], k=3)
     with pytest.raises(ValueError, match="confidence"):
-        race(lambda m, t, n: np.ones(n), 3, [10], [True], k=1, confidence=0.4)
+        race(lambda asked: [np.ones(n) for *_, n in asked], 3, [10], [True], k=1, confidence=0.4)
 
 
 def test_adaptive_race_cli_on_imported_items(shared_data, tmp_path):
@@ -117,3 +117,30 @@ def test_adaptive_race_cli_on_imported_items(shared_data, tmp_path):
     assert any("equals the full-data top 3" in note for note in result["notes"])
     refused = runner.invoke(app, ["adaptive", "race", "--source", "arena", "--top", "59", "--db", db])
     assert refused.exit_code == 2 and "--top 59" in refused.output
+
+
+def test_live_race_evaluates_through_the_store_within_budget_and_resumes(tiny_model, tmp_path):
+    """`harness race` with the runner as its oracle (three tiny models, two built-in tasks): the cost stays within
+    the budget, every race item is a stored answer, and the same race again computes nothing and says the same."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.tiny_model import build_tiny_llama
+
+    others = [build_tiny_llama(tmp_path / f"tiny{seed}", seed=seed) for seed in (1, 2)]
+    env = os.environ | {"HARNESS_RESULTS": str(tmp_path / "results"), "HF_HUB_OFFLINE": "1"}
+    args = [sys.executable, "-m", "harness.cli", "race", "--models", ",".join(map(str, [tiny_model, *others])),
+            "--tasks", "arith_add_2d,compare_yes_no", "--top", "1", "--budget", "0.3", "--db", str(tmp_path / "h.duckdb"),
+            "--display", "none", "-f", "json"]
+    first = subprocess.run(args, capture_output=True, text=True, env=env, timeout=900)
+    assert first.returncode == 0, first.stderr
+    raced = json.loads(first.stdout)
+    total = int(raced["notes"][0].split(" of ")[2].split()[0])  # "(384 of 1800 model-items ..."
+    used = sum(r["items"] for r in raced["rows"])
+    assert used <= 0.3 * total and sum(r["in_top"] for r in raced["rows"]) == 1
+    again = subprocess.run(args, capture_output=True, text=True, env=env, timeout=900)
+    assert again.returncode == 0, again.stderr
+    repeated = json.loads(again.stdout)
+    assert repeated["rows"] == raced["rows"]
+    assert "; 0 requests computed" in repeated["notes"][0]

@@ -17,8 +17,9 @@ import numpy as np
 from tournaments.aggregate import mean_win_rate
 from tournaments.table import ScoreTable
 
-Oracle = Callable[[int, int, int], np.ndarray]
-"""oracle(model, task, n) -> the per-item scores of that model's first n items of that task."""
+Oracle = Callable[[list[tuple[int, int, int]]], list[np.ndarray]]
+"""oracle([(model, task, n), ...]) -> for each, the per-item scores of that model's first n items of that task
+(asked once per round, so a live oracle can evaluate a round's models together)."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def race(oracle: Oracle, n_models: int, n_items: Sequence[int], higher_is_better
     rng = np.random.default_rng(seed)
     full = np.asarray(n_items)
     items = np.tile(np.minimum(full, max(2, start)), (n_models, 1))
-    values = [[oracle(m, t, int(items[m, t])) for t in range(len(full))] for m in range(n_models)]
+    values = _ask(oracle, items, range(n_models))
     rounds = 1
     while True:
         mwr, p_top = top_k_probability(values, higher_is_better, k, n_boot, rng)
@@ -76,9 +77,16 @@ def race(oracle: Oracle, n_models: int, n_items: Sequence[int], higher_is_better
         extra = ((grown - items) * can_grow[:, None]).sum()
         if not can_grow.any() or (items.sum() + extra) / (n_models * full.sum()) > budget + 1e-12:
             break
-        for m in np.flatnonzero(can_grow):
-            items[m] = grown[m]
-            values[m] = [oracle(m, t, int(items[m, t])) for t in range(len(full))]
+        items[can_grow] = grown[can_grow]
+        for m, row in zip(np.flatnonzero(can_grow), _ask(oracle, items, np.flatnonzero(can_grow))):
+            values[m] = row
         rounds += 1
     top = sorted(range(n_models), key=lambda m: -mwr[m])[:k]
     return RaceResult(top, mwr, p_top, items, rounds, bool(not racing.any()))
+
+
+def _ask(oracle: Oracle, items: np.ndarray, models) -> list[list[np.ndarray]]:
+    """One oracle call for every task of `models` at their item counts; rows in the order of `models`."""
+    asked = [(int(m), t, int(items[m, t])) for m in models for t in range(items.shape[1])]
+    answers = iter(oracle(asked))
+    return [[next(answers) for _ in range(items.shape[1])] for _ in models]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from harness.cli.commands import (
-    adaptive, catalog, compare, evaluate, import_, query, rank, report, samples, snr, variants, view,
+    adaptive, catalog, compare, evaluate, import_, query, race, rank, report, samples, snr, variants, view,
 )
 from harness.cli.commands._common import friendly
 from harness.cli.commands.hpo import hpo_app
@@ -31,6 +31,7 @@ app.add_typer(models_app, name="models")
 app.command("eval", rich_help_panel="Evaluate")(friendly(evaluate.eval_))
 app.command("rank", rich_help_panel="Rank")(friendly(rank.rank))
 app.command("compare", rich_help_panel="Rank")(friendly(compare.compare))
+app.command("race", rich_help_panel="Rank")(friendly(race.race))
 app.command("report", rich_help_panel="Rank")(friendly(report.report))
 app.command("query", rich_help_panel="Store")(friendly(query.query))
 app.command("samples", rich_help_panel="Store")(friendly(samples.samples))

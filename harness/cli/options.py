@@ -219,6 +219,9 @@ ReplayMethodsOption = Annotated[Optional[list[str]], typer.Option(
 TopOption = Annotated[int, typer.Option(
     "--top", min=1, help="Race for the top K: models stop getting items once they are surely in or out.",
     rich_help_panel=METHOD_PANEL)]
+StartOption = Annotated[int, typer.Option(
+    "--start", min=2, help="Items per task every model gets in a race's first round (then 2x, 4x, ... for the "
+    "models still racing).", rich_help_panel=METHOD_PANEL)]
 ConfidenceOption = Annotated[float, typer.Option(
     "--confidence", min=0.5, max=1.0, help="How sure the race must be of each model's side of the top-K boundary "
     "(its item-bootstrap probability of a top-K place).", rich_help_panel=METHOD_PANEL)]

@@ -69,6 +69,11 @@ class Catalog(Connection):
         """An lm-eval task's size, known once its data was loaded."""
         self.con.execute("UPDATE tasks SET n_items = ? WHERE task_id = ?", [n_items, task_id])
 
+    def task_items(self, task_ids: list[str]) -> dict[str, int | None]:
+        """Each task's number of items (None while an lm-eval task's data was never loaded)."""
+        rows = self.con.execute("SELECT task_id, n_items FROM tasks WHERE list_contains(?, task_id)", [task_ids])
+        return dict(rows.fetchall())
+
     def register_group_members(self, members) -> None:
         """Group edges as lm-eval defines them now (a group's members and rule replace what was stored)."""
         for group in dict.fromkeys(m.group for m in members):

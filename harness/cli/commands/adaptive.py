@@ -131,7 +131,8 @@ def race(
     rng = np.random.default_rng(seed)
     values = [m.loc[models].to_numpy()[:, rng.permutation(m.shape[1])] for m in matrices.values()]
     sizes = [v.shape[1] for v in values]
-    result = race_models(lambda model, task, n: values[task][model, :n], len(models), sizes, [True] * len(values),
+    result = race_models(lambda asked: [values[task][model, :n] for model, task, n in asked], len(models), sizes,
+                         [True] * len(values),
                          top, confidence=confidence, budget=budget, seed=seed)
     full = mean_win_rate(ScoreTable(tuple(models), tuple(matrices), np.stack([v.mean(axis=1) for v in values], 1),
                                     np.ones(len(values), dtype=bool))).scores
