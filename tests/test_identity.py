@@ -177,7 +177,7 @@ def test_a_v2_store_keeps_every_row_and_answer_and_its_model_is_adopted(tiny_mod
                   for t in ("tasks", "runs", "requests", "samples", "scores")}
         legacy_id = con.execute("SELECT model_id FROM models").fetchone()[0]
     with Store.open(old) as store:  # migrated to v3, with a byte-exact backup beside it
-        assert store.schema_version() == schema.SCHEMA_VERSION == 3
+        assert store.schema_version() == schema.SCHEMA_VERSION == 4
         for table, rows in before.items():
             kept = store.con.execute(f"SELECT {_v2_columns(table)} FROM {table} ORDER BY ALL").fetchall()
             assert kept == rows, table

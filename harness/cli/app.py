@@ -9,6 +9,7 @@ from harness.cli.commands import (
 )
 from harness.cli.commands._common import friendly
 from harness.cli.commands.hpo import hpo_app
+from harness.cli.commands.irt import irt_app
 from harness.cli.options import VerboseOption
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -41,6 +42,7 @@ app.command("snr", rich_help_panel="Rank")(friendly(snr.snr))
 app.add_typer(variants.variants_app, name="variants", rich_help_panel="Evaluate")
 app.add_typer(hpo_app, name="hpo", rich_help_panel="Optimizers")
 app.add_typer(adaptive.adaptive_app, name="adaptive", rich_help_panel="Rank")
+app.add_typer(irt_app, name="irt", rich_help_panel="Rank")
 tasks_app.command("list")(friendly(catalog.tasks_list))
 tasks_app.command("download")(friendly(catalog.tasks_download))
 models_app.command("list")(friendly(catalog.models_list))

@@ -114,8 +114,8 @@ RayAddressOption = Annotated[Optional[str], typer.Option(
     rich_help_panel=_SCALE)]
 
 SourceOption = Annotated[Optional[str], typer.Option(
-    "--source", help="Read an imported source (see `harness import`) instead of the evaluated runs. snr: a "
-    "per-checkpoint import, for checkpoint noise (default: item-bootstrap noise from the runs' per-item samples).",
+    "--source", help="Read an imported source (see `harness import`) instead of the evaluated runs. irt fit: a "
+    "per-item import (`harness import items`). snr: a per-checkpoint import, for checkpoint noise (default: item-bootstrap noise from the runs' per-item samples).",
     rich_help_panel=INPUT_PANEL)]
 SnrFilterOption = Annotated[Optional[int], typer.Option(
     "--snr-filter", min=1, help="Rank on only the K benchmarks with the highest signal-to-noise ratio (report: "
@@ -215,6 +215,9 @@ RepeatsOption = Annotated[int, typer.Option(
     rich_help_panel=METHOD_PANEL)]
 ReplayMethodsOption = Annotated[Optional[list[str]], typer.Option(
     "--methods", help="random, random+regression, irt, cat (repeat, or comma-separate). Default: all four.",
+    rich_help_panel=METHOD_PANEL)]
+IrtModelOption = Annotated[str, typer.Option(
+    "--model", help="Item response model: 2pl (difficulty and discrimination per item) or 1pl (difficulty only).",
     rich_help_panel=METHOD_PANEL)]
 TopOption = Annotated[int, typer.Option(
     "--top", min=1, help="Race for the top K: models stop getting items once they are surely in or out.",

@@ -15,7 +15,7 @@ RUN_SETTINGS = """md5(concat_ws('|', backend, backend_args->>'dtype', split_part
 MODEL_LABEL = """CASE WHEN namespace <> '' AND EXISTS (SELECT 1 FROM models o WHERE o.namespace = '' AND o.name = models.name)
     THEN name || ' [' || namespace || ']' ELSE name END"""
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 # Each entry upgrades the schema from version (index) to version (index + 1).
@@ -114,5 +114,19 @@ MIGRATIONS: list[list[str]] = [
             WHERE r.status = 'done' AND s.metric = t.primary_metric
             QUALIFY row_number() OVER (PARTITION BY m.label, t.name, t.config_hash, r.settings, r.item_limit
                                        ORDER BY s.n DESC, r.finished_at DESC) = 1""",
+    ],
+    [
+        # Item response models (`harness irt fit`): one fit per task, with its provenance (the per-item import or
+        # the evaluated runs it was fitted on, the competitors, the seed, when), its items' parameters and the
+        # abilities of the competitors it saw. P(score) = sigmoid(discrimination * (ability - difficulty)).
+        """CREATE TABLE irt_fits (
+            fit_id VARCHAR PRIMARY KEY, task VARCHAR NOT NULL, model VARCHAR NOT NULL, source VARCHAR,
+            run_ids VARCHAR[], seed INTEGER NOT NULL, n_competitors INTEGER, n_items INTEGER, converged BOOLEAN,
+            n_iter INTEGER, objective DOUBLE, created_at TIMESTAMPTZ)""",
+        """CREATE TABLE irt_items (
+            fit_id VARCHAR NOT NULL, item VARCHAR NOT NULL, difficulty DOUBLE, discrimination DOUBLE,
+            PRIMARY KEY (fit_id, item))""",
+        """CREATE TABLE irt_abilities (
+            fit_id VARCHAR NOT NULL, competitor VARCHAR NOT NULL, ability DOUBLE, PRIMARY KEY (fit_id, competitor))""",
     ],
 ]

@@ -52,6 +52,7 @@ def replay(
     from harness.report.formats import check_format, render
     from harness.store import Store
     from tournaments.adaptive import METHODS, SPLITS
+    from harness.tables.items import imported_item_matrices
     from tournaments.adaptive import replay as replay_matrix
 
     check_format(fmt)
@@ -65,7 +66,7 @@ def replay(
         raise HarnessError(f"--methods {unknown[0]!r}: choose among {', '.join(METHODS)}")
     with Store.open(db, read_only=True, busy_timeout=busy_timeout) as store:
         frame = store.external_rows(source)
-    matrices, notes = item_matrices(frame, source, split_list(tasks))
+    matrices, notes = imported_item_matrices(frame, source, split_list(tasks))
     results = []
     for task, matrix in matrices.items():
         try:
@@ -76,31 +77,6 @@ def replay(
     table = pd.concat(results, ignore_index=True)
     render(table, fmt, out, title=f"adaptive replay ({source}, budget {budget:g}, split {split}, {folds} folds)",
            notes=tuple(notes))
-
-
-def item_matrices(frame: pd.DataFrame, source: str, tasks: list[str]) -> tuple[dict[str, pd.DataFrame], list[str]]:
-    """One complete (models x items) frame per task, sorted by name, and a note per task that lost models."""
-    if frame["replicate"].eq("").all():
-        raise HarnessError(f"--source '{source}': not a per-item import (import it with `harness import items`)")
-    frame = frame[~frame["is_aggregate"]]
-    known = sorted(frame["benchmark"].unique())
-    missing = [t for t in tasks if t not in known]
-    if missing:
-        raise HarnessError(f"--tasks {missing[0]!r}: not in '{source}' (tasks: {', '.join(known)})")
-    values = frame["value"].to_numpy(dtype=float)
-    if np.any(np.isnan(values) | (values < 0) | (values > 1)):
-        raise HarnessError(f"--source '{source}': scores outside [0, 1]; replay needs per-item scores")
-    matrices, notes = {}, []
-    for task in tasks or known:
-        rows = frame[frame["benchmark"] == task]
-        wide = rows.pivot(index="competitor", columns="replicate", values="value").sort_index().sort_index(axis=1)
-        complete = wide.dropna()
-        dropped = wide.shape[0] - complete.shape[0]
-        if dropped:
-            notes.append(f"{task}: {dropped} of {wide.shape[0]} models miss some of its {wide.shape[1]} items "
-                         f"and were left out")
-        matrices[task] = complete
-    return matrices, notes
 
 
 def race(
@@ -119,12 +95,13 @@ def race(
     from harness.report.formats import check_format, render
     from harness.store import Store
     from tournaments import ScoreTable, mean_win_rate
+    from harness.tables.items import imported_item_matrices
     from tournaments.race import race as race_models
 
     check_format(fmt)
     with Store.open(db, read_only=True, busy_timeout=busy_timeout) as store:
         frame = store.external_rows(source)
-    matrices, notes = item_matrices(frame, source, split_list(tasks))
+    matrices, notes = imported_item_matrices(frame, source, split_list(tasks))
     models = sorted(set.intersection(*(set(m.index) for m in matrices.values())))
     if not 1 <= top < len(models):
         raise HarnessError(f"--top {top}: give 1 to {len(models) - 1} ({len(models)} models have every item)")

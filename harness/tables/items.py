@@ -1,0 +1,56 @@
+"""Per-item (competitors x items) matrices per task, from a per-item import or from evaluated runs: what item
+response models are fitted on and what replays and races read."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from harness.common.errors import HarnessError
+from harness.store import Store
+from harness.tables.scores import comparable
+
+
+def imported_item_matrices(frame: pd.DataFrame, source: str, tasks: list[str]) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """One complete (models x items) frame per task, sorted by name, and a note per task that lost models."""
+    if frame["replicate"].eq("").all():
+        raise HarnessError(f"--source '{source}': not a per-item import (import it with `harness import items`)")
+    frame = frame[~frame["is_aggregate"]]
+    known = sorted(frame["benchmark"].unique())
+    missing = [t for t in tasks if t not in known]
+    if missing:
+        raise HarnessError(f"--tasks {missing[0]!r}: not in '{source}' (tasks: {', '.join(known)})")
+    values = frame["value"].to_numpy(dtype=float)
+    if np.any(np.isnan(values) | (values < 0) | (values > 1)):
+        raise HarnessError(f"--source '{source}': scores outside [0, 1]; replay needs per-item scores")
+    matrices, notes = {}, []
+    for task in tasks or known:
+        rows = frame[frame["benchmark"] == task]
+        wide = rows.pivot(index="competitor", columns="replicate", values="value").sort_index().sort_index(axis=1)
+        complete = wide.dropna()
+        dropped = wide.shape[0] - complete.shape[0]
+        if dropped:
+            notes.append(f"{task}: {dropped} of {wide.shape[0]} models miss some of its {wide.shape[1]} items "
+                         f"and were left out")
+        matrices[task] = complete
+    return matrices, notes
+
+
+def evaluated_item_matrices(store: Store, tasks: list[str], limit: int | None = None
+                            ) -> tuple[dict[str, pd.DataFrame], list[str], dict[str, list[str]]]:
+    """(matrices, notes, run ids per task) of the evaluated runs, made comparable as `harness rank` makes them (one
+    task version and settings, the items every model has); tasks whose per-item values leave [0, 1] (bits per byte)
+    are left out with a note."""
+    chosen = comparable(store, tasks=tasks or None, limit=limit)
+    matrices, notes, runs = {}, list(chosen.note_lines()), {}
+    for task, rows in chosen.items.groupby("task", sort=True):
+        values = rows["value"].to_numpy(dtype=float)
+        if np.any((values < 0) | (values > 1)):
+            notes.append(f"{task}: per-item values outside [0, 1] (not a per-item score); left out")
+            continue
+        matrices[task] = rows.pivot(index="model", columns="doc_id", values="value").sort_index()
+        matrices[task].columns = matrices[task].columns.astype(str)
+        runs[task] = sorted(chosen.rows.loc[chosen.rows["task"] == task, "run_id"])
+    if not matrices:
+        raise HarnessError("no evaluated task has per-item scores in [0, 1]; run `harness eval` first or give --source")
+    return matrices, notes, runs
