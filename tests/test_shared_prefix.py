@@ -110,10 +110,12 @@ def test_greedy_flags_and_left_truncation(tiny_model):
 
 
 def test_rolling_loglikelihood_is_plain(tiny_model):
+    """All windows of all documents in one scorer call (backends/rolling.py) = HFLM's windows in document order:
+    documents of one window and of several (max_length 24), more windows than one batch, an empty-ish text."""
     plain, ours = pair(tiny_model, 4, max_length=24)
-    texts = [Instance(request_type="loglikelihood_rolling", doc={}, arguments=(SHOTS,), idx=0),
-             Instance(request_type="loglikelihood_rolling", doc={}, arguments=("the cat sat",), idx=0)]
-    assert ours.loglikelihood_rolling(texts) == pytest.approx(plain.loglikelihood_rolling(texts), abs=TOL)
+    texts = [SHOTS, "the cat sat", SHOTS[:70], "a", SHOTS[40:] + " " + SHOTS, "red blue sky water fire earth"]
+    requests = [Instance(request_type="loglikelihood_rolling", doc={}, arguments=(t,), idx=0) for t in texts]
+    assert ours.loglikelihood_rolling(requests) == pytest.approx(plain.loglikelihood_rolling(requests), abs=TOL)
 
 
 def test_harness_eval_stores_plain_per_item_acc(tiny_model, tmp_path):

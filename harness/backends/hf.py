@@ -13,18 +13,18 @@ from harness.backends.split import encode_pair
 
 def build_hf(path: Path, batch_size: int, device: str, dtype: str, trust_remote_code: bool = False,
              shared_prefix: bool = True) -> LM:
-    """lm-eval's HFLM over a local folder, scoring each multiple-choice context once (SharedPrefixHFLM; plain
-    HFLM scoring with shared_prefix=False, for measurements against lm-eval's own rows); both seed each sampled
-    generation request on its own (SeededHFLM).
+    """lm-eval's HFLM over a local folder, scoring each multiple-choice context once (SharedPrefixHFLM; HFLM's
+    own scoring with shared_prefix=False, for measurements against lm-eval's own rows); both seed each sampled
+    generation request on its own and score rolling windows in one call (HarnessHFLM).
 
     lm-eval's own context grouping (logits_cache) stays on for what the shared path leaves to it. Both
     safety switches are explicit (never the library's default): remote code only when the user allowed it,
     and safetensors only (pickle checkpoints were converted by harness.weights.models first).
     """
-    from harness.backends.seeded_hf import SeededHFLM
+    from harness.backends.hflm import HarnessHFLM
     from harness.backends.shared_prefix import SharedPrefixHFLM
 
-    return (SharedPrefixHFLM if shared_prefix else SeededHFLM)(
+    return (SharedPrefixHFLM if shared_prefix else HarnessHFLM)(
         pretrained=str(path), batch_size=batch_size, device=device, dtype=dtype, logits_cache=True,
         trust_remote_code=trust_remote_code, use_safetensors=True)
 

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from harness.backends.seeded_hf import SeededHFLM
+from harness.backends.hflm import HarnessHFLM
 
 Request = tuple[tuple[str, str] | None, list[int], list[int]]
 
@@ -71,7 +71,7 @@ class _Unsupported(Exception):
     """The model's cache cannot be reused exactly; HFLM's own path answers instead."""
 
 
-class SharedPrefixHFLM(SeededHFLM):
+class SharedPrefixHFLM(HarnessHFLM):
     """HFLM whose log-likelihoods compute each shared context once; results equal HFLM's (fp rounding aside)."""
 
     _sharing: bool | None = None  # None: not yet known for this model
@@ -79,7 +79,8 @@ class SharedPrefixHFLM(SeededHFLM):
     def _loglikelihood_tokens(self, requests: list[Request], disable_tqdm: bool = False,
                               override_bs: int | None = None) -> list[tuple[float, bool]]:
         plain = super()._loglikelihood_tokens
-        if override_bs is not None or not self._can_share():  # override_bs: rolling windows
+        rolling = bool(requests) and requests[0][0] is None  # rolling windows (backends/rolling.py): no shared context
+        if rolling or override_bs is not None or not self._can_share():
             return plain(requests, disable_tqdm=disable_tqdm, override_bs=override_bs)
         groups, rest = plan(requests, self.max_length)
         if not groups:

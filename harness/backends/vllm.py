@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from lm_eval.api.model import TemplateLM
-from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
+
+from harness.backends.rolling import rolling_loglikelihoods
 
 TokenRequest = tuple[tuple[str, str], list[int], list[int]]
 
@@ -136,17 +137,8 @@ class VllmLM(TemplateLM):
     def loglikelihood_rolling(self, requests, disable_tqdm: bool = False) -> list[float]:
         """Disjoint windows predicting at most `window` tokens each, the first opened by the prefix token, as HFLM
         does with its max_length; documents within one window score identically on both backends."""
-        windows, owners = [], []
-        for owner, (text,) in enumerate(req.args for req in requests):
-            for context, continuation in map(make_disjoint_window, get_rolling_token_windows(
-                    token_list=self.tok_encode(text), prefix_token=self.prefix_token_id,
-                    max_seq_len=self.window, context_len=1)):
-                windows.append(((None, None), context, continuation))
-                owners.append(owner)
-        totals = [0.0] * len(requests)
-        for owner, (logprob, _) in zip(owners, self._loglikelihood_tokens(windows)):
-            totals[owner] += logprob
-        return totals
+        return rolling_loglikelihoods([req.args[0] for req in requests], self.tok_encode, self.prefix_token_id,
+                                      self.window, self._loglikelihood_tokens)
 
     # generation ------------------------------------------------------------------------
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
