@@ -46,7 +46,8 @@ def evaluate(models: Sequence[str | ModelSpec], tasks: Sequence[str], db: str | 
     plan = resolve_tasks(list(tasks), root / "tasks", tuple(str(p) for p in include_path))
     resolved = [model_registry.materialize(ref, root / "models") for ref in refs]
     check_names(resolved)
-    with Store.open(db or default_db(), busy_timeout=busy_timeout) as store:
+    # share: the store is let go between chunks, so rank, query and report can read it while this runs
+    with Store.open(db or default_db(), busy_timeout=busy_timeout, share=True) as store:
         runner = Runner(store, settings, root, display if isinstance(display, Display) else Display(display),
                         make_executor(executor, root, shards, ray_address))
         return runner.run(resolved, plan.tasks, plan.members)

@@ -22,7 +22,14 @@ import pyarrow as pa
 from harness.common.errors import HarnessError
 from harness.store import schema
 
+class DamagedStore(HarnessError):
+    """A harness store changed by hand so that the schema no longer holds (refused everywhere but `harness query`)."""
+
+
 _LOCK_PID = re.compile(r"\(PID (\d+)\)")
+# How long a process that finds the store held by a sharing writer (an eval, which lets go of the file between its
+# chunks) keeps trying, whatever its --busy-timeout: the writer holds it for one chunk's write at a time.
+SHARED_WAIT_S = 120.0
 
 
 
@@ -63,6 +70,106 @@ def _alive(pid: int) -> bool:
 
 
 
+class WriterLock:
+    """Who may write while an evaluation shares the file. DuckDB's own lock admits one process at a time, readers
+    included, so an eval holding it for minutes refused every `rank` and `query`; a sharing writer (Connection.open
+    with share=True) therefore closes its DuckDB connection between chunks and holds this lock instead for its whole
+    life: an advisory flock(2) on the database file. On Linux it is separate from DuckDB's fcntl locks, so readers
+    open the file between chunks, while every other harness writer still finds the store busy. Where flock is
+    missing (not POSIX) nothing is shared: the eval keeps its DuckDB connection as before."""
+
+    def __init__(self, handle):
+        self._handle = handle
+
+    @staticmethod
+    def available() -> bool:
+        try:
+            import fcntl  # noqa: F401
+        except ImportError:
+            return False
+        return True
+
+    @classmethod
+    def take(cls, path: Path, busy_timeout: float) -> "WriterLock":
+        """Hold the lock (waiting up to busy_timeout), or refuse in one line naming the holder."""
+        import fcntl
+
+        handle = open(path, "rb")  # closed only in release(), after the DuckDB connection: see release()
+        try:
+            _wait(path, busy_timeout, lambda: fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB))
+        except BaseException:
+            handle.close()
+            raise
+        return cls(handle)
+
+    def release(self) -> None:
+        """Closing a descriptor drops every fcntl lock this process holds on the file, DuckDB's included (POSIX),
+        so the handle is closed last, once no DuckDB connection of ours is open on the file."""
+        self._handle.close()
+
+    @staticmethod
+    def held(path: Path) -> bool:
+        """Whether another process holds the writer lock now (probed before any DuckDB connection of ours is open
+        on the file, see release())."""
+        if not WriterLock.available() or not path.exists():
+            return False
+        import fcntl
+
+        with open(path, "rb") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return False
+
+    @staticmethod
+    def wait_until_free(path: Path, busy_timeout: float) -> None:
+        """For a writer that does not share: wait (up to busy_timeout) while an evaluation holds the writer lock."""
+        if WriterLock.available() and path.exists():
+            _wait(path, busy_timeout, lambda: WriterLock.held(path) and _raise(BlockingIOError()))
+
+
+def _raise(exc: BaseException):
+    raise exc
+
+
+def _flock_holder(path: Path) -> str:
+    """Who holds an flock on `path`, from /proc/locks (Linux), in _lock_holder's words."""
+    try:
+        info = path.stat()
+        wanted = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
+        for line in Path("/proc/locks").read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 6 and parts[1] == "FLOCK" and parts[5] == wanted and parts[4] != str(os.getpid()):
+                return _lock_holder(f"(PID {parts[4]})")
+    except (OSError, ValueError):
+        pass
+    return "another process"
+
+
+def _wait(path: Path, busy_timeout: float, attempt) -> None:
+    """attempt() until it stops raising BlockingIOError, with backoff, for up to busy_timeout seconds; then the
+    one-line busy refusal naming the writer that holds the store."""
+    deadline, delay = time.monotonic() + busy_timeout, 0.05
+    while True:
+        try:
+            attempt()
+            return
+        except BlockingIOError:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _busy(path, _flock_holder(path), busy_timeout) from None
+            time.sleep(min(delay, left))
+            delay = min(delay * 2, 1.0)
+
+
+def _busy(path: Path, holder: str, busy_timeout: float) -> HarnessError:
+    waited = f"waited {busy_timeout:g} s; " if busy_timeout > 0 else ""
+    return HarnessError(f"database is busy: {path} is in use by {holder}; {waited}let it finish, or wait for it with "
+                        "--busy-timeout SECONDS (or HARNESS_BUSY_TIMEOUT)")
+
+
 def _open_error(path: Path, message: str) -> HarnessError:
     if "not a valid DuckDB database" in message or "invalid" in message.lower():
         return HarnessError(f"--db {path}: not a DuckDB database file")
@@ -90,21 +197,46 @@ def _now() -> datetime:
 class Connection:
     """A connection to one DuckDB file; use as a context manager so the lock is always released."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, read_only: bool):
-        self.con = con
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, read_only: bool,
+                 writer_lock: WriterLock | None = None):
+        self._con: duckdb.DuckDBPyConnection | None = con
         self.path = path
         self.read_only = read_only
+        self._writer_lock = writer_lock
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection; a sharing writer that let go of the file between chunks opens it again here,
+        waiting while readers have it (they hold it for one command; at most SHARED_WAIT_S)."""
+        if self._con is None:
+            self._con = self._connect(self.path, self.read_only, SHARED_WAIT_S)
+        return self._con
+
+    @property
+    def shared(self) -> bool:
+        return self._writer_lock is not None
+
+    def release(self) -> None:
+        """Let readers in: a sharing writer closes its DuckDB connection after a committed write (a chunk, a run
+        started or finished), and the next use reopens it. No-op for everyone else, and never inside a transaction
+        (callers release after COMMIT)."""
+        if self._writer_lock is not None and self._con is not None:
+            self._con.close()
+            self._con = None
 
     @classmethod
     def open(cls, path: str | Path, read_only: bool = False, busy_timeout: float | None = None,
-             allow_foreign_sql: bool = False) -> "Connection":
+             allow_foreign_sql: bool = False, share: bool = False) -> "Connection":
         """Open (creating, or migrating with a backup first); a file another process holds is waited for
         up to `busy_timeout` seconds (default $HARNESS_BUSY_TIMEOUT, else 0), then refused in one line.
 
         A store file is untrusted input (stores are shared): DuckDB reaches nothing but this database, whatever
         SQL runs (see _SANDBOX), and a store holding views or macros other than the schema's is refused in one
         line, as harness SQL would run them. allow_foreign_sql=True is for `harness query`, where people look
-        inside a store and repair it; foreign_sql() says what is there."""
+        inside a store and repair it; foreign_sql() says what is there.
+
+        share=True (a long evaluation): the file is let go between chunks (see release() and WriterLock), so
+        read-only verbs run meanwhile; other writers still find it busy."""
         path = Path(path)
         if read_only and not path.exists():
             raise HarnessError(f"--db {path}: no such database (run `harness eval` first)")
@@ -114,16 +246,32 @@ class Connection:
             path.parent.mkdir(parents=True, exist_ok=True)
             if not path.exists():
                 cls._create(path)
-        con = cls._connect(path, read_only, _busy_timeout(busy_timeout))
-        store = cls(con, path, read_only)
+        wait = _busy_timeout(busy_timeout)
+        writer_lock = None
+        if not read_only and share and WriterLock.available():
+            writer_lock = WriterLock.take(path, wait)
+        elif not read_only:
+            WriterLock.wait_until_free(path, wait)
+        try:
+            con = cls._connect(path, read_only, wait)
+        except BaseException:
+            if writer_lock is not None:
+                writer_lock.release()
+            raise
+        store = cls(con, path, read_only, writer_lock)
         try:
             if not allow_foreign_sql:  # macros first: one can stand in for a function that the migrations call
                 store._refuse_foreign_sql("macro")
-            store._check_schema()
+            try:
+                store._check_schema()
+            except DamagedStore:
+                if not allow_foreign_sql:  # `harness query` opens it anyway: that is where it gets repaired
+                    raise
             if not allow_foreign_sql:  # views once migrated: an older schema's views may differ from today's
                 store._refuse_foreign_sql("view")
+                store._refuse_missing_schema()
         except BaseException:
-            con.close()
+            store.close()
             raise
         return store
 
@@ -156,9 +304,10 @@ class Connection:
 
     @staticmethod
     def _connect(path: Path, read_only: bool, busy_timeout: float = 0.0) -> duckdb.DuckDBPyConnection:
-        """DuckDB allows one writing process per file and takes an OS lock; a held lock is retried with
-        backoff until `busy_timeout` runs out, then refused in one line naming the holder."""
-        deadline, delay = time.monotonic() + busy_timeout, 0.05
+        """DuckDB allows one process per file (a writer, or readers) and takes an OS lock; a held lock is retried
+        with backoff until `busy_timeout` runs out, then refused in one line naming the holder. Held by a sharing
+        writer (an eval, which lets go between chunks), it is retried for at least SHARED_WAIT_S."""
+        started, delay = time.monotonic(), 0.05
         while True:
             try:
                 return duckdb.connect(str(path), read_only=read_only, config=dict(Connection._SANDBOX))
@@ -166,12 +315,10 @@ class Connection:
                 message = str(exc)
                 if "lock" not in message.lower():
                     raise _open_error(path, message) from None
-                left = deadline - time.monotonic()
+                wait = max(busy_timeout, SHARED_WAIT_S) if WriterLock.held(path) else busy_timeout
+                left = started + wait - time.monotonic()
                 if left <= 0:
-                    waited = f"waited {busy_timeout:g} s; " if busy_timeout > 0 else ""
-                    raise HarnessError(
-                        f"database is busy: {path} is in use by {_lock_holder(message)}; {waited}let it finish, or "
-                        "wait for it with --busy-timeout SECONDS (or HARNESS_BUSY_TIMEOUT)") from None
+                    raise _busy(path, _lock_holder(message), wait) from None
                 time.sleep(min(delay, left))
                 delay = min(delay * 2, 1.0)
 
@@ -192,9 +339,15 @@ class Connection:
         return {key: "\n".join(sorted(parts)) for key, parts in found.items()}
 
     @staticmethod
+    def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+        return {row[0] for row in con.execute(
+            "SELECT table_name FROM system.main.duckdb_tables() WHERE schema_name = 'main' AND NOT temporary").fetchall()}
+
+    @staticmethod
     def _schema_sql() -> dict[tuple[str, str, str], str]:
-        """The views and macros the migrations create, as this DuckDB writes them: built once per schema in a
-        scratch in-memory database, so a store's objects are compared like with like."""
+        """The views and macros the migrations create, as this DuckDB writes them (and, under the key ("table",
+        "main", NAME), the tables): built once per schema in a scratch in-memory database, so a store's objects
+        are compared like with like."""
         key = repr(schema.MIGRATIONS)
         if key not in Connection._schema_objects:
             with duckdb.connect(":memory:", config=dict(Connection._SANDBOX)) as con:
@@ -203,8 +356,21 @@ class Connection:
                         con.execute(statement)
                 except duckdb.Error:
                     pass  # it fails on the store too, where _check_schema reports it in one line
-                Connection._schema_objects[key] = Connection._sql_objects(con)
+                objects = Connection._sql_objects(con)
+                objects.update({("table", "main", name): "" for name in Connection._tables(con)})
+                Connection._schema_objects[key] = objects
         return Connection._schema_objects[key]
+
+    def _refuse_missing_schema(self) -> None:
+        """A store damaged by hand (`harness query --write "DROP VIEW leaderboard"`) is refused in one line naming
+        what is gone, before a verb's query meets it; `harness query` still opens it, for repairs."""
+        present = set(self._sql_objects(self.con, ("view", "macro"))) | {
+            ("table", "main", name) for name in self._tables(self.con)}
+        missing = sorted(f"{kind} '{name}'" for kind, namespace, name in set(self._schema_sql()) - present)
+        if missing:
+            shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+            raise DamagedStore(f"--db {self.path}: damaged: the schema's {shown} is missing; restore the file from a "
+                               "copy, or re-create it with `harness query --write`")
 
     def foreign_sql(self, *kinds: str) -> list[str]:
         """The views and macros (or only `kinds` of them) in this store that the schema does not create, or
@@ -271,10 +437,20 @@ class Connection:
                 raise HarnessError(f"--db {self.path}: a DuckDB file, but not a harness store (no meta table)")
             return 0
         row = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        return int(row[0]) if row else 0
+        if row is None:
+            return 0
+        if not re.fullmatch(r"[0-9]+", str(row[0])):  # int() would also take ' 4', '٤' and '4_0'
+            raise DamagedStore(f"--db {self.path}: damaged: meta.schema_version is {row[0]!r}, not a version number "
+                               f"(this harness writes {schema.SCHEMA_VERSION}); repair it with `harness query --write`")
+        return int(row[0])
 
     def close(self) -> None:
-        self.con.close()
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+        if self._writer_lock is not None:
+            self._writer_lock.release()
+            self._writer_lock = None
 
     def __enter__(self) -> "Connection":
         return self

@@ -28,6 +28,7 @@ class Runs(Connection):
             [run_id, model_id, task_id, backend, json.dumps(backend_args), item_limit, _now(),
              json.dumps(environment), answer_scope or run_id],
         )
+        self.release()
 
     def score(self, run_id: str, metric: str) -> float | None:
         row = self.con.execute("SELECT value FROM scores WHERE run_id = ? AND metric = ?", [run_id, metric]).fetchone()
@@ -38,6 +39,7 @@ class Runs(Connection):
             "UPDATE runs SET status = 'failed', error = ?, finished_at = ? WHERE run_id = ?",
             [error, _now(), run_id],
         )
+        self.release()
 
     def finish_run(self, run_id: str, samples: pa.Table, scores: pa.Table, counts: dict[str, int]) -> None:
         """Write a run's samples and scores and mark it done, all in one transaction."""
@@ -56,10 +58,17 @@ class Runs(Connection):
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
+        self.release()
 
     def cached_requests(self, run_id: str, request_type: str) -> pd.DataFrame:
         """This run's answered requests, and the answers other runs of its answer scope hold (doc_id and idx -1:
         known answers without a row of this run yet)."""
+        try:
+            return self._cached_requests(run_id, request_type)
+        finally:
+            self.release()  # the model computes next: readers may come in meanwhile
+
+    def _cached_requests(self, run_id: str, request_type: str) -> pd.DataFrame:
         return self.con.execute(
             """SELECT req_hash, doc_id, idx, logprob, is_greedy, generation FROM requests
                WHERE run_id = $run AND request_type = $type
@@ -95,6 +104,7 @@ class Runs(Connection):
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
+        self.release()  # between chunks the file is free for readers (a sharing writer only)
 
     def requests_for_run(self, run_id: str) -> pd.DataFrame:
         return self.con.execute(
