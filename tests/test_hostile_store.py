@@ -33,7 +33,7 @@ PLANTS = {
     "models table swapped for a view": [
         "ALTER TABLE models RENAME TO models_kept",
         "CREATE VIEW models AS SELECT model_id, name || (SELECT trim(content) FROM read_text('{secret}')) AS name, "
-        "kind, source, fingerprint, n_params, parents, recipe, created_at FROM models_kept"],
+        "kind, origin, fingerprint, n_params, parents, recipe, created_at FROM models_kept"],
     "macro replaces a built-in": [
         """CREATE MACRO "left"(s, n) AS (SELECT trim(content) FROM read_text('{secret}'))"""],
 }
@@ -128,6 +128,32 @@ def test_views_of_ones_own_are_refused_until_dropped(tmp_path):
         assert dropped.exit_code == 0, dropped.output
     ranked = runner.invoke(app, ["rank", "--db", str(db)])
     assert ranked.exit_code == 0 and not ranked.stderr, ranked.output
+
+
+@pytest.mark.parametrize("damage, culprit", [
+    ("DROP VIEW leaderboard", "the schema's view 'leaderboard' is missing"),
+    ("DROP TABLE irt_abilities", "the schema's table 'irt_abilities' is missing"),
+    ("UPDATE meta SET value = 'abc' WHERE key = 'schema_version'", "meta.schema_version is 'abc', not a version"),
+    ("UPDATE meta SET value = '٤' WHERE key = 'schema_version'", "meta.schema_version is '٤', not a version"),
+])
+def test_a_store_damaged_by_hand_is_refused_in_one_line_and_query_still_opens_it(tmp_path, damage, culprit):
+    """Issue 17: after `query --write` drops a view or garbles the schema version, verbs raised a DuckDB
+    CatalogException or int()'s ValueError; now every verb says what is damaged, and `query` opens it for repair."""
+    db = tmp_path / "h.duckdb"
+    fill_store(db)
+    damaged = runner.invoke(app, ["query", damage, "--db", str(db), "--write"])
+    assert damaged.exit_code == 0, damaged.output
+    board = tmp_path / "board.csv"
+    board.write_text("model,b1\nx,0.1\ny,0.3\n")
+    before = digest(db)
+    for verb in (["rank"], ["models", "list"], ["report", "--out", str(tmp_path / "r.html")], ["snr"],
+                 ["import", "csv", str(board), "--wide", "--name", "x"]):
+        refused = runner.invoke(app, [*verb, "--db", str(db)])
+        assert refused.exit_code == 2, (verb, refused.output)
+        one_line_error(refused, f"--db {db}: damaged", culprit)
+        assert digest(db) == before, verb
+    looked = runner.invoke(app, ["query", "SELECT count(*) AS n FROM models", "--db", str(db), "--csv"])
+    assert looked.exit_code == 0 and looked.stdout.splitlines() == ["n", "3"], looked.output
 
 
 def test_writing_verbs_work_without_external_access(tmp_path):

@@ -249,6 +249,11 @@ def test_malformed_files_say_where_and_store_nothing(shared_data, tmp_path, db):
     pythia = tmp_path / "pythia" / "pythia-160m" / "five-shot"
     shutil.copytree(shared_data / "pythia-v1-evals" / "pythia-160m" / "five-shot", pythia)
     (pythia / "160m-5shot_step13000.json").write_text('{"results": {"arc_easy": {"acc": 0.4,}}}')
+    strings = tmp_path / "strings" / "m1"  # lm-eval's layout with every metric a string (was a KeyError)
+    strings.mkdir(parents=True)
+    (strings / "results_2024.json").write_text(json.dumps({
+        "results": {"arc_easy": {"alias": "arc_easy", "acc,none": "0.5", "acc_stderr,none": "N/A"}},
+        "versions": {"arc_easy": 1}, "model_name": "m1"}))
     cases = [
         (["csv", shared_data / IBM / "opencompass_academic_240829.csv", "--wide"],
          "opencompass_academic_240829.csv:21: expected 10 fields, got 5"),
@@ -263,6 +268,7 @@ def test_malformed_files_say_where_and_store_nothing(shared_data, tmp_path, db):
          f"190M-5xC.csv:5: column '{bad_column}': non-numeric value 'oops'"),
         (["checkpoints", tmp_path / "pythia", "--layout", "lm-eval"],
          "160m-5shot_step13000.json:1: column 38: invalid JSON (Expecting property name"),
+        (["lm-eval", tmp_path / "strings"], "strings: no task reports a numeric metric"),
     ]
     before = digest(db)
     for args, message in cases:

@@ -90,10 +90,13 @@ def read_lm_eval_runs(path: str | Path, name: str | None = None) -> ImportedRuns
         row = samples[twice].iloc[0]
         raise MalformedFileError(f"{root / row.run}: task {row.task!r}: doc_id {row.doc_id} appears twice "
                                  f"for metric {row.metric!r}")
+    if runs.empty:  # every metric a string, a list or NaN: nothing to rank
+        raise MalformedFileError(f"{root}: no task reports a numeric metric (values that are not one number are "
+                                 "left out)")
     groups = _groups(root, sorted(runs["run"].unique()))
-    is_group = [task in groups[run] for run, task in zip(runs["run"], runs["task"])]
+    is_group = pd.Series([task in groups[run] for run, task in zip(runs["run"], runs["task"])], index=runs.index)
     skipped = sorted(set(runs.loc[is_group, "task"]))
-    runs = runs[[not g for g in is_group]].assign(key=_metric_keys)
+    runs = runs[~is_group].assign(key=_metric_keys)
     if runs.empty:
         raise MalformedFileError(f"{root}: no task results besides groups ({', '.join(skipped)})")
     models = {m: external_model(m, root) for m in runs["model"].unique()}
