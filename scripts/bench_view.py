@@ -50,14 +50,14 @@ def build(db: Path, n_models: int, n_tasks: int, n_items: int, request_models: i
         store._insert("models", pa.table({
             "model_id": ids, "name": models, "namespace": [""] * n_models,
             "kind": ["base" if base[i] == i else "variant" for i in range(n_models)],
-            "source": ["synthetic"] * n_models, "fingerprint": [f"fp-{i:05d}" for i in range(n_models)],
+            "origin": ["synthetic"] * n_models, "fingerprint": [f"fp-{i:05d}" for i in range(n_models)],
             "n_params": pa.array([135_000_000] * n_models, pa.int64()),
             "parents": pa.array([[] if base[i] == i else [ids[base[i]]] for i in range(n_models)], pa.list_(pa.string())),
             "recipe": [None if base[i] == i else json.dumps({"method": "wanda", "achieved_sparsity": 0.1 * (i % 10)})
                        for i in range(n_models)]}))
         store._insert("tasks", pa.table({
             "task_id": [f"{t}@h" for t in tasks], "name": tasks, "version": ["1"] * n_tasks,
-            "source": ["builtin"] * n_tasks, "config_hash": [f"h-{t}" for t in tasks],
+            "origin": ["builtin"] * n_tasks, "config_hash": [f"h-{t}" for t in tasks],
             "primary_metric": ["acc"] * n_tasks, "higher_is_better": [True] * n_tasks,
             "n_items": pa.array([n_items] * n_tasks, pa.int32()), "config": ["{}"] * n_tasks}))
         rule = json.dumps([{"metric": "acc", "aggregation": "mean", "weight_by_size": True}])

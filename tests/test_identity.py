@@ -156,10 +156,11 @@ def v2_store(path: Path, source: Path) -> None:
     con.execute(f"ATTACH '{source}' AS src (READ_ONLY)")
     for table in ("tasks", "runs", "requests", "samples", "scores", "task_groups"):
         names = ", ".join(r[0] for r in con.execute(f"DESCRIBE main.{table}").fetchall())
-        con.execute(f"INSERT INTO main.{table} ({names}) SELECT {names} FROM src.{table}")
+        picked = names.replace("source", "origin")  # v4 renamed tasks.source
+        con.execute(f"INSERT INTO main.{table} ({names}) SELECT {picked} FROM src.{table}")
     con.execute("""INSERT INTO main.models (model_id, name, kind, source, fingerprint, n_params, parents, recipe,
                                             created_at)
-                   SELECT left(weights_sha256, 16), name, kind, source, weights_sha256, n_params, parents, recipe,
+                   SELECT left(weights_sha256, 16), name, kind, origin, weights_sha256, n_params, parents, recipe,
                           created_at FROM src.models""")
     con.execute("UPDATE main.runs SET model_id = (SELECT model_id FROM main.models)")
     for table in ("runs", "requests", "samples", "scores"):  # v2 run ids hashed the weights-only fingerprint

@@ -340,7 +340,7 @@ def registered_variants_are_complete(db: Path, variants: Path) -> int:
         return 0
     con = duckdb.connect(str(db), read_only=True)
     try:
-        rows = con.execute("SELECT name, source, fingerprint, weights_sha256 FROM models WHERE kind = 'variant'").fetchall()
+        rows = con.execute("SELECT name, origin, fingerprint, weights_sha256 FROM models WHERE kind = 'variant'").fetchall()
     finally:
         con.close()
     for name, source, stored, weights in rows:

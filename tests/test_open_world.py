@@ -109,10 +109,10 @@ def test_group_aggregate_is_lm_evals_size_weighted_mean(world, tiny_model):
     assert {"wmdp_bio", "wmdp_chem", "wmdp_cyber"} <= set(json.loads(leaves_only.stdout)["rows"][0])
 
 
-def test_lm_eval_tasks_are_recorded_with_their_source_size_and_direction(world):
+def test_lm_eval_tasks_are_recorded_with_their_origin_size_and_direction(world):
     root, _ = world
     rows = {name: rest for name, *rest in stored(
-        root / "h.duckdb", "SELECT name, source, n_items, primary_metric, higher_is_better FROM tasks")}
+        root / "h.duckdb", "SELECT name, origin, n_items, primary_metric, higher_is_better FROM tasks")}
     assert rows["gsm8k"] == ["lm-eval", 4, "exact_match,strict-match", True]
     assert rows["hellaswag"] == ["lm-eval", 5, "acc", True]
     generations = stored(root / "h.duckdb", "SELECT count(*) FROM requests WHERE request_type = 'generate_until' "
@@ -163,7 +163,7 @@ def test_hub_id_resolves_from_the_hub_cache_offline(world, tiny_model, tmp_path)
     args = ["-m", "harness.cli", "eval", "--tasks", "arc_easy", "--limit", "2", "--display", "none"]
     done = run([*args, "--models", "tiny-org/tiny-llama"], hub_env)
     assert done.returncode == 0, done.stderr
-    assert stored(tmp_path / "h.duckdb", "SELECT name, source FROM models") == [
+    assert stored(tmp_path / "h.duckdb", "SELECT name, origin FROM models") == [
         ("tiny-org/tiny-llama", f"hub:tiny-org/tiny-llama@{commit}")]
     pinned = run([*args, "--models", f"tiny-org/tiny-llama@{commit}"], hub_env)
     assert pinned.returncode == 0 and " skipped " in pinned.stdout  # same weights, same run

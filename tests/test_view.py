@@ -33,7 +33,9 @@ from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMEDRIVER = "/usr/bin/chromedriver"
-TASKS = ("arith_add_2d", "compare_numbers")
+TASKS = ("arith_add_2d", "compare_numbers")  # multiple choice: right or wrong per item
+PPL = "english_flores"  # bits per byte, lower is better: a number per document
+ALL = (*TASKS, PPL)
 LIMIT = 12
 HOSTILE = '<script>alert("x")</script>\x1b[31m"javascript:alert(1)'
 HOSTILE_SHOWN = '<script>alert("x")</script>\\x1b[31m"javascript:alert(1)'  # as the page shows it: text, ESC escaped
@@ -65,14 +67,14 @@ def view_db(tiny_model, tmp_path_factory) -> Path:
     (root / "recipe.toml").write_text(RECIPE.format(tiny=tiny_model))
     (root / "study.toml").write_text(STUDY)
     for args in (["variants", "make", str(root / "recipe.toml"), "--display", "none"],
-                 ["eval", "--models", f"{tiny_model},tiny-mag50", "--tasks", ",".join(TASKS), "--limit", str(LIMIT),
+                 ["eval", "--models", f"{tiny_model},tiny-mag50", "--tasks", ",".join(ALL), "--limit", str(LIMIT),
                   "--display", "none"],
                  ["hpo", "run", str(root / "study.toml"), "--quiet"]):
         result = runner.invoke(app, args, env=env)
         assert result.exit_code == 0, result.output
     con = duckdb.connect(str(db))
     try:  # an imported model (namespace lm-eval) whose name is hostile, answering as the variant did
-        con.execute("""INSERT INTO models (model_id, name, namespace, kind, source, fingerprint, n_params, parents)
+        con.execute("""INSERT INTO models (model_id, name, namespace, kind, origin, fingerprint, n_params, parents)
                        SELECT 'id-hostile', ?, 'lm-eval', 'external', 'import', 'fp-hostile', n_params, []
                        FROM models WHERE name = 'tiny-mag50'""", [HOSTILE])
         runs = [r[0] for r in con.execute("SELECT run_id FROM runs JOIN models USING (model_id) "
@@ -231,13 +233,13 @@ def test_leaderboard_shows_the_stores_numbers(server, browser, view_db):
         shown = HOSTILE_SHOWN if rec.competitor == HOSTILE else rec.competitor
         assert on_screen[shown] == (rec.rank, pytest.approx(rec.score, abs=1e-4))
     cells = sql(view_db, "SELECT model, task, value FROM leaderboard")
-    assert len(cells) == 3 * len(TASKS)
+    assert len(cells) == 3 * len(ALL)
     for model, task, value in cells:
         row = rows[models.index(HOSTILE_SHOWN if model == HOSTILE else model)]
         index = [i for i, h in enumerate(headers) if h.startswith(task + " ")][0]
         assert float(row[index]) == pytest.approx(value, abs=1e-4)
     said = driver.find_element(By.CSS_SELECTOR, "ul.notes").text
-    assert "3 models on 2 tasks" in said and "task version" in said
+    assert "3 models on 3 tasks" in said and "task version" in said
 
 
 def test_sort_by_a_column_and_back(server, browser):
@@ -252,6 +254,11 @@ def test_sort_by_a_column_and_back(server, browser):
     values = [float(v) for v in column(browser.rows("board"), headers,
                                        next(h for h in headers if h.startswith("compare_numbers")))]
     assert values == sorted(values, reverse=True)  # higher is better: best first
+    browser.click(browser.driver.find_element(By.CSS_SELECTOR, f'a.sort[data-key="task:{PPL}"]'))
+    headers = browser.headers("board")
+    assert f"{PPL} ↓ →" in headers
+    values = [float(v) for v in column(browser.rows("board"), headers, f"{PPL} ↓ →")]
+    assert values == sorted(values)  # lower is better: best first
 
 
 def test_switch_method_to_bt_and_csd_with_intervals(server, browser, view_db):
@@ -314,7 +321,7 @@ def test_filters_by_kind_name_and_task(server, browser, view_db):
     browser.driver.find_element(By.NAME, "tasks").send_keys("compare_numbers")
     browser.click(browser.driver.find_element(By.CSS_SELECTOR, "form button"))
     headers = browser.headers("board")
-    assert [h for h in headers if h.startswith(TASKS)] == ["compare_numbers ↑ →"]
+    assert [h for h in headers if h.startswith(ALL)] == ["compare_numbers ↑ →"]
     from harness.api import scores
     from tournaments.methods import rank
 
@@ -336,7 +343,7 @@ def test_model_page_from_its_link(server, browser, view_db):
         {t: pytest.approx(v, abs=1e-4) for t, v in stored.items()}
     family = browser.driver.find_element(By.ID, "family").text
     assert "tiny-mag50" in family and "method magnitude" in family and "sparsity 50.0%" in family
-    assert f"{len(TASKS)} runs" in browser.driver.find_element(By.TAG_NAME, "body").text
+    assert f"{len(ALL)} runs" in browser.driver.find_element(By.TAG_NAME, "body").text
 
 
 def test_samples_page_and_wrong_filter(server, browser, view_db):
@@ -370,7 +377,7 @@ def test_diff_page_with_the_paired_test(server, browser, view_db):
     browser.click(browser.driver.find_element(By.CSS_SELECTOR, "#family a.diff"))
     assert browser.driver.title.startswith("Diff: tiny-mag50 vs tiny")
     rows, headers = browser.rows("compare"), browser.headers("compare")
-    assert column(rows, headers, "task") == list(TASKS)
+    assert column(rows, headers, "task") == list(ALL)
     per_item = sql(view_db, """SELECT t.name, s.doc_id, m.name, s.value FROM samples s JOIN runs USING (run_id)
                                JOIN models m USING (model_id) JOIN tasks t USING (task_id)
                                WHERE s.metric = 'acc' AND m.name IN ('tiny', 'tiny-mag50')""")
@@ -380,11 +387,19 @@ def test_diff_page_with_the_paired_test(server, browser, view_db):
     pairs = {task: (np.array([values[(task, d, "tiny-mag50")] for d in range(LIMIT)]),
                     np.array([values[(task, d, "tiny")] for d in range(LIMIT)])) for task in TASKS}
     expected = compare_on_tasks(pairs, n_boot=2000, seed=0).set_index("task")
-    for task, disagree, diff, p in zip(*(column(rows, headers, h) for h in ("task", "disagree", "diff", "p"))):
+    for task, disagree, diff, p in zip(*(column(rows, headers, h) for h in ("task", "differ", "diff", "p"))):
+        if task == PPL:
+            continue
         differ = sum(values[(task, d, "tiny")] != values[(task, d, "tiny-mag50")] for d in range(LIMIT))
         assert int(disagree) == differ
         assert float(diff) == pytest.approx(expected.at[task, "diff"], abs=1e-4)
         assert float(p) == pytest.approx(expected.at[task, "p_value"], abs=1e-4)
+    ppl = dict(zip(column(rows, headers, "task"), zip(column(rows, headers, "test"), column(rows, headers, "diff"))))
+    bpb = dict(sql(view_db, """SELECT m.name, avg(s.value) FROM samples s JOIN runs USING (run_id)
+                              JOIN models m USING (model_id) JOIN tasks t USING (task_id)
+                              WHERE t.name = ? AND s.metric = t.primary_metric GROUP BY m.name""", [PPL]))
+    assert ppl[PPL][0] == "paired_bootstrap"
+    assert float(ppl[PPL][1]) == pytest.approx(bpb["tiny-mag50"] - bpb["tiny"], abs=1e-4)
     first = TASKS[0]
     differ = [d for d in range(LIMIT) if values[(first, d, "tiny")] != values[(first, d, "tiny-mag50")]]
     if differ:

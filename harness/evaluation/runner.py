@@ -117,13 +117,13 @@ def _task_manager():
 
 
 def _model_record(model: ResolvedModel) -> ModelRecord:
-    return ModelRecord(model_id=model.model_id, name=model.name, kind=model.kind, source=model.source,
+    return ModelRecord(model_id=model.model_id, name=model.name, kind=model.kind, origin=model.origin,
                        fingerprint=model.fingerprint, n_params=model.n_params, weights_sha256=model.weights_sha256)
 
 
 def _task_record(task: EvalTask) -> TaskRecord:
     return TaskRecord(
-        task_id=task.task_id, name=task.name, version=task.version, source=task.source,
+        task_id=task.task_id, name=task.name, version=task.version, origin=task.origin,
         config_hash=task.config_hash, primary_metric=task.primary_metric,
         higher_is_better=task.higher_is_better, n_items=task.n_items, config=task.identity,
     )

@@ -51,7 +51,7 @@ class ModelSession:
 
 def warn_chat_model(model: ResolvedModel, settings: EvalSettings, display: Display) -> None:
     """One line when a model made for chat is evaluated without its chat template (as lm-eval warns)."""
-    name = f"{model.name} {model.source}".lower()
+    name = f"{model.name} {model.origin}".lower()
     if settings.apply_chat_template or not any(word in name for word in ("instruct", "chat", "-it")):
         return
     display.note(f"{model.name} looks like a chat/instruct model but no chat template is applied "

@@ -28,9 +28,9 @@ class Catalog(Connection):
         if clash is not None:
             raise clash_error(record.name, clash)
         self.con.execute(
-            """INSERT INTO models (model_id, name, namespace, kind, source, fingerprint, weights_sha256, n_params,
+            """INSERT INTO models (model_id, name, namespace, kind, origin, fingerprint, weights_sha256, n_params,
                                    parents, recipe, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            [record.model_id, record.name, record.namespace, record.kind, record.source, record.fingerprint,
+            [record.model_id, record.name, record.namespace, record.kind, record.origin, record.fingerprint,
              record.weights_sha256, record.n_params, list(record.parents),
              json.dumps(record.recipe) if record.recipe else None, _now()],
         )
@@ -38,9 +38,9 @@ class Catalog(Connection):
     def _adopt(self, old_id: str, record: ModelRecord) -> None:
         self.con.execute("BEGIN TRANSACTION")
         try:
-            self.con.execute("""UPDATE models SET model_id = ?, fingerprint = ?, weights_sha256 = ?, source = ?
+            self.con.execute("""UPDATE models SET model_id = ?, fingerprint = ?, weights_sha256 = ?, origin = ?
                                 WHERE model_id = ?""",
-                             [record.model_id, record.fingerprint, record.weights_sha256, record.source, old_id])
+                             [record.model_id, record.fingerprint, record.weights_sha256, record.origin, old_id])
             self.con.execute("UPDATE runs SET model_id = ? WHERE model_id = ?", [record.model_id, old_id])
             self.con.execute("UPDATE models SET parents = list_transform(parents, lambda p: CASE WHEN p = ? THEN ? ELSE p END)"
                              " WHERE list_contains(parents, ?)", [old_id, record.model_id, old_id])
@@ -52,16 +52,16 @@ class Catalog(Connection):
     def register_task(self, record: TaskRecord) -> None:
         """Insert a task version once; the same version stored with another primary metric or direction (an
         import that says otherwise) is refused in one line rather than silently kept as first stored."""
-        row = self.con.execute("SELECT primary_metric, higher_is_better, source FROM tasks WHERE task_id = ?",
+        row = self.con.execute("SELECT primary_metric, higher_is_better, origin FROM tasks WHERE task_id = ?",
                                [record.task_id]).fetchone()
         if row is not None and (row[0], row[1]) != (record.primary_metric, record.higher_is_better):
-            raise HarnessError(f"task '{record.name}' ({record.source}): this version is stored as "
+            raise HarnessError(f"task '{record.name}' ({record.origin}): this version is stored as "
                                f"{_meaning(row[0], row[1])} (from {row[2]}), not "
                                f"{_meaning(record.primary_metric, record.higher_is_better)}; import it under another "
                                "task version or fix the file")
         self.con.execute(
             "INSERT OR IGNORE INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [record.task_id, record.name, record.version, record.source, record.config_hash,
+            [record.task_id, record.name, record.version, record.origin, record.config_hash,
              record.primary_metric, record.higher_is_better, record.n_items, json.dumps(record.config)],
         )
 
@@ -93,7 +93,7 @@ class Catalog(Connection):
 
     def models(self) -> pd.DataFrame:
         return self.con.execute(
-            """SELECT m.name, m.kind, m.source, left(m.fingerprint, 12) AS fingerprint, m.n_params,
+            """SELECT m.name, m.kind, m.origin, left(m.fingerprint, 12) AS fingerprint, m.n_params,
                       count(r.run_id) FILTER (WHERE r.status = 'done') AS runs_done,
                       count(r.run_id) FILTER (WHERE r.status = 'failed') AS runs_failed
                FROM models m LEFT JOIN runs r USING (model_id)

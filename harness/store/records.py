@@ -10,7 +10,7 @@ class ModelRecord:
     model_id: str
     name: str
     kind: str
-    source: str
+    origin: str  # where the weights came from: a folder, hub:org/name@commit, embedded:NAME
     fingerprint: str
     n_params: int | None
     parents: tuple[str, ...] = ()
@@ -25,7 +25,7 @@ class TaskRecord:
     task_id: str
     name: str
     version: str
-    source: str
+    origin: str  # builtin | lm-eval | include
     config_hash: str
     primary_metric: str
     higher_is_better: bool

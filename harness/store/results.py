@@ -12,11 +12,11 @@ from harness.store.connection import Connection
 class Results(Connection):
     def leaderboard_rows(self, models: Iterable[str] | None = None, limit: int | None = None) -> pd.DataFrame:
         """Every candidate row of the `leaderboard` view (one per model, task version, settings and item limit), with
-        its task record (task_id, source, config) and when its run finished: harness.tables chooses among them.
+        its task record (task_id, origin, config) and when its run finished: harness.tables chooses among them.
         `limit` keeps the runs made with --limit `limit` only."""
         return self.con.execute(
             """SELECT l.model, l.task, l.task_version, l.config_hash, l.settings, l.metric, l.value, l.stderr, l.n,
-                      t.higher_is_better, t.task_id, t.source AS task_source, t.config AS task_config,
+                      t.higher_is_better, t.task_id, t.origin AS task_origin, t.config AS task_config,
                       l.run_id, l.item_limit, r.finished_at
                FROM leaderboard l JOIN runs r USING (run_id) JOIN tasks t ON t.task_id = r.task_id
                WHERE (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], l.model))

@@ -128,5 +128,9 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (fit_id, item))""",
         """CREATE TABLE irt_abilities (
             fit_id VARCHAR NOT NULL, competitor VARCHAR NOT NULL, ability DOUBLE, PRIMARY KEY (fit_id, competitor))""",
+        # "source" names an import (external_scores, irt_fits); where a model's weights and a task's definition
+        # came from is their origin.
+        "ALTER TABLE models RENAME COLUMN source TO origin",
+        "ALTER TABLE tasks RENAME COLUMN source TO origin",
     ],
 ]

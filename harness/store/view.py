@@ -21,7 +21,7 @@ class ViewQueries(Connection):
     def model_record(self, label: str) -> dict | None:
         """The model called `label` (its name, or `name [namespace]`), with its recipe's method and sparsity."""
         frame = self.con.execute(
-            f"""SELECT model_id, label, name, namespace, kind, source, fingerprint, n_params, created_at,
+            f"""SELECT model_id, label, name, namespace, kind, origin, fingerprint, n_params, created_at,
                        recipe->>'method' AS method, TRY_CAST(recipe->>'achieved_sparsity' AS DOUBLE) AS sparsity,
                        CAST(recipe AS VARCHAR) AS recipe
                 FROM {_LABELLED} WHERE label = ? LIMIT 1""", [label]).df()
@@ -64,17 +64,17 @@ class ViewQueries(Connection):
         return frame, int(total)
 
     def task_versions(self, name: str) -> pd.DataFrame:
-        """The stored versions of one task name: source, config hash, primary metric, direction, items, runs."""
+        """The stored versions of one task name: origin, config hash, primary metric, direction, items, runs."""
         return self.con.execute(
-            """SELECT t.task_id, t.version, t.source, left(t.config_hash, 12) AS config, t.primary_metric,
+            """SELECT t.task_id, t.version, t.origin, left(t.config_hash, 12) AS config, t.primary_metric,
                       t.higher_is_better, t.n_items, count(r.run_id) FILTER (WHERE r.status = 'done') AS runs_done
                FROM tasks t LEFT JOIN runs r USING (task_id) WHERE t.name = ?
                GROUP BY ALL ORDER BY t.version, t.task_id""", [name]).df()
 
     def task_names(self, limit: int = 1000, offset: int = 0) -> pd.DataFrame:
-        """A page of task names, each with its number of stored versions, source and primary metric."""
+        """A page of task names, each with its number of stored versions, origin and primary metric."""
         return self.con.execute(
-            """SELECT name, count(*) AS versions, any_value(source) AS source, any_value(primary_metric) AS metric
+            """SELECT name, count(*) AS versions, any_value(origin) AS origin, any_value(primary_metric) AS metric
                FROM tasks GROUP BY name ORDER BY name LIMIT ? OFFSET ?""", [limit, offset]).df()
 
     def imported_sources(self) -> list[str]:

@@ -115,7 +115,7 @@ def _definition(part: pd.DataFrame, record: pd.Series, column: str) -> str:
     value = record[column]
     said = ("higher is better" if value else "lower is better") if column == "higher_is_better" else value
     models = sorted(part.loc[part[column] == value, "model"].unique())
-    return f"{record['task_source']} record {record['task_id']} ({said}; {_who(models)})"
+    return f"{record['task_origin']} record {record['task_id']} ({said}; {_who(models)})"
 
 
 def choose_runs(rows: pd.DataFrame, allow_mixed: bool) -> tuple[pd.DataFrame, dict[str, str]]:

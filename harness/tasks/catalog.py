@@ -120,7 +120,7 @@ class Catalog:
         identity = config_identity(config)
         metric, higher = primary_metric(config)
         version = (config.get("metadata") or {}).get("version", "")
-        return EvalTask(name=name, source=self.origin(name), version=str(version),
+        return EvalTask(name=name, origin=self.origin(name), version=str(version),
                         output_type=str(config.get("output_type", "generate_until")), primary_metric=metric,
                         higher_is_better=higher, identity=identity, config_hash=hash_identity(identity), n_items=None,
                         build_config=partial(_leaf_config, self.include_paths, name, overrides))

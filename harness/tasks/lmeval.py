@@ -28,7 +28,7 @@ def prepare(task: BuiltinTask, tasks_dir: Path) -> EvalTask:
     config = lm_eval_config(task, path)
     # The data file's location is not part of the identity; its content is.
     identity = {k: v for k, v in config.items() if k != "dataset_kwargs"} | {"items_sha256": items_hash}
-    return EvalTask(name=task.name, source="builtin", version=task.version, output_type=task.output_type,
+    return EvalTask(name=task.name, origin="builtin", version=task.version, output_type=task.output_type,
                     primary_metric=task.primary_metric, higher_is_better=task.higher_is_better, identity=identity,
                     config_hash=hash_identity(identity), n_items=len(items),
                     build_config=partial(lm_eval_config, task, path))

@@ -30,7 +30,7 @@ class EvalTask:
     rebuilt in each process that needs it, e.g. a Ray worker); `identity` is its JSON form, the stored config."""
 
     name: str
-    source: str  # builtin | lm-eval | include
+    origin: str  # builtin | lm-eval | include
     version: str
     output_type: str
     primary_metric: str

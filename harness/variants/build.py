@@ -107,7 +107,7 @@ def _external_parent(ref: str, policy: LoadPolicy) -> Parent:
     check_folder(resolved.path, f"parent '{ref}'")
     inherited = resolved.kind == "variant" and manifest.read(resolved.path).get("allow_pickle", False)
     return Parent(ref, resolved.name, resolved.path, resolved.fingerprint, resolved.weights_sha256, resolved.n_params,
-                  resolved.kind, resolved.source, resolved.weight_format, resolved.weight_format == "pickle" or inherited)
+                  resolved.kind, resolved.origin, resolved.weight_format, resolved.weight_format == "pickle" or inherited)
 
 
 def _check_existing(spec: VariantSpec) -> None:
@@ -140,7 +140,7 @@ def _roles(spec: VariantSpec) -> list[str]:
 def _make_one(spec: VariantSpec, parents: list[Parent], store: Store, steps: Steps, max_shard_bytes: int) -> Outcome:
     records = [{"role": role, "ref": p.ref, "name": p.name, "kind": p.kind, "path": str(p.path),
                 "sha256": p.weights_sha256, "param_count": p.n_params, "weight_format": p.weight_format}
-               | ({"converted_from": p.source} if p.weight_format == "pickle" else {})
+               | ({"converted_from": p.origin} if p.weight_format == "pickle" else {})
                for role, p in zip(_roles(spec), parents)]
     inputs = manifest.variant_inputs(spec, records, _data_digest(spec))
     final = variant_folders.variant_path(spec.name)
@@ -242,7 +242,7 @@ def _notes(spec: VariantSpec, parents: list[Parent]) -> list[str]:
 
 def _register(store: Store, name: str, path: Path, record: dict, parents: list[Parent]) -> None:
     for parent in parents:
-        store.register_model(ModelRecord(parent.fingerprint[:16], parent.name, parent.kind, parent.source,
+        store.register_model(ModelRecord(parent.fingerprint[:16], parent.name, parent.kind, parent.origin,
                                          parent.fingerprint, parent.n_params, weights_sha256=parent.weights_sha256))
     fingerprint = model_registry.fingerprint(path, record["output_sha256"])
     store.register_model(ModelRecord(fingerprint[:16], name, "variant", str(path), fingerprint,

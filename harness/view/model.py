@@ -28,7 +28,7 @@ def model_page(store, snap, q: dict) -> str:
     if record is None:
         raise unknown("model", name, snap.kinds(store).index)
     facts = [("kind", record["kind"] + (f" (imported, namespace {record['namespace']})" if record["namespace"] else "")),
-             ("source", record["source"]), ("fingerprint", record["fingerprint"]),
+             ("origin", record["origin"]), ("fingerprint", record["fingerprint"]),
              ("parameters", f"{int(record['n_params']):,}" if _present(record["n_params"]) else ""),
              ("recipe", record["recipe"] or ""), ("registered", record["created_at"])]
     body = table(["", ""], [[esc(k), f"<code>{cell(v)}</code>"] for k, v in facts], cls="facts")

@@ -23,10 +23,10 @@ def tasks_page(store, snap, q: dict) -> str:
         said = ""
     except HarnessError as exc:
         compared, said = {}, f'<p class="refused">not compared: {esc(exc)}</p>'
-    rows = [[link(r["name"], "/task", name=r["name"]), cell(r["versions"]), cell(r["source"]), cell(r["metric"]),
+    rows = [[link(r["name"], "/task", name=r["name"]), cell(r["versions"]), cell(r["origin"]), cell(r["metric"]),
              cell(compared.get(r["name"], 0))] for r in frame.to_dict("records")]
     groups = store.group_members()
-    body = said + table(["task", "versions", "source", "primary metric", "models compared"], rows, cls="tasks",
+    body = said + table(["task", "versions", "origin", "primary metric", "models compared"], rows, cls="tasks",
                         ids={"id": "tasks"})
     if len(groups):
         edges = [[esc(g), esc(m)] for g, m in zip(groups["group_name"], groups["member"])]
@@ -39,7 +39,7 @@ def task_page(store, snap, q: dict) -> str:
     versions = store.task_versions(name)
     if versions.empty:
         raise unknown("task", name, store.task_names()["name"])
-    body = table(["task_id", "version", "source", "config", "primary metric", "higher is better", "items",
+    body = table(["task_id", "version", "origin", "config", "primary metric", "higher is better", "items",
                   "finished runs"], [[cell(v) for v in rec] for rec in versions.itertuples(index=False)],
                  caption="stored versions")
     try:

@@ -52,7 +52,7 @@ class ModelRef:
     name: str
     path: Path | None  # None until an embedded model is materialised
     kind: str  # base | variant | external
-    source: str
+    origin: str  # a folder, hub:org/name@commit or embedded:NAME
     weight_format: str = "safetensors"  # or "pickle" (allowed by --allow-pickle, converted by materialize)
     policy: LoadPolicy = LoadPolicy()
 
@@ -62,7 +62,7 @@ class ResolvedModel:
     name: str
     path: Path  # always a safetensors folder
     kind: str
-    source: str
+    origin: str
     fingerprint: str  # everything that changes outputs: weights, config, generation config, tokenizer, chat template
     n_params: int
     weight_format: str = "safetensors"  # what the source folder held
@@ -77,14 +77,14 @@ class ResolvedModel:
 def resolve(spec: str, name: str | None = None, policy: LoadPolicy = LoadPolicy()) -> ModelRef:
     """A name of an embedded model, or a path to a local HF folder; fails fast, before any DB work."""
     if spec in EMBEDDED:
-        return ModelRef(name=name or spec, path=None, kind="base", source=f"embedded:{spec}", policy=policy)
+        return ModelRef(name=name or spec, path=None, kind="base", origin=f"embedded:{spec}", policy=policy)
     if any(ord(ch) < 32 for ch in spec):
         raise HarnessError(f"model {spec!r}: control characters in a model name or path")
     path = Path(spec).expanduser()
     if not path.exists():
         if (folder := variant_folder(spec)) is not None:
             check_model_folder(folder, f"model '{spec}'", policy)
-            return ModelRef(name=name or spec, path=folder, kind="variant", source=str(folder), policy=policy)
+            return ModelRef(name=name or spec, path=folder, kind="variant", origin=str(folder), policy=policy)
         if HUB_ID.fullmatch(spec):
             return _from_hub(spec, name, policy)
         known = ", ".join(sorted(EMBEDDED))
@@ -95,7 +95,7 @@ def resolve(spec: str, name: str | None = None, policy: LoadPolicy = LoadPolicy(
     if not (path / "config.json").is_file():
         raise HarnessError(f"model '{spec}': {path / 'config.json'} is missing")
     weight_format = check_model_folder(path, f"model '{spec}'", policy)
-    return ModelRef(name=name or path.name, path=path.resolve(), kind="base", source=str(path.resolve()),
+    return ModelRef(name=name or path.name, path=path.resolve(), kind="base", origin=str(path.resolve()),
                     weight_format=weight_format, policy=policy)
 
 
@@ -108,7 +108,7 @@ HUB_FILES = ["config.json", "generation_config.json", "*.safetensors", "model.sa
 
 def _from_hub(spec: str, name: str | None, policy: LoadPolicy) -> ModelRef:
     """A hub model as a snapshot folder in the normal hub cache (fetched once; offline, read from the cache).
-    The folder is checked before any library loads it; the resolved commit becomes part of its source."""
+    The folder is checked before any library loads it; the resolved commit becomes part of its origin."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
 
@@ -128,7 +128,7 @@ def _from_hub(spec: str, name: str | None, policy: LoadPolicy) -> ModelRef:
                            f"({type(exc).__name__}); fetch it once with network, or check HF_HUB_OFFLINE/HF_HOME"
                            ) from None
     weight_format = check_model_folder(folder, f"model '{spec}'", policy)
-    return ModelRef(name=name or repo, path=folder, kind="base", source=f"hub:{repo}@{folder.name}",
+    return ModelRef(name=name or repo, path=folder, kind="base", origin=f"hub:{repo}@{folder.name}",
                     weight_format=weight_format, policy=policy)
 
 
@@ -136,7 +136,7 @@ def materialize(ref: ModelRef, models_dir: Path) -> ResolvedModel:
     """Make sure the weights exist on disk (converting an embedded model once) and fingerprint them."""
     path = ref.path
     if path is None:
-        embedded = EMBEDDED[ref.source.split(":", 1)[1]]
+        embedded = EMBEDDED[ref.origin.split(":", 1)[1]]
         path = child(models_dir, embedded.name, "embedded model")
         if not (path / "model.safetensors").is_file():
             _convert_gguf(embedded, path)
@@ -144,7 +144,7 @@ def materialize(ref: ModelRef, models_dir: Path) -> ResolvedModel:
         path = _convert_pickle(path, models_dir)
     n_params = count_parameters(path)  # checks every header against its file before any byte is hashed
     weights = weights_sha256(path, models_dir.parent / "cache" / FINGERPRINTS)
-    return ResolvedModel(ref.name, path, ref.kind, ref.source, fingerprint(path, weights), n_params,
+    return ResolvedModel(ref.name, path, ref.kind, ref.origin, fingerprint(path, weights), n_params,
                          ref.weight_format, ref.policy, weights)
 
 

@@ -71,7 +71,7 @@ def tasks_download(
     from harness.tasks.registry import resolve_tasks
 
     plan = resolve_tasks(split_list(names), results_dir() / "tasks", tuple(str(p) for p in include_path or []))
-    download([task.build_config for task in plan.tasks if task.source != "builtin"])
+    download([task.build_config for task in plan.tasks if task.origin != "builtin"])
     out.print(Text(f"{len(plan.tasks)} task(s) ready in {cache_dir()}; copy or share this folder and set "
                    "HF_DATASETS_CACHE (and HF_DATASETS_OFFLINE=1) where there is no network"))
 
