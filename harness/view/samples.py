@@ -147,17 +147,23 @@ def diff_page(store, snap, q: dict) -> str:
         said.append(floor)
     body = controls + f"<p>A = {link(a, '/model', name=a)}, B = {link(b, '/model', name=b)}; diff = A − B</p>"
     body += notes(said) + table(["task", "test", "items", "mean A", "mean B", "diff", "95% CI", "p", "p_holm",
-                                 "better", "disagree"], rows, cls="compare", ids={"id": "compare"})
+                                 "better", "differ"], rows, cls="compare", ids={"id": "compare"})
     task = q.get("task") or (frame["task"].iloc[0] if len(frame) else "")
     if task in pairs:
-        body += f"<h2>Items of {esc(task)} where they disagree</h2>" + _disagreements(store, snap, a, b, task,
+        body += f"<h2>Items of {esc(task)} where they differ</h2>" + _disagreements(store, snap, a, b, task,
                                                                                      shared, q)
     return page(f"Diff: {a} vs {b}", body)
 
 
 def _disagreements(store, snap, a: str, b: str, task: str, shared: pd.DataFrame, q: dict) -> str:
     mine = shared[shared["task"] == task]
-    docs = sorted(mine.loc[mine[a] != mine[b], "doc_id"].astype(int))
+    differ = mine[mine[a] != mine[b]]
+    binary = bool(mine[[a, b]].isin([0.0, 1.0]).all().all())
+    if binary:  # right against wrong: in item order
+        docs = sorted(differ["doc_id"].astype(int))
+    else:  # a continuous metric (bits per byte, ...): the largest gaps first
+        gap = (differ[a] - differ[b]).abs()
+        docs = differ.assign(gap=gap).sort_values(["gap", "doc_id"], ascending=[False, True])["doc_id"].astype(int).tolist()
     if not docs:
         return "<p>they agree on every shared item</p>"
     pages = max(1, math.ceil(len(docs) / ITEMS_PER_PAGE))
@@ -182,14 +188,17 @@ def _disagreements(store, snap, a: str, b: str, task: str, shared: pd.DataFrame,
                      num(values.at[doc, b], 3), esc(_choice_text(ib, "chosen")), esc(gold),
                      link("A", "/samples", model=a, task=task, item=doc) + " "
                      + link("B", "/samples", model=b, task=task, item=doc)])
-    return (f'<p><span id="n-disagree">{len(docs)}</span> items</p>'
+    order = "in item order" if binary else "largest difference first"
+    return (f'<p><span id="n-disagree">{len(docs)}</span> items, {order}</p>'
             + table(["item", "prompt", "A", "A answered", "B", "B answered", "gold", "samples"], rows, cls="disagree",
                     ids={"id": "disagree"})
             + pager("/diff", page_no, pages, a=a, b=b, task=task))
 
 
 def _prompt(item: dict | None, width: int = 120) -> str:
-    text = (item or {}).get("prompt") or ""
+    """The item's prompt, or for a scored document (perplexity tasks) the document, cut to `width`."""
+    item = item or {}
+    text = item.get("prompt") or next((c["continuation"] for c in item.get("choices", []) if c["continuation"]), "")
     return text if len(text) <= width else text[:width] + "…"
 
 
