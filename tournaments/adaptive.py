@@ -17,13 +17,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from tournaments.cat import cat_pick
 from tournaments.irt import IRTFit, estimate_ability, fit_irt
 
 METHODS = ("random", "random+regression", "irt", "cat")
 SPLITS = ("random", "top")
-CAT_CANDIDATES = 3
-"""CAT picks each batch at random among the CAT_CANDIDATES x batch most informative items (randomesque
-selection, Kingsbury & Zara 1989), so models do not all get the same items and estimates stay unbiased-ish."""
 CAT_STEPS = 8
 """CAT updates its ability estimate about this many times per model (batch = ceil(budget items / steps))."""
 
@@ -176,10 +174,8 @@ def _cat_answers(fit: IRTFit, asked: np.ndarray, n_budget: int, rng: np.random.G
         take = min(batch, n_budget - done)
         info = fit.information(theta)
         info[~np.isnan(seen)] = -np.inf
-        order = np.argsort(-info, axis=1, kind="stable")
-        n_cand = min(CAT_CANDIDATES * take, n_items - done)
         for i in range(n_models):
-            pick = order[i, rng.permutation(n_cand)[:take]]
+            pick = cat_pick(info[i], take, n_items - done, rng)
             seen[i, pick] = asked[i, pick]
         done += take
         theta, _ = estimate_ability(fit, seen)

@@ -204,6 +204,19 @@ ItemSourceOption = Annotated[str, typer.Option(
 BudgetOption = Annotated[float, typer.Option(
     "--budget", min=0.0, max=1.0, help="Fraction of each task's items a method may evaluate per model, in (0, 1].",
     rich_help_panel=METHOD_PANEL)]
+# `harness eval --adaptive`
+AdaptiveOption = Annotated[bool, typer.Option(
+    "--adaptive", help="Answer only the items that say most about each model, in small batches, until --budget (a "
+    "fraction of each task) is spent or the estimate's standard error is under --target-se. Items come from the "
+    "task's latest item response fit (`harness irt fit`), else a seeded random subset; the estimate, its standard "
+    "error and the items are stored in `estimates`, and a later full run reuses every answer.",
+    rich_help_panel=_SELECT)]
+TargetSeOption = Annotated[Optional[float], typer.Option(
+    "--target-se", help="With --adaptive: stop a (model, task) once its estimate's standard error is at most this.",
+    rich_help_panel=_SELECT)]
+AdaptiveBatchOption = Annotated[Optional[int], typer.Option(
+    "--adaptive-batch", min=1, help="With --adaptive: items per batch (default: an eighth of the budget, at least "
+    "4).", rich_help_panel=_SELECT)]
 FoldsOption = Annotated[int, typer.Option(
     "--folds", min=2, help="K: models split into K folds, each held out once (split top: the best ceil(n/K) "
     "models are held out).", rich_help_panel=METHOD_PANEL)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Literal
 
@@ -70,6 +71,22 @@ class EvalSettings(_Spec):
     fewshot_as_multiturn: bool | None = None  # None: on exactly when a chat template is applied (lm-eval's default)
     system_instruction: str | None = None
     gen_kwargs: dict[str, str | int | float | bool] | None = None
+    # Which items (doc ids), instead of the first `limit`: an adaptive evaluation's chosen items. Prompts are built
+    # as in a full run (few-shot examples included) and only these are answered, so their answers serve any run.
+    items: tuple[int, ...] | None = None
+
+    @field_validator("items")
+    @classmethod
+    def _items(cls, items: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if items is not None and (not items or min(items) < 0):
+            raise ValueError("items: give one or more doc ids, each 0 or more")
+        return None if items is None else tuple(sorted(set(items)))
+
+    @model_validator(mode="after")
+    def _limit_or_items(self) -> "EvalSettings":
+        if self.limit is not None and self.items is not None:
+            raise ValueError("give either limit or items, not both")
+        return self
 
     @field_validator("gen_kwargs")
     @classmethod
@@ -95,7 +112,9 @@ class EvalSettings(_Spec):
         optional = {"num_fewshot": self.num_fewshot, "apply_chat_template": self.apply_chat_template or None,
                     "fewshot_as_multiturn": self.multiturn if self.apply_chat_template else None,
                     "system_instruction": self.system_instruction, "gen_kwargs": self.gen_kwargs,
-                    "fewshot_seed": self.fewshot_seed if self.fewshot_seed != 1234 else None}
+                    "fewshot_seed": self.fewshot_seed if self.fewshot_seed != 1234 else None,
+                    "items": None if self.items is None else hashlib.sha256(
+                        ",".join(map(str, self.items)).encode()).hexdigest()}
         return {**self.answer_identity(), "limit": self.limit, **{k: v for k, v in optional.items() if v is not None}}
 
     @property

@@ -44,6 +44,7 @@ class RunResult:
     n_computed: int = 0
     seconds: float = 0.0
     error: str | None = None
+    run_id: str | None = None
 
 
 class RunRecorder:
@@ -67,11 +68,17 @@ class RunRecorder:
         task, run_id = job.task, job.run_id
         try:
             results = lm_eval_run(lm, task.build_config(), self.task_manager, self.settings)
-            samples = sample_rows(run_id, results["samples"][task.name], self.store.requests_for_run(run_id))
+            logged, aggregates = results["samples"][task.name], results["results"][task.name]
             n_docs = int(results["n-samples"][task.name]["effective"])
             if task.n_items is None:
                 self.store.set_task_items(task.task_id, int(results["n-samples"][task.name]["original"]))
-            scores = score_rows(run_id, results["results"][task.name], samples, n_docs)
+            if (items := self.settings.items) is not None:  # the others were placeholders: only the items count
+                missing = set(items) - {int(s["doc_id"]) for s in logged}
+                if missing:
+                    raise ValueError(f"items: doc id {min(missing)} is not in the task ({n_docs} items)")
+                logged, aggregates, n_docs = [s for s in logged if int(s["doc_id"]) in set(items)], {}, len(items)
+            samples = sample_rows(run_id, logged, self.store.requests_for_run(run_id))
+            scores = score_rows(run_id, aggregates, samples, n_docs)
             counts = {"requests": lm.n_requests, "cached": lm.n_cached, "computed": lm.n_computed}
             if computed is not None:
                 counts |= {"cached": lm.n_requests - computed, "computed": computed}
@@ -81,14 +88,14 @@ class RunRecorder:
         value = scores.loc[scores["metric"] == task.primary_metric, "value"]
         return RunResult(job.model.name, task.name, "done", task.primary_metric,
                           float(value.iloc[0]) if len(value) else None, counts["cached"], counts["computed"],
-                          time.perf_counter() - started)
+                          time.perf_counter() - started, run_id=run_id)
 
     def fail(self, job: Job, progress, started: float, message: str, n_cached: int = 0,
              n_computed: int = 0) -> RunResult:
         self.store.fail_run(job.run_id, message)
         progress.failed()
         return RunResult(job.model.name, job.task.name, "failed", job.task.primary_metric, None, n_cached,
-                          n_computed, time.perf_counter() - started, message)
+                          n_computed, time.perf_counter() - started, message, job.run_id)
 
 
 def error_line(exc: BaseException, task: str | None = None) -> str:
@@ -102,7 +109,8 @@ def error_line(exc: BaseException, task: str | None = None) -> str:
 
 def lm_eval_run(lm, config: dict, task_manager, settings: EvalSettings, requests_only: bool = False) -> dict:
     """lm-eval over the task's first `settings.limit` items, logged and with bootstrap; with `requests_only` (a Ray
-    shard, whose LM answers only its own documents) neither, as only the requests matter."""
+    shard, whose LM answers only its own documents) neither, as only the requests matter; with `settings.items`
+    (an LM that answers only those) no bootstrap, as lm-eval's aggregates include the placeholders."""
     from lm_eval import simple_evaluate
 
     prompting = dict(num_fewshot=settings.num_fewshot, fewshot_random_seed=settings.fewshot_seed,
@@ -111,7 +119,8 @@ def lm_eval_run(lm, config: dict, task_manager, settings: EvalSettings, requests
     with _without_environment_report():
         return simple_evaluate(model=lm, tasks=[config], task_manager=task_manager, limit=settings.limit,
                                log_samples=not requests_only,
-                               bootstrap_iters=0 if requests_only else settings.bootstrap_iters, **prompting)
+                               bootstrap_iters=0 if requests_only or settings.items else settings.bootstrap_iters,
+                               **prompting)
 
 
 @contextmanager

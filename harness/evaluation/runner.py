@@ -84,7 +84,8 @@ class Runner:
         if self.store.run_status(job.run_id) != "done":
             return None
         metric = job.task.primary_metric
-        return RunResult(job.model.name, job.task.name, "skipped", metric, self.store.score(job.run_id, metric))
+        return RunResult(job.model.name, job.task.name, "skipped", metric, self.store.score(job.run_id, metric),
+                         run_id=job.run_id)
 
 
 def check_names(models: list[ResolvedModel], store: Store | None = None) -> None:

@@ -38,6 +38,8 @@ def check_executor(executor: str, shards: int, address: str | None, settings: Ev
         if address:
             raise HarnessError("--ray-address: only with --executor ray")
         return
+    if settings.items is not None:
+        raise HarnessError("--adaptive with --executor ray: adaptive rounds are small; use --executor local")
     if importlib.util.find_spec("ray") is None:
         raise HarnessError(RAY_MISSING)
     if settings.data_parallel_size > 1:

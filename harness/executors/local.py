@@ -22,6 +22,7 @@ class LocalExecutor:
             progress = display.job(job.label)
             lm = StoreCachedLM(inner_factory=session.lm, count_tokens=session.count_tokens, store=recorder.store,
                                run_id=job.run_id, chunk_size=settings.chunk_size, tokenizer=session.tokenizer,
-                               on_total=progress.add_total, on_advance=progress.advance)
+                               on_total=progress.add_total, on_advance=progress.advance,
+                               only_docs=None if settings.items is None else frozenset(settings.items))
             outcomes.append(recorder.finish(job, lm, progress, started))
         return outcomes

@@ -18,6 +18,20 @@ MODEL_LABEL = """CASE WHEN namespace <> '' AND EXISTS (SELECT 1 FROM models o WH
 SCHEMA_VERSION = 4
 
 
+def _leaderboard(runs_counted: str) -> str:
+    """One row per (model, task version, settings, item limit): the primary metric of the finished run that covers
+    the most items, among the runs `runs_counted` admits. Choosing among them, and refusing what cannot be
+    compared, is harness.tables' job."""
+    return f"""CREATE OR REPLACE VIEW leaderboard AS
+            SELECT m.label AS model, t.name AS task, t.version AS task_version, t.config_hash, r.settings, s.metric,
+                   s.value, s.stderr, s.n, t.higher_is_better, r.run_id, r.item_limit
+            FROM scores s JOIN (SELECT *, {RUN_SETTINGS} AS settings FROM runs) r USING (run_id)
+            JOIN (SELECT *, {MODEL_LABEL} AS label FROM models) m USING (model_id) JOIN tasks t USING (task_id)
+            WHERE r.status = 'done' AND s.metric = t.primary_metric AND {runs_counted}
+            QUALIFY row_number() OVER (PARTITION BY m.label, t.name, t.config_hash, r.settings, r.item_limit
+                                       ORDER BY s.n DESC, r.finished_at DESC) = 1"""
+
+
 # Each entry upgrades the schema from version (index) to version (index + 1).
 MIGRATIONS: list[list[str]] = [
     [
@@ -104,16 +118,7 @@ MIGRATIONS: list[list[str]] = [
         # Saved rankings (`harness rank --save NAME`): what was ranked, how, and by which command.
         "ALTER TABLE rankings ADD COLUMN name VARCHAR",
         "ALTER TABLE rankings ADD COLUMN command VARCHAR",
-        # One row per (model, task version, settings, item limit): the primary metric of the finished run that covers
-        # the most items. Choosing among them, and refusing what cannot be compared, is harness.tables' job.
-        f"""CREATE VIEW leaderboard AS
-            SELECT m.label AS model, t.name AS task, t.version AS task_version, t.config_hash, r.settings, s.metric,
-                   s.value, s.stderr, s.n, t.higher_is_better, r.run_id, r.item_limit
-            FROM scores s JOIN (SELECT *, {RUN_SETTINGS} AS settings FROM runs) r USING (run_id)
-            JOIN (SELECT *, {MODEL_LABEL} AS label FROM models) m USING (model_id) JOIN tasks t USING (task_id)
-            WHERE r.status = 'done' AND s.metric = t.primary_metric
-            QUALIFY row_number() OVER (PARTITION BY m.label, t.name, t.config_hash, r.settings, r.item_limit
-                                       ORDER BY s.n DESC, r.finished_at DESC) = 1""",
+        _leaderboard("true"),
     ],
     [
         # Item response models (`harness irt fit`): one fit per task, with its provenance (the per-item import or
@@ -132,5 +137,13 @@ MIGRATIONS: list[list[str]] = [
         # came from is their origin.
         "ALTER TABLE models RENAME COLUMN source TO origin",
         "ALTER TABLE tasks RENAME COLUMN source TO origin",
+        # Runs over chosen items (`eval --adaptive`) are partial by design: what they stand for is an estimate of the
+        # full task score, stored with its standard error, the items and the method; the leaderboard leaves them out.
+        _leaderboard("r.backend_args->>'items' IS NULL"),
+        """CREATE TABLE estimates (
+            estimate_id VARCHAR PRIMARY KEY, model_id VARCHAR NOT NULL, task_id VARCHAR NOT NULL,
+            run_id VARCHAR NOT NULL, metric VARCHAR NOT NULL, method VARCHAR NOT NULL, fit_id VARCHAR,
+            estimate DOUBLE, stderr DOUBLE, n_items INTEGER, items INTEGER[], budget INTEGER, target_se DOUBLE,
+            seed INTEGER, created_at TIMESTAMPTZ)""",
     ],
 ]

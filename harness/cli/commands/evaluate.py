@@ -10,12 +10,14 @@ from rich.text import Text
 
 from harness.cli.commands._common import err, out
 from harness.common.errors import HarnessError
+from harness.executors import check_executor
 from harness.cli.options import (
-    AllowOutsideLinksOption, AllowPickleOption, ApplyChatTemplateOption, BackendOption, BatchSizeOption, BusyTimeoutOption, ChatTemplateOption,
+    AdaptiveBatchOption, AdaptiveOption, AllowOutsideLinksOption, AllowPickleOption, ApplyChatTemplateOption, BackendOption, BatchSizeOption, BusyTimeoutOption, ChatTemplateOption,
     ChunkOption, DataParallelOption, DbOption, DeviceOption, DisplayOption, DtypeOption, EnforceEagerOption,
     ExecutorOption, FewshotSeedOption, GenKwargsOption, GpuMemoryOption, IncludePathOption, LimitOption,
     MaxModelLenOption, ModelsOption, MultiturnOption, NumFewshotOption, RayAddressOption, ShardsOption, SuiteOption,
-    SystemInstructionOption, TasksOption, TensorParallelOption, TrustRemoteCodeOption, parse_gen_kwargs, split_list,
+    SeedOption, SystemInstructionOption, TargetSeOption, TasksOption, TensorParallelOption, TrustRemoteCodeOption,
+    BudgetOption, parse_gen_kwargs, split_list,
 )
 from harness.common.paths import default_db
 
@@ -58,6 +60,11 @@ def eval_(
     executor: ExecutorOption = "local",
     shards: ShardsOption = 1,
     ray_address: RayAddressOption = None,
+    adaptive: AdaptiveOption = False,
+    budget: BudgetOption = 0.25,
+    target_se: TargetSeOption = None,
+    adaptive_batch: AdaptiveBatchOption = None,
+    seed: SeedOption = 0,
 ) -> None:
     """Evaluate every model on every task; finished runs are skipped, interrupted ones resume.
 
@@ -101,14 +108,34 @@ def eval_(
             raise HarnessError(f"--models: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
     elif models or tasks:
         raise HarnessError("--suite: give models and tasks in the suite file, not also with --models/--tasks")
-    outcomes = evaluate(spec.models, spec.tasks, db, settings=settings,
-                        include_path=(*spec.include_path, *(include_path or [])), trust_remote_code=trust_remote_code,
-                        allow_pickle=allow_pickle, allow_outside_links=allow_outside_links, executor=executor,
-                        shards=shards, ray_address=ray_address, busy_timeout=busy_timeout,
-                        display=Display(display, err))
+    options = dict(include_path=(*spec.include_path, *(include_path or [])), trust_remote_code=trust_remote_code,
+                   allow_pickle=allow_pickle, allow_outside_links=allow_outside_links, executor=executor,
+                   shards=shards, ray_address=ray_address, busy_timeout=busy_timeout)
+    if adaptive:
+        from harness.evaluation.adaptive import evaluate_adaptive
+
+        check_executor(executor, shards, ray_address, settings.model_copy(update={"items": (0,)}))
+        _print_estimates(evaluate_adaptive(spec.models, spec.tasks, db, settings, budget=budget, target_se=target_se,
+                                           batch=adaptive_batch, seed=seed, display=Display(display, err),
+                                           **options))
+        return
+    if target_se is not None or adaptive_batch is not None:
+        raise HarnessError("--target-se and --adaptive-batch: only with --adaptive")
+    outcomes = evaluate(spec.models, spec.tasks, db, settings=settings, display=Display(display, err), **options)
     _print_outcomes(outcomes)
     if any(o.status == "failed" for o in outcomes):
         raise typer.Exit(1)
+
+
+def _print_estimates(estimates) -> None:
+    table = Table(title="adaptive evaluation: estimated task scores", header_style="bold")
+    for column in ("model", "task", "metric", "estimate", "± se", "items", "method", "computed"):
+        table.add_column(column, justify="left" if column in {"model", "task", "metric", "method"} else "right")
+    for e in estimates:
+        table.add_row(Text(e.model), Text(e.task), e.metric, f"{e.estimate:.4f}",
+                      "–" if e.stderr != e.stderr else f"{e.stderr:.4f}", f"{len(e.items)}/{e.n_total}", e.method,
+                      str(e.computed))
+    out.print(table)
 
 
 def _print_outcomes(outcomes) -> None:

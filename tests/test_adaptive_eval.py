@@ -1,0 +1,173 @@
+"""`harness eval --adaptive` (issue 20) on the tiny model, through the real runner, cache and store.
+
+The item response fit comes from a synthetic per-item import for arith_add_2d's 300 test items (30 models drawn from
+a 2PL with known parameters), fitted by `harness irt fit`. What is checked against closed forms written out here,
+not against the harness's own functions: the p-IRT estimate (the answers given plus the 2PL prediction at the MAP
+ability for every item not asked, Maia Polo et al. 2024) with its delta-method standard error, and the random
+fallback's mean with the finite-population standard error s/sqrt(n) * sqrt(1 - n/N).
+"""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import numpy as np
+import pytest
+from scipy import optimize
+from scipy.special import expit
+from typer.testing import CliRunner
+
+from harness.cli import app
+
+runner = CliRunner()
+TASK, N_ITEMS = "arith_add_2d", 300  # the built-in task's test split
+
+
+def harness(*args: str, code: int = 0) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+def sql(db, query: str, params=()):
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(query, list(params)).fetchall()
+
+
+@pytest.fixture(scope="module")
+def store(tiny_model, tmp_path_factory):
+    """A store with a 2PL fit of arith_add_2d (from a synthetic import) and a first adaptive evaluation of tiny."""
+    root = tmp_path_factory.mktemp("adaptive")
+    db = root / "h.duckdb"
+    rng = np.random.default_rng(11)
+    theta, b, a = rng.normal(0, 1, 30), rng.normal(0, 1.5, N_ITEMS), np.exp(rng.normal(0, 0.3, N_ITEMS))
+    y = (rng.random((30, N_ITEMS)) < expit(a * (theta[:, None] - b))).astype(float)
+    lines = [f"m{i},{TASK},{j},{y[i, j]:g}" for i in range(30) for j in range(N_ITEMS)]
+    (root / "items.csv").write_text("model,task,item,score\n" + "\n".join(lines) + "\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HARNESS_RESULTS", str(root / "results"))
+        harness("import", "items", str(root / "items.csv"), "--name", "syn", "--db", str(db))
+        harness("irt", "fit", "--source", "syn", "--tasks", TASK, "--db", str(db))
+        first = harness("eval", "--models", f"{tiny_model}=tiny", "--tasks", TASK, "--adaptive", "--budget", "0.1",
+                        "--seed", "3", "--db", str(db), "--display", "none")
+        yield db, tiny_model, first
+
+
+def _estimate(db, model: str = "tiny", task: str = TASK):
+    rows = sql(db, """SELECT e.method, e.fit_id, e.estimate, e.stderr, e.n_items, e.items, e.budget, e.run_id, e.metric
+                      FROM estimates e JOIN models m USING (model_id) JOIN tasks t USING (task_id)
+                      WHERE m.name = ? AND t.name = ? ORDER BY e.created_at""", [model, task])
+    assert rows, "no estimate stored"
+    return rows[-1]
+
+
+def _values(db, run_id: str) -> dict[int, float]:
+    return dict(sql(db, """SELECT s.doc_id, s.value FROM samples s JOIN runs r USING (run_id)
+                           JOIN tasks t USING (task_id) WHERE s.run_id = ? AND s.metric = t.primary_metric""",
+                    [run_id]))
+
+
+def test_cat_answers_its_budget_and_the_estimate_is_p_irt(store):
+    db, _, _ = store
+    method, fit_id, estimate, stderr, n_items, items, budget, run_id, metric = _estimate(db)
+    assert (method, metric, n_items, budget) == ("cat-2pl", "acc", 30, 30) and len(set(items)) == 30
+    values = _values(db, run_id)
+    assert sorted(values) == sorted(items)  # the run scored exactly the chosen items
+    [args] = sql(db, "SELECT backend_args FROM runs WHERE run_id = ?", [run_id])
+    assert json.loads(args[0])["items"] == sorted(items)
+    params = sql(db, "SELECT item, difficulty, discrimination FROM irt_items WHERE fit_id = ?", [fit_id])
+    b = np.zeros(N_ITEMS)
+    a = np.zeros(N_ITEMS)
+    for item, difficulty, discrimination in params:
+        b[int(item)], a[int(item)] = difficulty, discrimination
+    asked = np.array(sorted(items))
+    y = np.array([values[i] for i in asked])
+
+    def neg_log_posterior(t):  # Bernoulli likelihood of the answers, N(0, 1) prior on theta
+        p = expit(a[asked] * (t[0] - b[asked]))
+        return -(y @ np.log(p) + (1 - y) @ np.log(1 - p)) + t[0] ** 2 / 2
+
+    theta = optimize.minimize(neg_log_posterior, [0.0], method="BFGS", options={"gtol": 1e-10}).x[0]
+    p = expit(a * (theta - b))
+    unasked = np.setdiff1d(np.arange(N_ITEMS), asked)
+    assert estimate == pytest.approx((y.sum() + p[unasked].sum()) / N_ITEMS, abs=1e-6)
+    theta_se = 1 / np.sqrt((a[asked] ** 2 * p[asked] * (1 - p[asked])).sum() + 1)
+    slope = (a[unasked] * p[unasked] * (1 - p[unasked])).sum() / N_ITEMS
+    spread = (p[unasked] * (1 - p[unasked])).sum() / N_ITEMS**2
+    assert stderr == pytest.approx(np.sqrt((slope * theta_se) ** 2 + spread), rel=1e-4)
+
+
+def test_partial_runs_stay_off_the_leaderboard_and_a_rerun_computes_nothing(store):
+    db, tiny, _ = store
+    assert sql(db, "SELECT count(*) FROM leaderboard WHERE model = 'tiny'") == [(0,)]
+    assert sql(db, "SELECT count(*) FROM runs r JOIN models m USING (model_id) WHERE m.name = 'tiny'")[0][0] >= 2
+    before = _estimate(db)
+    again = harness("eval", "--models", f"{tiny}=tiny", "--tasks", TASK, "--adaptive", "--budget", "0.1", "--seed",
+                    "3", "--db", str(db), "--display", "none")
+    row = next(line for line in again.splitlines() if "tiny" in line and TASK in line)
+    assert row.split("│")[-2].strip() == "0", again  # computed: every answer came from the store
+    assert _estimate(db)[2:6] == before[2:6]
+    assert sql(db, "SELECT count(*) FROM estimates") == [(1,)]
+
+
+def test_another_seed_asks_other_items(store):
+    db, tiny, _ = store
+    harness("eval", "--models", f"{tiny}=tiny", "--tasks", TASK, "--adaptive", "--budget", "0.1", "--seed", "4",
+            "--db", str(db), "--display", "none")
+    seeds = dict(sql(db, "SELECT seed, items FROM estimates WHERE seed IN (3, 4)"))
+    assert len(seeds[3]) == len(seeds[4]) == 30 and set(seeds[3]) != set(seeds[4])
+
+
+def test_a_full_run_reuses_the_adaptive_answers(store):
+    db, tiny, _ = store
+    chosen = set().union(*(set(items) for (items,) in sql(db, "SELECT items FROM estimates")))
+    full = harness("eval", "--models", f"{tiny}=tiny", "--tasks", TASK, "--limit", "60", "--db", str(db),
+                   "--display", "none")
+    row = next(line for line in full.splitlines() if "tiny" in line and TASK in line)
+    cached, computed = (int(cell.strip()) for cell in row.split("│")[-4:-2])
+    reused = len([i for i in chosen if i < 60])
+    assert (cached, computed) == (4 * reused, 4 * (60 - reused)), full  # four choices per item
+    [(run_id,)] = sql(db, """SELECT run_id FROM runs r JOIN models m USING (model_id)
+                             WHERE m.name = 'tiny' AND item_limit = 60""")
+    full_values = _values(db, run_id)
+    adaptive = _values(db, _estimate(db)[7])
+    assert all(full_values[i] == adaptive[i] for i in adaptive if i < 60)
+
+
+def test_without_a_fit_a_random_subset_and_its_finite_population_error(store):
+    db, tiny, _ = store
+    harness("eval", "--models", f"{tiny}=tiny", "--tasks", "compare_numbers", "--adaptive", "--budget", "0.2",
+            "--db", str(db), "--display", "none")
+    method, fit_id, estimate, stderr, n_items, items, _, run_id, _ = _estimate(db, task="compare_numbers")
+    [(n_total,)] = sql(db, "SELECT n_items FROM tasks WHERE name = 'compare_numbers'")
+    assert (method, fit_id, n_items) == ("random", None, round(0.2 * n_total))
+    y = np.array(list(_values(db, run_id).values()))
+    assert estimate == pytest.approx(y.mean(), abs=1e-12)
+    assert stderr == pytest.approx(y.std(ddof=1) / np.sqrt(y.size) * np.sqrt(1 - y.size / n_total), rel=1e-9)
+
+
+def test_target_se_stops_before_the_budget(store):
+    db, tiny, _ = store
+    out = harness("eval", "--models", f"{tiny}=tiny", "--tasks", TASK, "--adaptive", "--budget", "1.0",
+                  "--target-se", "0.08", "--adaptive-batch", "8", "--seed", "5", "--db", str(db), "--display", "none")
+    [(stderr, n_items)] = sql(db, "SELECT stderr, n_items FROM estimates WHERE seed = 5")
+    assert stderr <= 0.08 and n_items < N_ITEMS and n_items % 8 == 0, out
+
+
+@pytest.mark.parametrize("extra, culprit", [
+    (["--limit", "5"], "--limit: an adaptive evaluation chooses its own items"),
+    (["--target-se", "0"], "--target-se 0: a standard error above 0"),
+])
+def test_bad_adaptive_options_are_one_line(store, extra, culprit):
+    db, tiny, _ = store
+    result = runner.invoke(app, ["eval", "--models", f"{tiny}=tiny", "--tasks", TASK, "--adaptive", *extra,
+                                 "--db", str(db), "--display", "none"])
+    assert result.exit_code == 2 and culprit in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_target_se_without_adaptive_is_refused(store):
+    db, tiny, _ = store
+    result = runner.invoke(app, ["eval", "--models", f"{tiny}=tiny", "--tasks", TASK, "--target-se", "0.1",
+                                 "--db", str(db), "--display", "none"])
+    assert result.exit_code == 2 and "only with --adaptive" in result.stderr
