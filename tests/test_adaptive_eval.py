@@ -171,3 +171,43 @@ def test_target_se_without_adaptive_is_refused(store):
     result = runner.invoke(app, ["eval", "--models", f"{tiny}=tiny", "--tasks", TASK, "--target-se", "0.1",
                                  "--db", str(db), "--display", "none"])
     assert result.exit_code == 2 and "only with --adaptive" in result.stderr
+
+
+def test_normal_bootstrap_matches_the_closed_form_probability():
+    """Two estimates 0.60 ± 0.05 and 0.50 ± 0.05: A ranks first with probability Phi(0.1 / sqrt(2 * 0.05^2)) =
+    0.9214; 4,000 draws give it within 4 Monte Carlo standard errors (4 * 0.0043)."""
+    from scipy.stats import norm
+
+    from tournaments import ScoreTable
+    from tournaments.methods import rank
+    from tournaments.stats import bootstrap_ranking
+
+    table = ScoreTable(("A", "B"), ("t",), np.array([[0.6], [0.5]]))
+    boot = bootstrap_ranking(table, lambda t: rank(t, "mean"), n_boot=4000, seed=1, stderr=np.array([[0.05], [0.05]]))
+    assert boot.unit == "normal"
+    assert (boot.rank_samples[:, 0] == 1).mean() == pytest.approx(norm.cdf(0.1 / np.sqrt(2 * 0.05**2)), abs=4 * 0.0043)
+
+
+def test_rank_estimates_shows_each_cell_with_its_error(store):
+    db, _, _ = store
+    from harness.store import ModelRecord, Store
+
+    with Store.open(db) as s:  # a second model's estimate on the same task, written through the store's API
+        [(task_id, run_id)] = s.con.execute(
+            "SELECT e.task_id, e.run_id FROM estimates e WHERE e.seed = 3").fetchall()
+        s.register_model(ModelRecord("id-other", "other", "base", "test", "fp-other" * 8, 10))
+        s.save_estimate({"model_id": "id-other", "task_id": task_id, "run_id": run_id, "metric": "acc",
+                         "method": "random", "fit_id": None, "estimate": 0.99, "stderr": 0.01, "n_items": 30,
+                         "items": list(range(30)), "budget": 30, "target_se": None, "seed": 0})
+    out = harness("rank", "--estimates", "--tasks", TASK, "--method", "mean", "--bootstrap", "200", "--db", str(db),
+                  "-f", "json")
+    ranked = json.loads(out)
+    rows = {r["competitor"]: r for r in ranked["rows"]}
+    tiny = [e for e in sql(db, """SELECT e.estimate, e.stderr FROM estimates e JOIN models m USING (model_id)
+                                  WHERE m.name = 'tiny' AND e.task_id = ? ORDER BY e.created_at""", [task_id])][-1]
+    assert rows["other"]["rank"] == 1 and rows["tiny"][TASK] == pytest.approx(tiny[0])
+    assert rows["tiny"][f"{TASK} se"] == pytest.approx(tiny[1]) and rows["other"][f"{TASK} se"] == 0.01
+    assert any("estimate from chosen items" in n for n in ranked["notes"])
+    assert any("N(estimate, se)" in n for n in ranked["notes"])
+    refused = runner.invoke(app, ["rank", "--estimates", "--item-bootstrap", "--db", str(db)])
+    assert refused.exit_code == 2 and "--estimates with --item-bootstrap" in refused.stderr

@@ -48,13 +48,22 @@ class BootstrapResult:
         return frame.sort_values(["rank", "competitor"], kind="stable").reset_index(drop=True)
 
 
-def resample_table(table: ScoreTable, unit: str, rng: np.random.Generator) -> ScoreTable:
+def resample_table(table: ScoreTable, unit: str, rng: np.random.Generator,
+                   stderr: np.ndarray | None = None) -> ScoreTable:
     """One bootstrap replicate of `table`, paired across competitors.
 
     unit="benchmarks": draw benchmarks with replacement (copies get distinct names).
     unit="items": keep the benchmarks and draw replicate slots with replacement within each
     benchmark, among the slots that hold any value; the table keeps its replicate axis.
+    unit="normal" (a parametric bootstrap, for cells that are estimates with a standard error, such as
+    adaptive evaluation's): every cell drawn independently from N(value, stderr), `stderr` shaped like the
+    2-D values (NaN: the cell is taken as exact).
     """
+    if unit == "normal":
+        if stderr is None or np.shape(stderr) != table.values.shape:
+            raise ValueError("a normal bootstrap needs one standard error per cell")
+        noise = rng.standard_normal(table.values.shape) * np.nan_to_num(np.asarray(stderr, dtype=float))
+        return ScoreTable(table.competitors, table.benchmarks, table.values + noise, table.higher_is_better)
     if unit == "benchmarks":
         pick = rng.integers(0, table.n_benchmarks, table.n_benchmarks)
         values = table.values[:, pick]
@@ -70,7 +79,7 @@ def resample_table(table: ScoreTable, unit: str, rng: np.random.Generator) -> Sc
                 draw = slots[rng.integers(0, slots.size, slots.size)]
                 out[:, j, : slots.size] = table.values[:, j, draw]
         return ScoreTable(table.competitors, table.benchmarks, out, table.higher_is_better)
-    raise ValueError(f"unit must be 'benchmarks' or 'items', got {unit!r}")
+    raise ValueError(f"unit must be 'benchmarks', 'items' or 'normal', got {unit!r}")
 
 
 def bootstrap_ranking(
@@ -80,21 +89,23 @@ def bootstrap_ranking(
     seed: int = 0,
     unit: str = "auto",
     level: float = 0.95,
+    stderr: np.ndarray | None = None,
 ) -> BootstrapResult:
     """Percentile intervals of any ranker's scores and ranks.
 
-    unit="auto" resamples items when the table has replicates (per-item results), else
-    benchmarks. Ranks use the leaderboard convention (ties share the best rank).
+    unit="auto" draws each cell from N(value, stderr) when `stderr` is given, else resamples items when the
+    table has replicates (per-item results), else benchmarks. Ranks use the leaderboard convention (ties
+    share the best rank).
     """
     if n_boot < 1:
         raise ValueError("n_boot must be at least 1")
     if unit == "auto":
-        unit = "items" if table.has_replicates else "benchmarks"
+        unit = "normal" if stderr is not None else "items" if table.has_replicates else "benchmarks"
     rng = np.random.default_rng(seed)
     point = ranker(table)
     scores = np.empty((n_boot, table.n_competitors))
     for r in range(n_boot):
-        scores[r] = ranker(resample_table(table, unit, rng)).scores
+        scores[r] = ranker(resample_table(table, unit, rng, stderr)).scores
     ranks = np.stack([ranks_from_scores(s) for s in scores])
     tail = (1.0 - level) / 2.0
     with np.errstate(invalid="ignore"):

@@ -25,6 +25,15 @@ class Estimates(Connection):
         row = self.con.execute("SELECT n_items FROM tasks WHERE task_id = ?", [task_id]).fetchone()
         return None if row is None or row[0] is None else int(row[0])
 
+    def estimate_rows(self) -> pd.DataFrame:
+        """The latest estimate of each (model, task): what `harness rank --estimates` ranks."""
+        return self.con.execute(
+            """SELECT m.name AS model, t.name AS task, t.higher_is_better, e.metric, e.estimate, e.stderr, e.method,
+                      e.n_items, t.n_items AS n_total
+               FROM estimates e JOIN models m USING (model_id) JOIN tasks t USING (task_id)
+               QUALIFY row_number() OVER (PARTITION BY m.name, t.name ORDER BY e.created_at DESC, e.estimate_id) = 1
+               ORDER BY m.name, t.name""").df()
+
     def save_estimate(self, estimate: dict) -> str:
         """Store one estimate (an `estimates` row as a dict, without its id), replacing the same estimate made
         before; returns its id."""

@@ -44,6 +44,10 @@ VariantsOption = Annotated[bool, typer.Option(
 LevelOption = Annotated[str, typer.Option(
     "--level", help="With --tasks naming an lm-eval group: 'group' ranks on the group's score (aggregated as lm-eval "
     "does), 'leaf' on its leaf tasks.", rich_help_panel=INPUT_PANEL)]
+EstimatesOption = Annotated[bool, typer.Option(
+    "--estimates", help="Rank the stored adaptive estimates (`harness eval --adaptive`): each model's latest estimate "
+    "per task, with its standard error in a `TASK se` column; --bootstrap draws every cell from N(estimate, se).",
+    rich_help_panel=INPUT_PANEL)]
 RobustnessOption = Annotated[bool, typer.Option(
     "--robustness", help="Also print IIA, rescaling and benchmark-order checks, one table each.",
     rich_help_panel=METHOD_PANEL)]
@@ -57,6 +61,7 @@ def rank(
     models: ModelsOption = None,
     tasks: TasksOption = None,
     level: LevelOption = "group",
+    estimates: EstimatesOption = False,
     limit: RankLimitOption = None,
     allow_mixed: AllowMixedOption = False,
     method: MethodOption = "mwr",
@@ -99,10 +104,16 @@ def rank(
             get_method(method)
         except ValueError as exc:
             raise HarnessError(f"--method: {exc}") from None
-    table, published, title, compared = _load(db, source, from_csv, on_duplicate, split_list(models) or None,
-                                              items=bootstrap > 0 or item_bootstrap, tasks=split_list(tasks),
-                                              level=level, limit=limit, allow_mixed=allow_mixed,
-                                              busy_timeout=busy_timeout)
+    stderr = None
+    if estimates:
+        table, stderr, compared = _estimated(db, source, from_csv, limit, item_bootstrap, split_list(models) or None,
+                                             split_list(tasks), busy_timeout)
+        published, title = None, "adaptive estimates"
+    else:
+        table, published, title, compared = _load(db, source, from_csv, on_duplicate, split_list(models) or None,
+                                                  items=bootstrap > 0 or item_bootstrap, tasks=split_list(tasks),
+                                                  level=level, limit=limit, allow_mixed=allow_mixed,
+                                                  busy_timeout=busy_timeout)
     if snr_filter is not None or snr_min is not None:
         table = _snr_filtered(db, table, snr_filter, snr_min, snr_source, tables, limit, allow_mixed, busy_timeout)
     if method in ("all", "csd"):  # their tables carry their own notes: what was done to compare goes to stderr
@@ -118,7 +129,7 @@ def rank(
         if save:  # the printed CSD table's first schedule, simulated again as a Ranking (same settings and seed)
             saved = {save: (_csd.ranked(table, csd), {})}
     else:
-        frame, notes, chosen = _method_table(table, method, published, bootstrap, seed)
+        frame, notes, chosen = _method_table(table, method, published, bootstrap, seed, stderr)
         saved = {save: (chosen, {"bootstrap": bootstrap, "seed": seed})}
         if variants:
             frame = _with_parents(db, frame, method, busy_timeout)
@@ -156,6 +167,21 @@ def _load(db: Path, source: str | None, from_csv: Path | None, on_duplicate: str
         table, notes = stored_scores(store, models, items=items, tasks=list(tasks or []), level=level, limit=limit,
                                      allow_mixed=allow_mixed)
     return table, None, "evaluated models", notes
+
+
+def _estimated(db: Path, source, from_csv, limit, item_bootstrap: bool, models, tasks, busy_timeout: float):
+    """(table of the stored adaptive estimates, their standard errors, notes); refuses what does not apply."""
+    from harness.store import Store
+    from harness.tables.estimates import estimated_table
+
+    for flag, given in (("--source", source), ("--from", from_csv), ("--limit", limit),
+                        ("--item-bootstrap", item_bootstrap or None)):
+        if given is not None:
+            raise HarnessError(f"--estimates with {flag}: estimates have no items to resample or runs to pick; "
+                               "--bootstrap draws from their standard errors")
+    with Store.open(db, read_only=True, busy_timeout=busy_timeout) as store:
+        table, stderr, notes = estimated_table(store, models, tasks)
+    return table, stderr, tuple(notes)
 
 
 def _known(models: list[str], known: set[str], where: str) -> None:
@@ -203,9 +229,10 @@ def _snr_filtered(db: Path, table, k: int | None, min_snr: float | None, source:
     return kept
 
 
-def _method_table(table, method: str, published, bootstrap: int, seed: int):
-    """Rank, competitor, the chosen score (with CIs), mean and MWR for reference, then per-benchmark values; and
-    the chosen Ranking, with the bootstrap CIs where there are some (what --save stores)."""
+def _method_table(table, method: str, published, bootstrap: int, seed: int, stderr=None):
+    """Rank, competitor, the chosen score (with CIs), mean and MWR for reference, then per-benchmark values (with
+    their standard errors where the cells are estimates); and the chosen Ranking, with the bootstrap CIs where
+    there are some (what --save stores)."""
     import pandas as pd
 
     from tournaments.methods import rank
@@ -214,7 +241,7 @@ def _method_table(table, method: str, published, bootstrap: int, seed: int):
     chosen = rank(table, method)
     frame = pd.DataFrame({"rank": chosen.ranks, "competitor": list(table.competitors), method: chosen.scores})
     if bootstrap:
-        boot = bootstrap_ranking(table, lambda t: rank(t, method), n_boot=bootstrap, seed=seed)
+        boot = bootstrap_ranking(table, lambda t: rank(t, method), n_boot=bootstrap, seed=seed, stderr=stderr)
         frame[f"{method} 95% CI"] = [f"{lo:.4f} – {hi:.4f}" for lo, hi in zip(boot.score_low, boot.score_high)]
         frame["rank CI"] = [f"{lo}–{hi}" for lo, hi in zip(boot.rank_low, boot.rank_high)]
     for other in ("mwr", "mean"):
@@ -225,9 +252,12 @@ def _method_table(table, method: str, published, bootstrap: int, seed: int):
     values = table.cell_means()
     for j, bench in enumerate(table.benchmarks):
         frame[bench + ("" if table.higher_is_better[j] else " ↓")] = values[:, j]
+        if stderr is not None:
+            frame[f"{bench} se"] = stderr[:, j]
     notes = chosen.notes
     if bootstrap:
-        notes += (f"CIs from {bootstrap} bootstrap resamples over {boot.unit} (seed {seed})",)
+        over = "cells drawn from N(estimate, se)" if boot.unit == "normal" else boot.unit
+        notes += (f"CIs from {bootstrap} bootstrap resamples over {over} (seed {seed})",)
         chosen = replace(chosen, ci_low=boot.score_low, ci_high=boot.score_high)
     return frame.sort_values(["rank", "competitor"], kind="stable").reset_index(drop=True), notes, chosen
 
