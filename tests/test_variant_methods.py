@@ -4,7 +4,6 @@ bad parameters refused in one line before any model is loaded."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import shutil
@@ -17,17 +16,10 @@ from typer.testing import CliRunner
 
 from harness.cli import app
 from harness.variants import build
+from tests.test_sparsegpt import _safetensors_sha256
 from tests.test_variants import CALIBRATION, logits, make, weights
 
 runner = CliRunner()
-
-
-def _safetensors_sha256(folder: Path) -> str:
-    digest = hashlib.sha256()
-    for file in sorted(folder.glob("*.safetensors")):
-        digest.update(file.name.encode())
-        digest.update(file.read_bytes())
-    return digest.hexdigest()
 
 
 @pytest.fixture(scope="module")

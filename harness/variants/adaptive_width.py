@@ -35,8 +35,8 @@ import torch
 from harness.common.errors import HarnessError
 from harness.variants.calibration import calibration_batch, decoder_layers, first_block_inputs, load_model, run_block
 from harness.variants.manifest import MethodResult
-from harness.variants.structured import LAYER, _mlp, kept_width
-from harness.weights.folders import ShardWriter, WeightReader, copy_side_files, read_config, write_config
+from harness.variants.structured import _mlp, kept_width, write_mlp_widths
+from harness.weights.folders import WeightReader, read_config
 
 AMP_TOLERANCE = math.log(1.02)  # AMP's per-block loss tolerance
 AMP_MAX_STEPS = 6  # AMP's binary-search steps per block
@@ -226,21 +226,7 @@ def adaptive_mlp_width(spec, parent: Path, out: Path, steps) -> MethodResult:
     physical = max(widths)
     keep = [order[:w].sort().values for order, w in zip(found["orders"], widths)]
 
-    writer = ShardWriter(out)
-    sliced = 0
-    for name in reader.names():
-        tensor = reader.get(name)
-        narrow = _padded(name, tensor, keep, physical)
-        sliced += narrow is not tensor and name.endswith(".weight")
-        writer.add(name, narrow)
-        steps.advance()
-    if sliced != 3 * len(keep):
-        raise HarnessError(f"mlp_width: {parent} does not store gate/up/down weights as model.layers.N.mlp.*")
-    writer.close()
-    config = read_config(parent)
-    config["intermediate_size"] = physical
-    write_config(out, config)
-    copy_side_files(parent, out)
+    writer = write_mlp_widths(parent, reader, out, steps, keep, physical)
     hidden = read_config(parent)["hidden_size"]
     padded = sum(physical - w for w in widths)
     removed = {str(i): sorted(set(range(intermediate)) - set(k.tolist())) for i, k in enumerate(keep)}
@@ -259,20 +245,3 @@ def adaptive_mlp_width(spec, parent: Path, out: Path, steps) -> MethodResult:
         result.notes.append(f"per-layer MLP widths {widths} do not load as one intermediate_size: blocks narrower "
                             f"than {physical} are zero-padded ({padded} neurons of zeros, exactly equivalent)")
     return result
-
-
-def _padded(name: str, tensor: torch.Tensor, keep: list[torch.Tensor], physical: int) -> torch.Tensor:
-    """gate/up rows and down columns of the kept neurons, then zeros up to `physical` (same object otherwise)."""
-    match = LAYER.match(name)
-    if match is None:
-        return tensor
-    index, rest = int(match[1]), match[2]
-    if rest in ("mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.gate_proj.bias", "mlp.up_proj.bias"):
-        out = tensor.new_zeros((physical, *tensor.shape[1:]))
-        out[:len(keep[index])] = tensor.index_select(0, keep[index])
-        return out
-    if rest == "mlp.down_proj.weight":
-        out = tensor.new_zeros((tensor.shape[0], physical))
-        out[:, :len(keep[index])] = tensor.index_select(1, keep[index])
-        return out
-    return tensor

@@ -41,7 +41,7 @@ class Parent:
     weights_sha256: str  # the weights alone, as manifests record them
     n_params: int
     kind: str
-    source: str
+    origin: str
     weight_format: str = "safetensors"  # what the parent's own folder held
     allow_pickle: bool = False  # it, or an ancestor, was loaded from pickle weights under --allow-pickle
 

@@ -134,21 +134,7 @@ def mlp_width(spec, parent: Path, out: Path, steps) -> MethodResult:
     steps.advance()
     keep = [score.argsort(descending=True, stable=True)[:width].sort().values for score in scores]
 
-    writer = ShardWriter(out)
-    sliced = 0
-    for name in reader.names():
-        tensor = reader.get(name)
-        narrow = _slice(name, tensor, keep)
-        sliced += narrow.shape != tensor.shape and name.endswith(".weight")
-        writer.add(name, narrow)
-        steps.advance()
-    if sliced != 3 * len(keep):
-        raise HarnessError(f"mlp_width: {parent} does not store gate/up/down weights as model.layers.N.mlp.*")
-    writer.close()
-    config = read_config(parent)
-    config["intermediate_size"] = width
-    write_config(out, config)
-    copy_side_files(parent, out)
+    writer = write_mlp_widths(parent, reader, out, steps, keep, width)
     removed = {str(i): sorted(set(range(intermediate)) - set(k.tolist())) for i, k in enumerate(keep)}
     stats = {"intermediate_size_before": intermediate, "intermediate_size_after": width,
              "removed_fraction": 1 - width / intermediate, "removed_neurons": removed,
@@ -156,13 +142,41 @@ def mlp_width(spec, parent: Path, out: Path, steps) -> MethodResult:
     return MethodResult(stats, calibration=calibration.record, physical_shapes_equal_parent=False)
 
 
-def _slice(name: str, tensor: torch.Tensor, keep: list[torch.Tensor]) -> torch.Tensor:
+def write_mlp_widths(parent: Path, reader: WeightReader, out: Path, steps, keep: list[torch.Tensor],
+                     physical: int) -> ShardWriter:
+    """Write the parent's tensors with each block's MLP cut to its `keep` neurons (zero-padded up to `physical`
+    where a block keeps fewer) and intermediate_size = physical; refuses a checkpoint whose gate/up/down weights
+    are not stored as model.layers.N.mlp.*."""
+    writer = ShardWriter(out)
+    sliced = 0
+    for name in reader.names():
+        tensor = reader.get(name)
+        narrow = mlp_slice(name, tensor, keep, physical)
+        sliced += narrow is not tensor and name.endswith(".weight")
+        writer.add(name, narrow)
+        steps.advance()
+    if sliced != 3 * len(keep):
+        raise HarnessError(f"mlp_width: {parent} does not store gate/up/down weights as model.layers.N.mlp.*")
+    writer.close()
+    config = read_config(parent)
+    config["intermediate_size"] = physical
+    write_config(out, config)
+    copy_side_files(parent, out)
+    return writer
+
+
+def mlp_slice(name: str, tensor: torch.Tensor, keep: list[torch.Tensor], physical: int) -> torch.Tensor:
+    """gate/up rows and down columns of the kept neurons, then zeros up to `physical` (the same object for every
+    other tensor)."""
     match = LAYER.match(name)
     if match is None:
         return tensor
     index, rest = int(match[1]), match[2]
+    pad = physical - len(keep[index])
     if rest in ("mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.gate_proj.bias", "mlp.up_proj.bias"):
-        return tensor.index_select(0, keep[index])
+        narrow = tensor.index_select(0, keep[index])
+        return torch.cat([narrow, narrow.new_zeros((pad, *narrow.shape[1:]))]) if pad else narrow
     if rest == "mlp.down_proj.weight":
-        return tensor.index_select(1, keep[index])
+        narrow = tensor.index_select(1, keep[index])
+        return torch.cat([narrow, narrow.new_zeros((narrow.shape[0], pad))], dim=1) if pad else narrow
     return tensor

@@ -39,6 +39,17 @@ def _verdict(store, run: dict):
                                                         if m in metrics])
 
 
+def _page_of(docs: list[int], q: dict) -> tuple[list[int], int, int]:
+    """The documents on the page `q` asks for (a bad or out-of-range page number shows the nearest), its number and
+    the number of pages."""
+    pages = max(1, math.ceil(len(docs) / ITEMS_PER_PAGE))
+    try:
+        page_no = min(max(1, int(q.get("page", 1))), pages)
+    except ValueError:
+        page_no = 1
+    return docs[(page_no - 1) * ITEMS_PER_PAGE: page_no * ITEMS_PER_PAGE], page_no, pages
+
+
 def _answers(store, run: dict, docs: list[int], verdict, values) -> list[dict]:
     """The items `docs` as `harness samples` builds them (prompt, choices, chosen, gold, right), reading only their
     own requests."""
@@ -69,12 +80,7 @@ def samples_page(store, snap, q: dict) -> str:
         except ValueError:
             docs = []
     docs = sorted(docs)
-    pages = max(1, math.ceil(len(docs) / ITEMS_PER_PAGE))
-    try:
-        page_no = min(max(1, int(q.get("page", 1))), pages)
-    except ValueError:
-        page_no = 1
-    shown = docs[(page_no - 1) * ITEMS_PER_PAGE: page_no * ITEMS_PER_PAGE]
+    shown, page_no, pages = _page_of(docs, q)
     items = _answers(store, run, shown, verdict, values)
     controls = form("/samples", f'<input type="hidden" name="model" value="{esc(model)}">'
                     f'<input type="hidden" name="task" value="{esc(task)}">'
@@ -166,12 +172,7 @@ def _disagreements(store, snap, a: str, b: str, task: str, shared: pd.DataFrame,
         docs = differ.assign(gap=gap).sort_values(["gap", "doc_id"], ascending=[False, True])["doc_id"].astype(int).tolist()
     if not docs:
         return "<p>they agree on every shared item</p>"
-    pages = max(1, math.ceil(len(docs) / ITEMS_PER_PAGE))
-    try:
-        page_no = min(max(1, int(q.get("page", 1))), pages)
-    except ValueError:
-        page_no = 1
-    shown = docs[(page_no - 1) * ITEMS_PER_PAGE: page_no * ITEMS_PER_PAGE]
+    shown, page_no, pages = _page_of(docs, q)
     answers = {}
     for model in (a, b):
         try:
