@@ -161,7 +161,7 @@ class Browser:
         """Follow a link (or submit) and wait for the next page."""
         old = self.driver.find_element(By.TAG_NAME, "html")
         element.click()
-        WebDriverWait(self.driver, 20).until(lambda d: _stale(old))
+        WebDriverWait(self.driver, 60).until(lambda d: _stale(old))
         self.collect()
 
     def rows(self, table_id: str) -> list[list[str]]:
@@ -256,9 +256,15 @@ def test_sort_by_a_column_and_back(server, browser):
     assert values == sorted(values, reverse=True)  # higher is better: best first
     browser.click(browser.driver.find_element(By.CSS_SELECTOR, f'a.sort[data-key="task:{PPL}"]'))
     headers = browser.headers("board")
-    assert f"{PPL} ↓ →" in headers
-    values = [float(v) for v in column(browser.rows("board"), headers, f"{PPL} ↓ →")]
-    assert values == sorted(values)  # lower is better: best first
+    ppl = next(h for h in headers if h.startswith(PPL))
+    assert ppl == f"{PPL} ↓ ▴ →"  # lower is better: ascending, best first, and marked so
+    values = [float(v) for v in column(browser.rows("board"), headers, ppl)]
+    assert values == sorted(values)
+    browser.click(browser.driver.find_element(By.CSS_SELECTOR, f'a.sort[data-key="task:{PPL}"]'))
+    headers = browser.headers("board")
+    ppl = next(h for h in headers if h.startswith(PPL))
+    assert ppl == f"{PPL} ↓ ▾ →"  # clicked again: reversed
+    assert [float(v) for v in column(browser.rows("board"), headers, ppl)] == sorted(values, reverse=True)
 
 
 def test_switch_method_to_bt_and_csd_with_intervals(server, browser, view_db):

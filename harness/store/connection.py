@@ -209,7 +209,7 @@ class Connection:
         """The DuckDB connection; a sharing writer that let go of the file between chunks opens it again here,
         waiting while readers have it (they hold it for one command; at most SHARED_WAIT_S)."""
         if self._con is None:
-            self._con = self._connect(self.path, self.read_only, SHARED_WAIT_S)
+            self._con = self._connect(self.path, self.read_only, SHARED_WAIT_S, own_writer_lock=True)
         return self._con
 
     @property
@@ -253,7 +253,7 @@ class Connection:
         elif not read_only:
             WriterLock.wait_until_free(path, wait)
         try:
-            con = cls._connect(path, read_only, wait)
+            con = cls._connect(path, read_only, wait, own_writer_lock=writer_lock is not None)
         except BaseException:
             if writer_lock is not None:
                 writer_lock.release()
@@ -303,7 +303,8 @@ class Connection:
             staged.unlink(missing_ok=True)
 
     @staticmethod
-    def _connect(path: Path, read_only: bool, busy_timeout: float = 0.0) -> duckdb.DuckDBPyConnection:
+    def _connect(path: Path, read_only: bool, busy_timeout: float = 0.0,
+                 own_writer_lock: bool = False) -> duckdb.DuckDBPyConnection:
         """DuckDB allows one process per file (a writer, or readers) and takes an OS lock; a held lock is retried
         with backoff until `busy_timeout` runs out, then refused in one line naming the holder. Held by a sharing
         writer (an eval, which lets go between chunks), it is retried for at least SHARED_WAIT_S."""
@@ -315,7 +316,9 @@ class Connection:
                 message = str(exc)
                 if "lock" not in message.lower():
                     raise _open_error(path, message) from None
-                wait = max(busy_timeout, SHARED_WAIT_S) if WriterLock.held(path) else busy_timeout
+                # the writer lock is ours (a sharing eval opening the store): whoever holds DuckDB's is no sharer
+                shared = not own_writer_lock and WriterLock.held(path)
+                wait = max(busy_timeout, SHARED_WAIT_S) if shared else busy_timeout
                 left = started + wait - time.monotonic()
                 if left <= 0:
                     raise _busy(path, _lock_holder(message), wait) from None

@@ -83,7 +83,8 @@ def leaderboard(store, snap, q: dict) -> str:
     for task in benchmarks:
         arrow = "↑" if directions[task] else "↓"
         task_link = "" if source else f' <a class="task" title="task page" href="{href("/task", name=task)}">→</a>'
-        headers.append(_sort_head(f"{task} {arrow}", f"task:{task}", sort, order, state) + task_link)
+        headers.append(_sort_head(f"{task} {arrow}", f"task:{task}", sort, order, state,
+                                  "desc" if directions[task] else "asc") + task_link)
     rows = []
     quoted = {task: quote_plus(task) for task in benchmarks}  # one encoding per column, not one per cell
     for rec in shown.itertuples(index=False):
@@ -148,10 +149,11 @@ def _sorted(frame, board, sort: str, order: str):
     return ordered.drop(columns="_key")
 
 
-def _sort_head(label: str, key: str, sort: str, order: str, state: dict) -> str:
-    """A column header that sorts by `key`; clicking the sorted column again reverses it."""
+def _sort_head(label: str, key: str, sort: str, order: str, state: dict, default: str = "") -> str:
+    """A column header that sorts by `key` (first in `default` order: best first); clicking the sorted column
+    again reverses it."""
     if sort == key:
-        current = order or ("asc" if key in ("rank", "model") else "desc")
+        current = order or default or ("asc" if key in ("rank", "model") else "desc")
         flip = "asc" if current == "desc" else "desc"
         mark = " ▾" if current == "desc" else " ▴"
     else:
