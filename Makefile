@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install install-gpu browser demo reproduce reproduce-pruning reproduce-merging test test-vllm bench clean
+.PHONY: install install-gpu browser demo reproduce reproduce-pruning reproduce-merging reproduce-domain-pruning test test-vllm bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,11 @@ reproduce-pruning: install
 # items of both tasks and ranked; kept-gain table in results/reproduce/merging/table.{md,json}.
 reproduce-merging: install
 	$(BIN)/python scripts/reproduce_merging.py
+
+# D-Pruner-style domain pruning vs Wanda at 50% on SmolLM2-135M: held-out arith_add_2d accuracy (fails if domain
+# pruning keeps less) and the FLORES+ bits-per-byte cost; table in results/reproduce/domain_pruning/table.{md,json}.
+reproduce-domain-pruning: install
+	$(BIN)/python scripts/reproduce_domain_pruning.py
 
 # The whole embedded-default pipeline, offline, on embedded data only; every step resumes.
 # variants -> evaluation -> SNR -> ranking -> optimizer comparison -> results/report.html (and .md).
