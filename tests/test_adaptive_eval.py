@@ -211,3 +211,39 @@ def test_rank_estimates_shows_each_cell_with_its_error(store):
     assert any("N(estimate, se)" in n for n in ranked["notes"])
     refused = runner.invoke(app, ["rank", "--estimates", "--item-bootstrap", "--db", str(db)])
     assert refused.exit_code == 2 and "--estimates with --item-bootstrap" in refused.stderr
+
+
+def test_a_killed_adaptive_run_resumes_without_asking_any_item_twice(tiny_model, tmp_path):
+    """SIGKILL in the middle of a batch, then the same command: every request of the chosen items is computed exactly
+    once over the two processes (answers committed before the kill are read back, none is recomputed), and the
+    estimate is the one an uninterrupted run stores."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "HARNESS_RESULTS": str(tmp_path / "results"), "PYTHONPATH": str(repo)}
+
+    def command(db):
+        return [sys.executable, "-m", "harness.cli", "eval", "--models", f"{tiny_model}=tiny", "--tasks", TASK,
+                "--adaptive", "--budget", "0.1", "--chunk-size", "4", "--seed", "9", "--display", "plain",
+                "--db", str(db)]
+
+    killed = subprocess.Popen(command(tmp_path / "k.duckdb"), env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    seen = [killed.stderr.readline() for _ in range(12)]  # a few batches in: one line per committed chunk
+    killed.send_signal(signal.SIGKILL)
+    killed.communicate()
+    assert killed.returncode == -signal.SIGKILL and all("requests" in line for line in seen), seen
+    [(before,)] = sql(tmp_path / "k.duckdb", "SELECT count(DISTINCT req_hash) FROM requests")
+    assert 0 < before < 4 * 30
+    again = subprocess.run(command(tmp_path / "k.duckdb"), env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    row = next(line for line in again.stdout.splitlines() if "tiny" in line and TASK in line)
+    assert int(row.split("│")[-2]) == 4 * 30 - before  # computed now: only what the killed run had not committed
+    whole = subprocess.run(command(tmp_path / "w.duckdb"), env=env, capture_output=True, text=True, timeout=600)
+    assert whole.returncode == 0, whole.stderr
+    query = "SELECT estimate, stderr, items FROM estimates"
+    assert sql(tmp_path / "k.duckdb", query) == sql(tmp_path / "w.duckdb", query)
