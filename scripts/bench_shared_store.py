@@ -7,7 +7,7 @@ Sharing off is what the harness did before: WriterLock.available() -> False keep
 Beside the wall times, the seconds spent opening and closing DuckDB connections (and how many opens) in each mode:
 the direct cost of sharing, which the wall times on a loaded machine may hide.
 
-    python scripts/bench_shared_store.py --limit 200 --chunk-size 8 --repeats 2
+    python scripts/bench_shared_store.py --limit 200 --chunk-size 8 --repeats 2   (writes results/bench/shared_store.json)
 """
 
 from __future__ import annotations
@@ -76,6 +76,9 @@ def main() -> None:
               "connect_and_release_seconds_and_connects_shared": opening["on"],
               "connect_and_release_seconds_and_connects_held": opening["off"],
               "ratio_median": statistics.median(times["on"]) / statistics.median(times["off"])}
+    out = REPO / "results" / "bench" / "shared_store.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
 
 
