@@ -192,13 +192,13 @@ def test_rank_estimates_shows_each_cell_with_its_error(store):
     db, _, _ = store
     from harness.store import ModelRecord, Store
 
-    with Store.open(db) as s:  # a second model's estimate on the same task, written through the store's API
-        [(task_id, run_id)] = s.con.execute(
-            "SELECT e.task_id, e.run_id FROM estimates e WHERE e.seed = 3").fetchall()
+    with Store.open(db) as s:  # a second model's run over 30 items and its estimate, through the store's API
+        [(task_id,)] = s.con.execute("SELECT e.task_id FROM estimates e WHERE e.seed = 3").fetchall()
         s.register_model(ModelRecord("id-other", "other", "base", "test", "fp-other" * 8, 10))
-        s.save_estimate({"model_id": "id-other", "task_id": task_id, "run_id": run_id, "metric": "acc",
-                         "method": "random", "fit_id": None, "estimate": 0.99, "stderr": 0.01, "n_items": 30,
-                         "items": list(range(30)), "budget": 30, "target_se": None, "seed": 0})
+        s.start_run("run-other", "id-other", task_id, "hf", {"items": list(range(30))}, None, {})
+        s.save_estimate({"run_id": "run-other", "metric": "acc", "method": "random", "fit_id": None,
+                         "estimate": 0.99, "stderr": 0.01, "n_items": 30, "items": list(range(30)), "budget": 30,
+                         "target_se": None, "seed": 0})
     out = harness("rank", "--estimates", "--tasks", TASK, "--method", "mean", "--bootstrap", "200", "--db", str(db),
                   "-f", "json")
     ranked = json.loads(out)

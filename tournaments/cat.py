@@ -32,9 +32,10 @@ def next_items(fit: IRTFit, seen: np.ndarray, take: int, rng: np.random.Generato
     """One model's next batch, by Fisher information at its current MAP ability; `seen` holds its answers so far
     (NaN where not asked), one entry per fitted item."""
     asked = ~np.isnan(seen)
+    left = int((~asked).sum())
     theta, _ = estimate_ability(fit, seen[None, :])
     information = np.where(asked, -np.inf, fit.information(theta)[0])
-    return cat_pick(information, min(take, int((~asked).sum())), int((~asked).sum()), rng)
+    return cat_pick(information, min(take, left), left, rng)
 
 
 def irt_estimate(fit: IRTFit, seen: np.ndarray) -> tuple[float, float]:

@@ -20,6 +20,7 @@ import numpy as np
 
 from harness.common.errors import HarnessError
 from harness.evaluation.config import EvalSettings
+from tournaments.adaptive import budget_items
 from tournaments.cat import irt_estimate, next_items, subset_estimate
 from tournaments.irt import IRTFit
 
@@ -43,13 +44,6 @@ class Estimate:
     fit_id: str | None
 
 
-def budget_count(budget: float, n_total: int) -> int:
-    """--budget as a number of items: a fraction of the task (0 < b <= 1) or a count (b > 1), at most the task."""
-    if budget <= 0 or (budget > 1 and budget != int(budget)):
-        raise HarnessError(f"--budget {budget:g}: a fraction in (0, 1] or a whole number of items")
-    return max(1, min(n_total, round(budget * n_total) if budget <= 1 else int(budget)))
-
-
 def evaluate_adaptive(models: Sequence[str], tasks: Sequence[str], db: str | Path, settings: EvalSettings, *,
                       budget: float, target_se: float | None = None, batch: int | None = None, seed: int = 0,
                       display="none", **evaluate_options) -> list[Estimate]:
@@ -61,17 +55,17 @@ def evaluate_adaptive(models: Sequence[str], tasks: Sequence[str], db: str | Pat
     if target_se is not None and not target_se > 0:
         raise HarnessError(f"--target-se {target_se:g}: a standard error above 0")
     if batch is not None and batch < 1:
-        raise HarnessError(f"--batch {batch}: at least 1 item")
+        raise HarnessError(f"--adaptive-batch {batch}: at least 1 item")
 
-    def run(model: str, task: str, items: list[int]):
+    def run(model: str, task: str, items: tuple[int, ...]):
         [outcome] = evaluate([model], [task], db, display=display,
-                             settings=settings.model_copy(update={"items": tuple(items)}), **evaluate_options)
+                             settings=settings.model_copy(update={"items": items}), **evaluate_options)
         if outcome.status == "failed":
             raise HarnessError(f"adaptive: {outcome.model} · {outcome.task} failed: {outcome.error}")
         return outcome
 
     estimates = []
-    for task in _leaf_tasks(tasks, db, evaluate_options.get("include_path", ())):
+    for task in _leaf_tasks(tasks, evaluate_options.get("include_path", ())):
         for model in models:
             estimates.append(_adaptive_task(run, model, task, db, budget, target_se, batch, seed))
     return estimates
@@ -84,7 +78,7 @@ def _adaptive_task(run, model: str, task, db, budget: float, target_se: float | 
     found, size = None, task.n_items
     if Path(db).exists():  # else the first round creates the store: nothing fitted, no size known
         with Store.open(db, read_only=True) as store:
-            found, size = store.latest_irt_fit(task.name), store.task_size(task.task_id) or size
+            found, size = store.latest_irt_fit(task.name), store.task_items([task.task_id]).get(task.task_id) or size
     if found is not None:
         fit_id, params = found
         items, fit = _fit_items(task.name, fit_id, params, size)
@@ -94,7 +88,10 @@ def _adaptive_task(run, model: str, task, db, budget: float, target_se: float | 
                            "fit one (harness irt fit) or evaluate it once with --limit 1")
     else:
         fit_id, fit, items, method, n_total = None, None, np.arange(size), "random", size
-    wanted = budget_count(budget, n_total)
+    try:
+        wanted = budget_items(budget, n_total)
+    except ValueError as exc:
+        raise HarnessError(f"--budget: {exc}") from None
     step = batch or max(MIN_BATCH, math.ceil(wanted / CAT_ROUNDS))
     rng = np.random.default_rng(np.random.SeedSequence([seed, 7]))
     order = rng.permutation(n_total) if fit is None else None
@@ -105,25 +102,24 @@ def _adaptive_task(run, model: str, task, db, budget: float, target_se: float | 
         take = min(step, wanted - len(asked))
         pick = order[len(asked):len(asked) + take] if fit is None else next_items(fit, seen, take, rng)
         asked += [int(i) for i in pick]
-        outcome = run(model, task.name, sorted(int(items[i]) for i in asked))
+        chosen = tuple(sorted(int(items[i]) for i in asked))
+        outcome = run(model, task.name, chosen)
         computed += outcome.n_computed
         values = _item_values(db, outcome.run_id, task.name)
         seen[asked] = [values[int(items[i])] for i in asked]
         value, stderr = irt_estimate(fit, seen) if fit is not None else subset_estimate(seen[asked], n_total)
         if target_se is not None and stderr <= target_se:
             break
-    chosen = tuple(sorted(int(items[i]) for i in asked))
     with Store.open(db) as store:
-        model_id = store.con.execute("SELECT model_id FROM runs WHERE run_id = ?", [outcome.run_id]).fetchone()[0]
-        store.save_estimate({"model_id": model_id, "task_id": task.task_id, "run_id": outcome.run_id,
-                             "metric": outcome.metric, "method": method, "fit_id": fit_id, "estimate": value,
-                             "stderr": None if math.isnan(stderr) else stderr, "n_items": len(chosen),
-                             "items": list(chosen), "budget": wanted, "target_se": target_se, "seed": seed})
+        store.save_estimate({"run_id": outcome.run_id, "metric": outcome.metric, "method": method, "fit_id": fit_id,
+                             "estimate": value, "stderr": None if math.isnan(stderr) else stderr,
+                             "n_items": len(chosen), "items": list(chosen), "budget": wanted, "target_se": target_se,
+                             "seed": seed})
     return Estimate(outcome.model, task.name, outcome.metric, method, value, stderr, chosen, n_total, computed,
                     outcome.run_id, fit_id)
 
 
-def _leaf_tasks(tasks: Sequence[str], db, include_path) -> list:
+def _leaf_tasks(tasks: Sequence[str], include_path) -> list:
     from harness.common.paths import results_dir
     from harness.tasks.registry import resolve_tasks
 

@@ -72,11 +72,12 @@ class RunRecorder:
             n_docs = int(results["n-samples"][task.name]["effective"])
             if task.n_items is None:
                 self.store.set_task_items(task.task_id, int(results["n-samples"][task.name]["original"]))
-            if (items := self.settings.items) is not None:  # the others were placeholders: only the items count
-                missing = set(items) - {int(s["doc_id"]) for s in logged}
+            if self.settings.items is not None:  # the others were placeholders: only the items count
+                items = set(self.settings.items)
+                missing = items - {int(s["doc_id"]) for s in logged}
                 if missing:
                     raise ValueError(f"items: doc id {min(missing)} is not in the task ({n_docs} items)")
-                logged, aggregates, n_docs = [s for s in logged if int(s["doc_id"]) in set(items)], {}, len(items)
+                logged, aggregates, n_docs = [s for s in logged if int(s["doc_id"]) in items], {}, len(items)
             samples = sample_rows(run_id, logged, self.store.requests_for_run(run_id))
             scores = score_rows(run_id, aggregates, samples, n_docs)
             counts = {"requests": lm.n_requests, "cached": lm.n_cached, "computed": lm.n_computed}

@@ -1,5 +1,5 @@
 """Estimated task scores from chosen items (`harness eval --adaptive`), each with its standard error, its items,
-its method and the item response fit it used; and the latest fit of a task, which the estimates start from."""
+its method and the item response fit it used."""
 
 from __future__ import annotations
 
@@ -12,19 +12,6 @@ from harness.store.connection import Connection
 
 
 class Estimates(Connection):
-    def latest_irt_fit(self, task: str) -> tuple[str, pd.DataFrame] | None:
-        """The most recent item response fit of `task` (fit_id and its items' parameters), or None."""
-        row = self.con.execute("SELECT fit_id FROM irt_fits WHERE task = ? ORDER BY created_at DESC, fit_id LIMIT 1",
-                               [task]).fetchone()
-        if row is None:
-            return None
-        return row[0], self.con.execute(
-            "SELECT item, difficulty, discrimination FROM irt_items WHERE fit_id = ? ORDER BY item", [row[0]]).df()
-
-    def task_size(self, task_id: str) -> int | None:
-        row = self.con.execute("SELECT n_items FROM tasks WHERE task_id = ?", [task_id]).fetchone()
-        return None if row is None or row[0] is None else int(row[0])
-
     def estimate_rows(self) -> pd.DataFrame:
         """The latest estimate of each (model, task): what `harness rank --estimates` ranks."""
         return self.con.execute(
@@ -35,18 +22,19 @@ class Estimates(Connection):
                ORDER BY m.name, t.name""").df()
 
     def save_estimate(self, estimate: dict) -> str:
-        """Store one estimate (an `estimates` row as a dict, without its id), replacing the same estimate made
-        before; returns its id."""
+        """Store one estimate (an `estimates` row as a dict, without its id; its model and task are its run's),
+        replacing the same estimate made before; returns its id."""
         key = {k: estimate[k] for k in ("run_id", "method", "fit_id", "budget", "target_se", "seed")}
         estimate_id = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
-        columns = ("model_id", "task_id", "run_id", "metric", "method", "fit_id", "estimate", "stderr", "n_items",
-                   "items", "budget", "target_se", "seed")
+        columns = ("run_id", "metric", "method", "fit_id", "estimate", "stderr", "n_items", "items", "budget",
+                   "target_se", "seed")
         self.con.execute("BEGIN TRANSACTION")
         try:
             self.con.execute("DELETE FROM estimates WHERE estimate_id = ?", [estimate_id])
-            self.con.execute(f"INSERT INTO estimates (estimate_id, {', '.join(columns)}, created_at) "
-                             f"VALUES (?, {', '.join('?' * len(columns))}, now())",
-                             [estimate_id, *(estimate[c] for c in columns)])
+            self.con.execute(f"INSERT INTO estimates (estimate_id, model_id, task_id, {', '.join(columns)}, "
+                             f"created_at) SELECT ?, r.model_id, r.task_id, {', '.join('?' * len(columns))}, now() "
+                             "FROM runs r WHERE r.run_id = ?",
+                             [estimate_id, *(estimate[c] for c in columns), estimate["run_id"]])
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")

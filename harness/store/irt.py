@@ -28,6 +28,13 @@ class IrtFits(Connection):
             self.con.execute("ROLLBACK")
             raise
 
+    def latest_irt_fit(self, task: str) -> tuple[str, pd.DataFrame] | None:
+        """The most recent fit of `task` (its fit_id and its items' parameters), or None: what an adaptive
+        evaluation starts from."""
+        row = self.con.execute("SELECT fit_id FROM irt_fits WHERE task = ? ORDER BY created_at DESC, fit_id LIMIT 1",
+                               [task]).fetchone()
+        return None if row is None else (row[0], self.irt_items(row[0]))
+
     def irt_items(self, fit_id: str) -> pd.DataFrame:
         return self.con.execute("SELECT item, difficulty, discrimination FROM irt_items WHERE fit_id = ? ORDER BY item",
                                 [fit_id]).df()

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from urllib.parse import quote_plus
 
 import numpy as np
 
 from harness.common.errors import HarnessError
 from harness.view.html import (
-    esc, form, href, interval_bar, notes, num, page, pager, select, table, text_input,
+    esc, form, href, interval_bar, notes, num, page, page_number, pager, select, table, text_input,
 )
 from harness.view.snapshot import CSD_SIMS, RANK_BOOT
 
@@ -64,8 +63,7 @@ def leaderboard(store, snap, q: dict) -> str:
     sort, order = q.get("sort", "rank"), q.get("order", "")
     frame = _sorted(frame, board, sort, order)
     total = len(frame)
-    pages = max(1, math.ceil(total / PAGE_SIZE))
-    page_no = min(max(1, _int(q.get("page"), 1)), pages)
+    page_no, pages = page_number(q, total, PAGE_SIZE)
     shown = frame.iloc[(page_no - 1) * PAGE_SIZE: page_no * PAGE_SIZE]
     state = {"source": source, "method": method, "tasks": tasks_text, "level": level if tasks else "",
              "kind": kind, "q": name, "ri": "1" if intervals is not None else ""}
@@ -74,8 +72,9 @@ def leaderboard(store, snap, q: dict) -> str:
     hi = float(np.nanmax(board.frame["ci_high"])) if has_ci else 0.0
     benchmarks = list(board.table.benchmarks)
     directions = dict(zip(benchmarks, board.table.higher_is_better))
-    headers = [_sort_head("rank", "rank", sort, order, state), _sort_head("model", "model", sort, order, state), "kind",
-               _sort_head(f"{method} score", "score", sort, order, state)]
+    headers = [_sort_head("rank", "rank", sort, order, state, board),
+               _sort_head("model", "model", sort, order, state, board), "kind",
+               _sort_head(f"{method} score", "score", sort, order, state, board)]
     if has_ci:
         headers.append("95% interval")
     if intervals is not None:
@@ -83,8 +82,7 @@ def leaderboard(store, snap, q: dict) -> str:
     for task in benchmarks:
         arrow = "↑" if directions[task] else "↓"
         task_link = "" if source else f' <a class="task" title="task page" href="{href("/task", name=task)}">→</a>'
-        headers.append(_sort_head(f"{task} {arrow}", f"task:{task}", sort, order, state,
-                                  "desc" if directions[task] else "asc") + task_link)
+        headers.append(_sort_head(f"{task} {arrow}", f"task:{task}", sort, order, state, board) + task_link)
     rows = []
     quoted = {task: quote_plus(task) for task in benchmarks}  # one encoding per column, not one per cell
     for rec in shown.itertuples(index=False):
@@ -124,36 +122,34 @@ def leaderboard(store, snap, q: dict) -> str:
     return page("Leaderboard", body)
 
 
-def _int(value, default: int) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
+def _first_order(sort: str, board) -> str:
+    """The order a column sorts in until it is clicked again: best first (ranks and names ascending, scores
+    descending, a task's values by its direction); an unknown column sorts by rank."""
+    if sort.startswith("task:") and sort[5:] in board.values.columns:
+        return "desc" if dict(zip(board.table.benchmarks, board.table.higher_is_better))[sort[5:]] else "asc"
+    return "desc" if sort == "score" else "asc"
 
 
 def _sorted(frame, board, sort: str, order: str):
     """Rows by rank (default), model name, score or one task's value; missing values last either way."""
+    descending = (order or _first_order(sort, board)) == "desc"
     if sort.startswith("task:") and sort[5:] in board.values.columns:
-        task = sort[5:]
-        key = frame["competitor"].map(board.values[task])
-        descending = (order == "desc") if order else bool(dict(zip(board.table.benchmarks,
-                                                                   board.table.higher_is_better))[task])
+        key = frame["competitor"].map(board.values[sort[5:]])
     elif sort == "model":
-        key, descending = frame["competitor"], order == "desc"
+        key = frame["competitor"]
     elif sort == "score":
-        key, descending = frame["score"], order != "asc"
+        key = frame["score"]
     else:
-        key, descending = frame["rank"], order == "desc"
+        key = frame["rank"]
     ordered = frame.assign(_key=key.values).sort_values(["_key", "competitor"], ascending=[not descending, True],
                                                         na_position="last", kind="stable")
     return ordered.drop(columns="_key")
 
 
-def _sort_head(label: str, key: str, sort: str, order: str, state: dict, default: str = "") -> str:
-    """A column header that sorts by `key` (first in `default` order: best first); clicking the sorted column
-    again reverses it."""
+def _sort_head(label: str, key: str, sort: str, order: str, state: dict, board) -> str:
+    """A column header that sorts by `key` (best first); clicking the sorted column again reverses it."""
     if sort == key:
-        current = order or default or ("asc" if key in ("rank", "model") else "desc")
+        current = order or _first_order(key, board)
         flip = "asc" if current == "desc" else "desc"
         mark = " ▾" if current == "desc" else " ▴"
     else:

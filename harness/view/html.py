@@ -81,6 +81,16 @@ def table(headers: Iterable[str], rows: Iterable[Iterable[str]], caption: str = 
     return f'<table class="{esc(cls)}"{extra}>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
+def page_number(q: dict, total: int, per_page: int) -> tuple[int, int]:
+    """(the page `q` asks for, kept within the pages there are (not a number: the first), the number of pages)."""
+    pages = max(1, math.ceil(total / per_page))
+    try:
+        asked = int(q.get("page", 1))
+    except (TypeError, ValueError):
+        asked = 1
+    return min(max(1, asked), pages), pages
+
+
 def pager(path: str, page_no: int, pages: int, **params) -> str:
     """Previous / next links over LIMIT/OFFSET pages."""
     if pages <= 1:

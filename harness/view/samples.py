@@ -3,12 +3,11 @@ on the same items, with `harness compare`'s paired test)."""
 
 from __future__ import annotations
 
-import math
 
 import pandas as pd
 
 from harness.common.errors import HarnessError
-from harness.view.html import esc, form, link, notes, num, page, pager, select, table, text_input
+from harness.view.html import esc, form, link, notes, num, page, page_number, pager, select, table, text_input
 from harness.view.model import NotFound, unknown
 
 ITEMS_PER_PAGE = 20
@@ -42,11 +41,7 @@ def _verdict(store, run: dict):
 def _page_of(docs: list[int], q: dict) -> tuple[list[int], int, int]:
     """The documents on the page `q` asks for (a bad or out-of-range page number shows the nearest), its number and
     the number of pages."""
-    pages = max(1, math.ceil(len(docs) / ITEMS_PER_PAGE))
-    try:
-        page_no = min(max(1, int(q.get("page", 1))), pages)
-    except ValueError:
-        page_no = 1
+    page_no, pages = page_number(q, len(docs), ITEMS_PER_PAGE)
     return docs[(page_no - 1) * ITEMS_PER_PAGE: page_no * ITEMS_PER_PAGE], page_no, pages
 
 

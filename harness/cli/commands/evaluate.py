@@ -10,14 +10,14 @@ from rich.text import Text
 
 from harness.cli.commands._common import err, out
 from harness.common.errors import HarnessError
-from harness.executors import check_executor
 from harness.cli.options import (
-    AdaptiveBatchOption, AdaptiveOption, AllowOutsideLinksOption, AllowPickleOption, ApplyChatTemplateOption, BackendOption, BatchSizeOption, BusyTimeoutOption, ChatTemplateOption,
-    ChunkOption, DataParallelOption, DbOption, DeviceOption, DisplayOption, DtypeOption, EnforceEagerOption,
+    AdaptiveBatchOption, AdaptiveOption, AllowOutsideLinksOption, AllowPickleOption, ApplyChatTemplateOption,
+    BackendOption, BatchSizeOption, BudgetOption, BusyTimeoutOption, ChatTemplateOption, ChunkOption,
+    DataParallelOption, DbOption, DeviceOption, DisplayOption, DtypeOption, EnforceEagerOption,
     ExecutorOption, FewshotSeedOption, GenKwargsOption, GpuMemoryOption, IncludePathOption, LimitOption,
     MaxModelLenOption, ModelsOption, MultiturnOption, NumFewshotOption, RayAddressOption, ShardsOption, SuiteOption,
     SeedOption, SystemInstructionOption, TargetSeOption, TasksOption, TensorParallelOption, TrustRemoteCodeOption,
-    BudgetOption, parse_gen_kwargs, split_list,
+    parse_gen_kwargs, split_list,
 )
 from harness.common.paths import default_db
 
@@ -114,7 +114,6 @@ def eval_(
     if adaptive:
         from harness.evaluation.adaptive import evaluate_adaptive
 
-        check_executor(executor, shards, ray_address, settings.model_copy(update={"items": (0,)}))
         _print_estimates(evaluate_adaptive(spec.models, spec.tasks, db, settings, budget=budget, target_se=target_se,
                                            batch=adaptive_batch, seed=seed, display=Display(display, err),
                                            **options))
