@@ -31,7 +31,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-GENERAL_TASK, GENERAL_METRIC = "english_flores", "bits_per_byte"
+GENERAL_TASK = "english_flores"  # primary metric: bits per byte
 
 
 def harness(*args: str) -> None:
@@ -47,21 +47,16 @@ def recipe_toml(entries: list[dict]) -> str:
                        for entry in entries) + "\n"
 
 
-def per_item(db: Path, model: str, task: str, metric: str, limit: int | None) -> dict[int, float]:
-    """The per-item values of the model's latest finished run of `task` at exactly this --limit."""
+def per_item(db: Path, model: str, task: str, limit: int) -> dict[int, float]:
+    """The per-item primary metric of the model's latest finished run of `task` at exactly this --limit."""
     from harness.store import Store
+    from harness.tables.items import latest_item_values
 
     with Store.open(db, read_only=True) as store:
-        rows = store.con.execute(
-            """WITH last AS (
-                   SELECT r.run_id FROM runs r JOIN models m USING (model_id) JOIN tasks t USING (task_id)
-                   WHERE m.name = ? AND t.name = ? AND r.status = 'done' AND r.item_limit IS NOT DISTINCT FROM ?
-                   ORDER BY r.finished_at DESC LIMIT 1)
-               SELECT doc_id, value FROM samples WHERE run_id = (SELECT run_id FROM last) AND metric = ?
-               ORDER BY doc_id""", [model, task, limit, metric]).fetchall()
-    if not rows:
-        raise SystemExit(f"no finished run of {model} on {task} (--limit {limit}) with per-item {metric}")
-    return dict(rows)
+        values = latest_item_values(store, model, task, limit)
+    if values.empty:
+        raise SystemExit(f"no finished run of {model} on {task} (--limit {limit}) with per-item results")
+    return values.to_dict()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
             "--db", str(db), "--display", args.display)
     timing["eval_s"] = round(time.perf_counter() - started, 1)
 
-    acc = {m: per_item(db, m, args.task, "acc", args.limit) for m in models}
-    bpb = {m: per_item(db, m, GENERAL_TASK, GENERAL_METRIC, args.general_limit) for m in models}
+    acc = {m: per_item(db, m, args.task, args.limit) for m in models}  # the primary metrics: acc, bits per byte
+    bpb = {m: per_item(db, m, GENERAL_TASK, args.general_limit) for m in models}
 
     def paired(values: dict, a: str, b: str):
         items = sorted(set(values[a]) & set(values[b]))

@@ -86,11 +86,10 @@ def race_models(models: Sequence[str], tasks: Sequence[str], k: int, db: str | P
 def _item_values(db, model: str, task: str, n: int) -> np.ndarray:
     """The primary metric per item of the latest finished run of (model, task) on its first n items."""
     from harness.store import Store
+    from harness.tables.items import latest_item_values
 
     with Store.open(db, read_only=True) as store:
-        rows = store.leaderboard_rows(models=[model], limit=n)
-        rows = rows[rows["task"] == task].sort_values("finished_at")
-        values = store.item_rows(rows["run_id"].iloc[-1:])["value"].to_numpy(dtype=float)
+        values = latest_item_values(store, model, task, n).to_numpy()
     if len(values) == 0:
         raise HarnessError(f"race: no per-item results for {model} · {task} on {n} items")
     return values

@@ -11,6 +11,15 @@ from harness.store import Store
 from harness.tables.scores import comparable
 
 
+def latest_item_values(store: Store, model: str, task: str, limit: int) -> pd.Series:
+    """Per-item primary-metric values, by doc id, of the latest finished run of (model, task) over its first `limit`
+    items, as the leaderboard offers it (empty when there is none)."""
+    rows = store.leaderboard_rows(models=[model], limit=limit)
+    rows = rows[rows["task"] == task].sort_values("finished_at")
+    items = store.item_rows(rows["run_id"].iloc[-1:])
+    return pd.Series(items["value"].to_numpy(dtype=float), index=items["doc_id"].astype(int).to_numpy())
+
+
 def imported_item_matrices(frame: pd.DataFrame, source: str, tasks: list[str]) -> tuple[dict[str, pd.DataFrame], list[str]]:
     """One complete (models x items) frame per task, sorted by name, and a note per task that lost models."""
     if frame["replicate"].eq("").all():
