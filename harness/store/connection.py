@@ -212,10 +212,6 @@ class Connection:
             self._con = self._connect(self.path, self.read_only, SHARED_WAIT_S, own_writer_lock=True)
         return self._con
 
-    @property
-    def shared(self) -> bool:
-        return self._writer_lock is not None
-
     def release(self) -> None:
         """Let readers in: a sharing writer closes its DuckDB connection after a committed write (a chunk, a run
         started or finished), and the next use reopens it. No-op for everyone else, and never inside a transaction
