@@ -151,15 +151,22 @@ def _flock_holder(path: Path) -> str:
 def _wait(path: Path, busy_timeout: float, attempt) -> None:
     """attempt() until it stops raising BlockingIOError, with backoff, for up to busy_timeout seconds; then the
     one-line busy refusal naming the writer that holds the store."""
-    deadline, delay = time.monotonic() + busy_timeout, 0.05
+    _retry(attempt, BlockingIOError, lambda _: (busy_timeout, lambda: _busy(path, _flock_holder(path), busy_timeout)))
+
+
+def _retry(attempt, busy: type[BaseException], refuse):
+    """attempt()'s value, retried while it raises `busy`, with backoff (0.05 s, doubling up to 1 s). After each
+    refusal, refuse(exc) gives (seconds allowed since the first try, a function making the error raised once they
+    are spent), or raises an error of its own to stop at once."""
+    started, delay = time.monotonic(), 0.05
     while True:
         try:
-            attempt()
-            return
-        except BlockingIOError:
-            left = deadline - time.monotonic()
+            return attempt()
+        except busy as exc:
+            wait, error = refuse(exc)
+            left = started + wait - time.monotonic()
             if left <= 0:
-                raise _busy(path, _flock_holder(path), busy_timeout) from None
+                raise error() from None
             time.sleep(min(delay, left))
             delay = min(delay * 2, 1.0)
 
@@ -304,22 +311,17 @@ class Connection:
         """DuckDB allows one process per file (a writer, or readers) and takes an OS lock; a held lock is retried
         with backoff until `busy_timeout` runs out, then refused in one line naming the holder. Held by a sharing
         writer (an eval, which lets go between chunks), it is retried for at least SHARED_WAIT_S."""
-        started, delay = time.monotonic(), 0.05
-        while True:
-            try:
-                return duckdb.connect(str(path), read_only=read_only, config=dict(Connection._SANDBOX))
-            except duckdb.Error as exc:
-                message = str(exc)
-                if "lock" not in message.lower():
-                    raise _open_error(path, message) from None
-                # the writer lock is ours (a sharing eval opening the store): whoever holds DuckDB's is no sharer
-                shared = not own_writer_lock and WriterLock.held(path)
-                wait = max(busy_timeout, SHARED_WAIT_S) if shared else busy_timeout
-                left = started + wait - time.monotonic()
-                if left <= 0:
-                    raise _busy(path, _lock_holder(message), wait) from None
-                time.sleep(min(delay, left))
-                delay = min(delay * 2, 1.0)
+        def refuse(exc: duckdb.Error):
+            message = str(exc)
+            if "lock" not in message.lower():
+                raise _open_error(path, message) from None
+            # the writer lock is ours (a sharing eval opening the store): whoever holds DuckDB's is no sharer
+            shared = not own_writer_lock and WriterLock.held(path)
+            wait = max(busy_timeout, SHARED_WAIT_S) if shared else busy_timeout
+            return wait, lambda: _busy(path, _lock_holder(message), wait)
+
+        return _retry(lambda: duckdb.connect(str(path), read_only=read_only, config=dict(Connection._SANDBOX)),
+                      duckdb.Error, refuse)
 
     @staticmethod
     def _sql_objects(con: duckdb.DuckDBPyConnection, kinds=("view", "macro")) -> dict[tuple[str, str, str], str]:
