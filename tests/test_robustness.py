@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 
 from harness.ingest.parsers import read_wide_csv
+from tests.oracles import zhang_hardt_win_rate
 from tournaments import ScoreTable, mean_score, mean_win_rate
 from tournaments.aggregate import borda
 from tournaments.kemeny import kemeny
-from tournaments.pairwise import copeland, elo, zhang_hardt_win_rate
+from tournaments.pairwise import copeland, elo
 from tournaments.robustness import (
     iia_check,
     order_sensitivity,
