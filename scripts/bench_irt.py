@@ -1,10 +1,10 @@
 """Benchmark: tournaments.irt.fit_irt (2PL, float32 work arrays) on synthetic binary matrices of growing size.
 
 Each size is simulated from a known 2PL (theta, b ~ N(0, 1), log a ~ N(0, 0.3^2), seed 0) and fitted once;
-the script records wall time, L-BFGS iterations and objective evaluations, and the correlation of recovered
-vs true abilities and difficulties. Sizes go from small to large and the script stops before a size whose
-predicted time (per-cell-evaluation cost of the last size x cells x its evaluations) exceeds --max-seconds,
-so it says which was the largest that fitted. Writes results/bench/irt.json.
+the script records wall time, peak memory of the process so far, alternating sweeps, and the correlation of
+recovered vs true abilities and difficulties. Sizes go from small to large and the script stops before a size
+whose predicted time (per-cell-sweep cost of the last size x cells x its sweeps) exceeds --max-seconds, so it
+says which was the largest that fitted. Writes results/bench/irt.json.
 Usage: python scripts/bench_irt.py [--sizes 1000x3000,2000x6000,5000x15000] [--max-seconds 120]
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -42,21 +43,20 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=120.0)
     parser.add_argument("--out", default=str(ROOT / "results" / "bench" / "irt.json"))
     args = parser.parse_args()
-    runs, skipped, per_cell_eval = [], [], None
+    runs, skipped, per_cell_sweep = [], [], None
     for size in args.sizes.split(","):
         models, items = (int(v) for v in size.lower().split("x"))
-        if per_cell_eval is not None and per_cell_eval * models * items * runs[-1]["evaluations"] > args.max_seconds:
+        if per_cell_sweep is not None and per_cell_sweep * models * items * runs[-1]["sweeps"] > args.max_seconds:
             skipped.append(size)
             continue
         y, theta, b = simulate(models, items)
         start = time.perf_counter()
         fit = fit_irt(y, seed=0, dtype=np.float32)
         seconds = time.perf_counter() - start
-        evaluations = fit.n_iter + 1  # lower bound: L-BFGS-B evaluates at least once per iteration
-        per_cell_eval = seconds / (models * items * evaluations)
-        runs.append({"models": models, "items": items, "seconds": round(seconds, 2), "iterations": fit.n_iter,
-                     "evaluations": evaluations, "converged": fit.converged,
-                     "ns_per_cell_per_iteration": round(per_cell_eval * 1e9, 1),
+        per_cell_sweep = seconds / (models * items * fit.n_iter)
+        runs.append({"models": models, "items": items, "seconds": round(seconds, 2), "sweeps": fit.n_iter,
+                     "converged": fit.converged, "ns_per_cell_per_sweep": round(per_cell_sweep * 1e9, 1),
+                     "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
                      "corr_ability": round(float(np.corrcoef(fit.ability, theta)[0, 1]), 4),
                      "corr_difficulty": round(float(np.corrcoef(fit.difficulty, b)[0, 1]), 4)})
         print(json.dumps(runs[-1]), flush=True)
