@@ -149,3 +149,25 @@ def test_malformed_json_line(tmp_path):
     bad.write_text('{"model": "a", "task": "t", "item": 1, "score": 1}\n{"model": "a", "task"\n')
     code, _, stderr = invoke("import", "items", bad, "--name", "s", "--db", tmp_path / "h.duckdb")
     assert code == 2 and f"{bad}:2: invalid JSON" in stderr
+
+
+def test_a_method_worse_than_random_is_named_in_the_output(shared_data, tmp_path):
+    """AlpacaEval 2 with its best models held out is the README's failure case: the notes must name exactly the
+    methods whose MAE in the rows exceeds uniform random's (the check is between the command's own rows and notes)."""
+    wide = pd.read_csv(shared_data / "alpacaeval-items" / "weighted_alpaca_eval_gpt4_turbo_matrix.csv")
+    long = wide.drop(columns="dataset").melt("item_sha1", var_name="model", value_name="s").dropna()
+    path = tmp_path / "ae2.csv"
+    pd.DataFrame({"model": long["model"], "task": "ae2", "item": long["item_sha1"],
+                  "score": long["s"] - 1}).to_csv(path, index=False)  # preference in [1, 2] -> [0, 1]
+    db = tmp_path / "h.duckdb"
+    assert invoke("import", "items", path, "--name", "ae2", "--db", db)[0] == 0
+    code, stdout, stderr = invoke("adaptive", "replay", "--source", "ae2", "--budget", "0.1", "--split", "top",
+                                  "--repeats", "2", "--format", "json", "--db", db)
+    assert code == 0, stderr
+    document = json.loads(stdout)
+    rows = pd.DataFrame(document["rows"]).set_index("method")["mae"]
+    worse = [m for m in METHODS if rows[m] > rows["random"]]
+    assert worse  # on this split at least regression loses (README: MAE 0.095 vs 0.026)
+    [note] = [n for n in document["notes"] if "WORSE than uniform random" in n]
+    assert note.startswith("ae2: ") and all(f"{m} {rows[m]:.3f}" in note for m in worse)
+    assert not any(f" {m} " in note.split("(MAE")[1].split(" vs ")[0] for m in set(METHODS) - set(worse) - {"random"})

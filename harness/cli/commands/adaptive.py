@@ -76,7 +76,23 @@ def replay(
             raise HarnessError(f"task {task!r} ({matrix.shape[0]} complete models): {err}") from None
     table = pd.concat(results, ignore_index=True)
     render(table, fmt, out, title=f"adaptive replay ({source}, budget {budget:g}, split {split}, {folds} folds)",
-           notes=tuple(notes))
+           notes=(*notes, *_worse_than_random(table)))
+
+
+def _worse_than_random(table: pd.DataFrame) -> list[str]:
+    """A note per task where a method's error exceeds uniform random's at the same budget, so no method is
+    silently worse than the baseline it claims to beat."""
+    notes = []
+    for task, rows in table.groupby("task", sort=False):
+        baseline = rows.loc[rows["method"] == "random", "mae"]
+        if baseline.empty:
+            continue
+        worse = rows[rows["mae"] > baseline.iloc[0]]
+        if len(worse):
+            errors = ", ".join(f"{m} {e:.3f}" for m, e in zip(worse["method"], worse["mae"]))
+            notes.append(f"{task}: WORSE than uniform random at this budget (MAE {errors} vs random "
+                         f"{baseline.iloc[0]:.3f}): use uniform random here")
+    return notes
 
 
 def race(
