@@ -4,6 +4,9 @@ Step 1 predicts a task loss (BPB of the correct answer) from parameters N and to
 that loss to accuracy with a sigmoid. Fitting both on a ladder of small runs and predicting a large
 target tells how well small-scale results extrapolate; the relative error of that prediction is the
 paper's second measure of benchmark quality (noisier benchmarks extrapolate worse).
+
+Test-only: it reproduces the paper's prediction errors on the OLMo ladder (tests/test_signal_noise.py);
+no verb, report or ranker of the harness uses it.
 """
 
 from __future__ import annotations

@@ -11,10 +11,11 @@ import pandas as pd
 import pytest
 from scipy.stats import kendalltau, spearmanr
 
-from harness.ingest.checkpoint_logs import read_obsscaling, read_olmo_ladder, read_pythia_evals
-from harness.report.snr_plot import plot_snr_bars, plot_subtask_filtering
+from harness.ingest.checkpoint_logs import read_olmo_ladder, read_pythia_evals
+from harness.ingest.parsers import read_wide_csv
+from harness.report.snr_plot import plot_snr_bars
+from tests.scaling_law import fit_loss_to_accuracy, fit_task_loss, two_step_prediction
 from tournaments import signal_noise as sn
-from tournaments.scaling_law import fit_loss_to_accuracy, fit_task_loss, two_step_prediction
 from tournaments.subtask_filter import prefix_curve, random_order_baseline, rank_by_snr, snr_filter
 from tournaments.table import ScoreTable
 
@@ -120,15 +121,18 @@ def test_table4_cells_are_signal_over_noise():
 
 
 def test_hand_computed_signal_and_noise():
-    assert sn.relative_dispersion([1, 2, 3]) == pytest.approx(1.0)
+    assert sn.signal([1, 2, 3]) == pytest.approx(1.0)  # relative dispersion, the default measure
     assert sn.relative_std([1, 2, 3]) == pytest.approx(0.5)  # sample std 1, mean 2
     assert sn.relative_std([1, 2, 3], ddof=0) == pytest.approx(math.sqrt(2 / 3) / 2)
     assert sn.relative_std([-1, -2, -3]) == pytest.approx(0.5)  # |mean| for negative metrics
     assert sn.checkpoint_noise([100, 1, 2, 3], n=3) == pytest.approx(0.5)  # only the last n count
     assert sn.mean_checkpoint_noise([[1, 2, 3], [2, 4, 6]], n=3) == pytest.approx(0.5)
-    assert sn.seed_noise([[1, 2, 3], [10, 10, 10]]) == pytest.approx(0.25)
+    seeds = ScoreTable(("c1", "c2"), ("t",), np.array([[[1, 2, 3]], [[10, 10, 10]]], dtype=float))
+    by_seed = sn.snr_table(ScoreTable(("c1", "c2"), ("t",), np.array([[0.4], [0.6]])), seeds, source="seeds")
+    assert by_seed.noise[0] == pytest.approx(0.25)  # mean over configurations of 0.5 and 0
     assert sn.snr(0.1, 0.02) == pytest.approx(5.0)
-    result = sn.signal_to_noise([0.4, 0.6], [[1, 2, 3]], n=3)
+    curve = ScoreTable(("r",), ("t",), np.array([[[1, 2, 3]]], dtype=float))
+    result = sn.snr_table(ScoreTable(("a", "b"), ("t",), np.array([[0.4], [0.6]])), curve, n=3).iloc[0]
     assert (result.signal, result.noise, result.snr) == pytest.approx((0.4, 0.5, 0.8))
     x = [1, 2, 3, 4]
     expected = {
@@ -179,10 +183,11 @@ def test_bits_per_byte_and_checkpoint_averaging():
     assert sn.bits_per_byte(logprob, n_bytes) == pytest.approx(2.5)
     assert sn.bits_per_byte(logprob, n_bytes, aggregate="corpus") == pytest.approx(2.0)
     assert sn.rolling_average([1, 2, 3, 4, 5], 2) == pytest.approx([1.5, 2.5, 3.5, 4.5])
-    assert sn.average_last([9, 1, 2, 3], 3) == pytest.approx(2.0)
-    table = ScoreTable(("a", "b"), ("t",), np.array([[[1, 2, 3, 4]], [[5, 6, np.nan, np.nan]]], dtype=float))
-    averaged = sn.average_checkpoints(table, n=3)
-    assert averaged.values[0, 0] == pytest.approx(3.0) and np.isnan(averaged.values[1, 0])
+    table = ScoreTable(("a", "b"), ("t",), np.array([[[9, 1, 2, 3]], [[5, 6, np.nan, np.nan]]], dtype=float))
+    final, curves = sn.average_checkpoints(table, n=3)
+    assert final.values[0, 0] == pytest.approx(2.0) and np.isnan(final.values[1, 0])
+    np.testing.assert_allclose(curves.values[0, 0], [4.0, 2.0])
+    assert np.isnan(curves.values[1, 0]).all()  # 2 checkpoints < n: missing, not a shorter average
 
 
 def test_item_bootstrap_noise_matches_binomial_theory():
@@ -221,11 +226,11 @@ def test_degenerate_inputs_raise_or_are_documented_nan():
     with pytest.raises(ValueError, match="mean is 0"):
         sn.relative_std([-1.0, 1.0])
     with pytest.raises(ValueError, match="mean is 0"):
-        sn.relative_dispersion([0.0, 0.0])
+        sn.signal([0.0, 0.0])
     with pytest.raises(ValueError, match="NaN"):
         sn.relative_std([0.5, np.nan, 0.6])
     with pytest.raises(ValueError, match="noise is 0"):
-        sn.signal_to_noise([0.4, 0.6], [[0.5] * 5], n=5)  # constant checkpoints
+        sn.snr(sn.signal([0.4, 0.6]), sn.mean_checkpoint_noise([[0.5] * 5], n=5))  # constant checkpoints
     assert sn.signal([0.5, 0.5, 0.5]) == 0.0  # a population that does not separate: documented zero
     with pytest.raises(ValueError, match="every pair is tied"):
         sn.decision_accuracy([0.5, 0.5, 0.5], [0.1, 0.2, 0.3])
@@ -254,8 +259,10 @@ def test_readers_parse_the_three_folders(olmo, shared_data, pythia_5shot):
     assert pythia_5shot.model.nunique() == 21  # every model folder has five-shot results
     assert not pythia_5shot.duplicated(["model", "step", "task"]).any()
     assert pythia_5shot.task[pythia_5shot.task.str.startswith("hendrycksTest-")].nunique() == 57
-    obs = read_obsscaling(shared_data / "obsscaling-eval-results")
-    assert obs.model.nunique() == 148 and obs.value.between(0, 1).all()
+    meta = ["Model Family", "Model Size (B)", "Pretraining Data Size (T)", "FLOPs (1E21)"]
+    obs, _ = read_wide_csv(shared_data / "obsscaling-eval-results" / "base_llm_benchmark_eval.csv", ignore_cols=meta)
+    scores = obs.values[~np.isnan(obs.values)]  # blank scores stay missing, not zero-filled
+    assert obs.n_competitors == 148 and scores.size > 0 and ((scores >= 0) & (scores <= 1)).all()
 
 
 # -------------------------------------------------------------------------- OLMo ladder
@@ -291,7 +298,7 @@ def test_bpb_has_higher_snr_than_accuracy(ladder):
             for metric in ("bpb", accuracy_metric(task)):
                 rows = ladder[(ladder.task == task) & (ladder.split == split) & (ladder.metric == metric)]
                 curves = [curve(rows[rows.run == r]) for r in runs]
-                snrs[metric] = sn.signal_to_noise([c[-1] for c in curves], curves, n=5).snr
+                snrs[metric] = sn.snr(sn.signal([c[-1] for c in curves]), sn.mean_checkpoint_noise(curves, n=5))
             wins += snrs["bpb"] > snrs[accuracy_metric(task)]
         lines.append(f"{budget:.1e} FLOPs: BPB SNR > accuracy SNR on {wins}/{len(LADDER_TASKS)} tasks")
         assert wins > len(LADDER_TASKS) / 2, lines[-1]
@@ -340,7 +347,7 @@ def test_seed_noise_tracks_checkpoint_noise(olmo):
         g = g[g.metric == accuracy_metric(task)]
         runs = [curve(r) for _, r in g.groupby("run")]
         assert len(runs) == 4
-        seed.append(sn.seed_noise([c[-1] for c in runs]))
+        seed.append(sn.relative_std([c[-1] for c in runs]))  # seed noise of one configuration
         ckpt.append(sn.mean_checkpoint_noise(runs, 10))
     assert spearmanr(seed, ckpt).statistic > 0.3
 
@@ -477,6 +484,5 @@ def test_pythia_mmlu_topk_subtasks_raise_snr(pythia_5shot, tmp_path):
     for k in (5, 10):
         assert top.snr.iloc[k - 1] > baseline.snr_mean.iloc[k - 1], k
     assert top.note.eq("").all()
-    for png in (plot_snr_bars(per_subtask, tmp_path / "bars.png"),
-                plot_subtask_filtering(top, tmp_path / "topk.png", baseline)):
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    png = plot_snr_bars(per_subtask, tmp_path / "bars.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000

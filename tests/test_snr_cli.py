@@ -22,7 +22,7 @@ from harness.tables.snr import filter_for_ranking
 from harness.store import Store
 from tests.test_import_cli import CODE_MODELS, code_outcomes, doc_id, write_lm_eval_output
 from tournaments import ScoreTable
-from tournaments.signal_noise import bootstrap_item_noise, relative_dispersion, snr_table
+from tournaments.signal_noise import bootstrap_item_noise, snr_table
 
 runner = CliRunner()
 LADDER_RUNS = ("190M-5xC", "370M-5xC", "760M-5xC", "1B-5xC")
@@ -97,6 +97,32 @@ def test_pythia_snr_equals_snr_table_on_the_reader(pythia):
     assert ours.loc["lambada_openai_5shot:ppl", "snr"] > ours.loc["lambada_openai_5shot:acc", "snr"]
 
 
+def test_pythia_snr_with_checkpoint_averaging(pythia):
+    """--average 3: each run's curve becomes its trailing 3-checkpoint mean (pandas' rolling mean here),
+    signal is (max - min) / |mean| of those curves' last points, noise the mean over runs of the last
+    5 averaged points' relative std (ddof 1)."""
+    folder, db = pythia
+    long = read_pythia_evals(folder)
+    long["benchmark"] = long["task"] + "_5shot:" + long["metric"]
+    rolled = (long.sort_values("step").groupby(["benchmark", "model"])["value"]
+              .apply(lambda c: c.rolling(3).mean().dropna().to_numpy()))
+    final = rolled.map(lambda c: c[-1]).unstack("model")
+    noise = rolled.map(lambda c: np.std(c[-5:], ddof=1) / abs(np.mean(c[-5:]))).unstack("model")
+    ours = snr_rows("--source", "pythia", "--average", 3, "--db", db)
+    expected = final.max(axis=1).sub(final.min(axis=1)).div(final.mean(axis=1).abs())
+    assert sorted(ours.index) == sorted(expected.index)
+    flat = noise.mean(axis=1) == 0  # wsc: every averaged curve constant over its last 5 points
+    assert list(flat[flat].index) == ["wsc_5shot:acc"] and ours.loc["wsc_5shot:acc", "note"].startswith("SNR undefined")
+    assert ours["snr"].isna().equals(flat.loc[ours.index])
+    np.testing.assert_allclose(ours["signal"].astype(float), expected.loc[ours.index], rtol=1e-9)
+    np.testing.assert_allclose(ours["noise"].astype(float), noise.mean(axis=1).loc[ours.index], rtol=1e-9)
+    assert set(ours["noise_source"]) == {"checkpoints (last 5, ddof=1), each a mean of 3 checkpoints"}
+    plain = snr_rows("--source", "pythia", "--db", db)
+    assert (ours["noise"] < plain.loc[ours.index, "noise"]).mean() > 0.9  # averaging smooths the curves
+    result = runner.invoke(app, ["snr", "--average", "3", "--db", str(db)])
+    assert result.exit_code != 0 and "--average 3: averages a per-checkpoint import's curves; give --source" in result.stderr
+
+
 def test_pythia_too_few_checkpoints_is_a_documented_nan(pythia):
     _, db = pythia
     result = runner.invoke(app, ["snr", "--source", "pythia", "--last", "20", "--db", str(db), "--format", "table"])
@@ -150,7 +176,8 @@ def test_item_bootstrap_noise_from_imported_items(shared_data, tmp_path):
         matrix = part.pivot(index="model", columns="doc", values="pass1").dropna(axis=1)  # items all six have
         assert matrix.shape == (6, n_items)
         means = matrix.mean(axis=1)  # each model scored on the items all six share, as comparable() scores them
-        assert rows.loc[task, "signal"] == pytest.approx(relative_dispersion(means.to_numpy()), rel=1e-12)
+        signal = (means.max() - means.min()) / abs(means.mean())  # relative dispersion
+        assert rows.loc[task, "signal"] == pytest.approx(signal, rel=1e-12)
         assert rows.loc[task, "noise"] == pytest.approx(bootstrap_item_noise(matrix.to_numpy(), 1000, 0), rel=1e-12)
     assert rows.loc["mbpp", "note"] == "scored on the 300 of 378 items shared by all 6 models"
     with Store.open(db, read_only=True) as store:

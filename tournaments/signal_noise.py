@@ -11,7 +11,6 @@ NaN, zero mean, zero noise); `snr_table` turns such a benchmark into NaN and say
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable, Literal
 
 import numpy as np
@@ -92,11 +91,6 @@ def signal(scores, measure: str = "rel_dispersion") -> float:
     return value / _abs_mean(x, "signal") if relative else value
 
 
-def relative_dispersion(scores) -> float:
-    """(max - min) / |mean| of a population's scores (paper section 3.2)."""
-    return signal(scores, "rel_dispersion")
-
-
 # ----------------------------------------------------------------------------------------- noise
 def relative_std(scores, ddof: int = PAPER_DDOF) -> float:
     """std / |mean|; ddof=1 (paper text) by default, ddof=0 reproduces the released code."""
@@ -122,18 +116,6 @@ def mean_checkpoint_noise(curves, n: int = 30, ddof: int = PAPER_DDOF) -> float:
     if not curves:
         raise ValueError("checkpoint noise: no runs given")
     return float(np.mean([checkpoint_noise(c, n, ddof) for c in curves]))
-
-
-def seed_noise(final_scores, ddof: int = PAPER_DDOF) -> float:
-    """Relative std of final scores across replicate runs that differ only in seed.
-
-    1-D: one configuration's seeds. 2-D (configurations x seeds): mean over configurations.
-    """
-    arr = np.asarray(final_scores, dtype=float)
-    rows = arr[None, :] if arr.ndim == 1 else arr
-    if rows.ndim != 2:
-        raise ValueError(f"seed noise: expected 1-D or 2-D scores, got shape {arr.shape}")
-    return float(np.mean([relative_std(r, ddof) for r in rows]))
 
 
 def bootstrap_item_noise(item_scores, n_boot: int = 1000, seed: int = 0, ddof: int = PAPER_DDOF) -> float:
@@ -238,38 +220,39 @@ def _noise_of(reps: np.ndarray, source: str, n: int, ddof: int, n_boot: int, see
 
 
 # -------------------------------------------------------------------------- checkpoint averaging
-def average_last(curve, n: int = 5) -> float:
-    """Mean of the last n checkpoints of one run (paper 5.2), smoothing step-to-step noise."""
-    x = _clean(curve, "checkpoint average", max(n, 1))
-    return float(np.mean(x[-n:]))
-
-
 def rolling_average(curve, n: int = 5) -> np.ndarray:
     """Trailing mean of each checkpoint with the n - 1 before it: the score a user would report at
     every step if they always averaged the last n checkpoints. Its first n - 1 points are dropped."""
     if n < 1:
         raise ValueError(f"rolling average: n must be >= 1, got {n}")
     x = _clean(curve, "rolling average", n)
-    sums = np.cumsum(np.concatenate([[0.0], x]))
-    return (sums[n:] - sums[:-n]) / n
+    # each window summed on its own: a running cumsum would leave a constant curve ~1e-16 of fake noise
+    return np.lib.stride_tricks.sliding_window_view(x, n).mean(axis=1)
 
 
-def average_checkpoints(table: ScoreTable, n: int = 5) -> ScoreTable:
-    """Each cell replaced by the mean of its last n observed checkpoints (replicates in step order).
+def average_checkpoints(curves: ScoreTable, n: int = 5) -> tuple[ScoreTable, ScoreTable]:
+    """Checkpoint averaging (paper 5.2): (final, curves) with each run's curve replaced by its
+    `rolling_average` over n checkpoints (replicates in step order, NaN padding skipped) and each
+    final score by the mean of its last n checkpoints (the averaged curve's last point).
 
     Cells with fewer than n observed checkpoints become NaN (missing), not a shorter average.
     """
-    if not table.has_replicates:
+    if not curves.has_replicates:
         raise ValueError("checkpoint averaging needs a replicate axis of checkpoints")
     if n < 1:
         raise ValueError(f"checkpoint averaging: n must be >= 1, got {n}")
-    out = np.full(table.values.shape[:2], np.nan)
-    for idx in np.ndindex(*out.shape):
-        cell = table.values[idx]
+    shape = curves.values.shape
+    rolled = np.full((shape[0], shape[1], max(shape[2] - n + 1, 1)), np.nan)
+    final = np.full(shape[:2], np.nan)
+    for idx in np.ndindex(*shape[:2]):
+        cell = curves.values[idx]
         cell = cell[~np.isnan(cell)]
         if cell.size >= n:
-            out[idx] = cell[-n:].mean()
-    return ScoreTable(table.competitors, table.benchmarks, out, table.higher_is_better)
+            averaged = rolling_average(cell, n)
+            rolled[idx][: averaged.size] = averaged
+            final[idx] = averaged[-1]
+    return tuple(ScoreTable(curves.competitors, curves.benchmarks, values, curves.higher_is_better)
+                 for values in (final, rolled))
 
 
 # -------------------------------------------------------------------------------- bits per byte
@@ -338,22 +321,3 @@ def decision_accuracy(
             raise ValueError("decision accuracy: every pair is tied at one scale; nothing to decide")
         return float(np.mean(agree[~tied]))
     raise ValueError(f"unknown tie policy {ties!r}; use drop, half or code")
-
-
-@dataclass(frozen=True)
-class SNR:
-    """A benchmark's signal, noise and their ratio, kept together so reports can show all three."""
-
-    signal: float
-    noise: float
-    snr: float
-
-
-def signal_to_noise(
-    population, curves, n: int = 30, ddof: int = PAPER_DDOF, measure: str = "rel_dispersion"
-) -> SNR:
-    """SNR of one benchmark: signal of the population's final scores over the mean last-n noise
-    of the given runs (paper 3.3)."""
-    sig = signal(population, measure)
-    noi = mean_checkpoint_noise(curves, n, ddof)
-    return SNR(sig, noi, snr(sig, noi))

@@ -117,6 +117,10 @@ SourceOption = Annotated[Optional[str], typer.Option(
     "--source", help="Read an imported source (see `harness import`) instead of the evaluated runs. irt fit: a "
     "per-item import (`harness import items`). snr: a per-checkpoint import, for checkpoint noise (default: item-bootstrap noise from the runs' per-item samples).",
     rich_help_panel=INPUT_PANEL)]
+AverageCheckpointsOption = Annotated[Optional[int], typer.Option(
+    "--average", min=1, help="snr --source: average each run's last N checkpoints (paper 5.2): signal from the "
+    "averaged final scores, noise from each run's trailing N-checkpoint mean.", show_default=False,
+    rich_help_panel=INPUT_PANEL)]
 SnrFilterOption = Annotated[Optional[int], typer.Option(
     "--snr-filter", min=1, help="Rank on only the K benchmarks with the highest signal-to-noise ratio (report: "
     "the others are shown as dropped).", rich_help_panel=METHOD_PANEL)]

@@ -36,13 +36,6 @@ _DOWNSTREAM = re.compile(
 )
 _LM_LOSS = re.compile(r"^eval/(?P<task>.+)-validation/CrossEntropyLoss$")
 _PYTHIA_STEP = re.compile(r"_step(\d+)\.json$")
-_OBS_META = {
-    "Model": "model",
-    "Model Family": "family",
-    "Model Size (B)": "params_b",
-    "Pretraining Data Size (T)": "tokens_t",
-    "FLOPs (1E21)": "flops_1e21",
-}
 
 
 def _olmo_metric_columns(columns) -> pd.DataFrame:
@@ -201,14 +194,3 @@ def read_pythia_evals(folder: str | Path) -> pd.DataFrame:
     if not rows:
         raise FileNotFoundError(f"no Pythia result JSON files under {folder}")
     return pd.DataFrame(rows, columns=["model", "setting", "shots", "step", "task", "metric", "value", "stderr"])
-
-
-def read_obsscaling(folder: str | Path, file: str = "base_llm_benchmark_eval.csv") -> pd.DataFrame:
-    """An ObsScaling results CSV -> rows (model, [family, params_b, tokens_t, flops_1e21,] benchmark, value).
-
-    Metadata columns are kept where the file has them; blank scores are dropped, not zero-filled.
-    """
-    frame = pd.read_csv(Path(folder) / file).rename(columns=_OBS_META)
-    ids = [c for c in _OBS_META.values() if c in frame.columns]
-    long = frame.melt(id_vars=ids, var_name="benchmark", value_name="value").dropna(subset=["value"])
-    return long.reset_index(drop=True)

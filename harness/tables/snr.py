@@ -16,7 +16,7 @@ from harness.common.errors import HarnessError
 from harness.tables.scores import comparable, score_table
 from harness.store import Store
 from tournaments import ScoreTable
-from tournaments.signal_noise import snr_table
+from tournaments.signal_noise import average_checkpoints, snr_table
 from tournaments.subtask_filter import snr_filter
 
 DEFAULT_LAST = 5
@@ -44,16 +44,22 @@ def item_inputs(scores: ScoreTable, items: pd.DataFrame, task: str) -> tuple[Sco
 
 
 def benchmark_snr(store: Store, source: str | None = None, last: int = DEFAULT_LAST, limit: int | None = None,
-                  allow_mixed: bool = False) -> pd.DataFrame:
+                  allow_mixed: bool = False, average: int | None = None) -> pd.DataFrame:
     """One row per benchmark: signal, noise, snr, noise_source, n_models, note.
 
-    `source` names a per-checkpoint import; without it, the store's evaluated runs are used
+    `source` names a per-checkpoint import (`average`: each score the mean of a run's last `average`
+    checkpoints, as `average_checkpoints` makes them); without it, the store's evaluated runs are used
     (item-bootstrap noise, one task at a time so each uses every model that has its items), chosen
     and made comparable as `comparable(store, limit=limit, allow_mixed=allow_mixed)` does.
     """
     if source is not None:
         final, noise = checkpoint_tables(store, source)
-        return snr_table(final, noise, source="checkpoints", n=last)
+        if average is None:
+            return snr_table(final, noise, source="checkpoints", n=last)
+        frame = snr_table(*average_checkpoints(noise, average), source="checkpoints", n=last)
+        return frame.assign(noise_source=frame["noise_source"] + f", each a mean of {average} checkpoints")
+    if average is not None:
+        raise HarnessError(f"--average {average}: averages a per-checkpoint import's curves; give --source")
     chosen = comparable(store, limit=limit, allow_mixed=allow_mixed)
     items = chosen.items
     if items.empty:

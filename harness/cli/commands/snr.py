@@ -11,7 +11,8 @@ from harness.cli.commands._common import out
 from harness.common.errors import HarnessError
 from harness.common.outputs import check_output
 from harness.cli.options import (
-    AllowMixedOption, BusyTimeoutOption, DbOption, FormatOption, RankLimitOption, SourceOption,
+    AllowMixedOption, AverageCheckpointsOption, BusyTimeoutOption, DbOption, FormatOption, RankLimitOption,
+    SourceOption,
 )
 from harness.common.paths import default_db
 
@@ -24,6 +25,7 @@ def snr(
     last: Annotated[Optional[int], typer.Option(
         "--last", min=2, help="Checkpoints per run in the noise window (default 5, the paper's small-model "
         "setting; it uses 30 for dense OLMo 2 curves).", show_default=False)] = None,
+    average: AverageCheckpointsOption = None,
     limit: RankLimitOption = None,
     allow_mixed: AllowMixedOption = False,
     busy_timeout: BusyTimeoutOption = 0.0,
@@ -41,7 +43,7 @@ def snr(
             raise HarnessError(f"--plot {plot}: give a .png path")
         check_output(f"--plot {plot}", plot, db)
     with Store.open(db, read_only=True, busy_timeout=busy_timeout) as store:
-        table = benchmark_snr(store, source, last or DEFAULT_LAST, limit, allow_mixed)
+        table = benchmark_snr(store, source, last or DEFAULT_LAST, limit, allow_mixed, average)
     table = table.sort_values("snr", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
     undefined = int(table["snr"].isna().sum())
     notes = (f"{undefined} benchmark(s) without a defined SNR; see the note column",) if undefined else ()
