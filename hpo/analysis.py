@@ -40,12 +40,6 @@ def from_trials(trials: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def from_carps(logs: pd.DataFrame) -> pd.DataFrame:
-    """carps' gathered logs (optimizer_id, task_id, seed, n_trials, trial_value__cost) to analysis rows."""
-    frame = logs.rename(columns={"optimizer_id": "optimizer", "task_id": "task", "trial_value__cost": "cost"})
-    return frame[RUN + ["n_trials", "cost"]].copy()
-
-
 def _minmax(series: pd.Series) -> pd.Series:
     return (series - series.min()) / (series.max() - series.min() + EPSILON)
 

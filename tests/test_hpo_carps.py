@@ -19,9 +19,15 @@ from hpo import analysis
 FIXTURE = Path(__file__).parent / "data" / "carps"
 
 
+def from_carps(logs: pd.DataFrame) -> pd.DataFrame:
+    """carps' gathered logs (optimizer_id, task_id, seed, n_trials, trial_value__cost) to analysis rows."""
+    frame = logs.rename(columns={"optimizer_id": "optimizer", "task_id": "task", "trial_value__cost": "cost"})
+    return frame[analysis.RUN + ["n_trials", "cost"]].copy()
+
+
 @pytest.fixture(scope="module")
 def ours():
-    rows = analysis.from_carps(pd.read_csv(FIXTURE / "trials.csv"))
+    rows = from_carps(pd.read_csv(FIXTURE / "trials.csv"))
     final = analysis.final_performance(analysis.normalise(rows, "carps"))
     return final, analysis.rank_tests(analysis.score_table(final))
 

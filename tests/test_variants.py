@@ -192,11 +192,12 @@ def test_pcb_is_a_mergekit_method_and_keeps_at_most_the_top_ratio(family, result
 
 
 def test_pcb_with_one_expert_and_ratio_one_adds_the_clamped_task_vector():
-    from harness.variants.pcb import pcb_delta
+    from harness.variants.pcb import apply, tensor_terms
 
     torch.manual_seed(0)
     tau = torch.randn(1, 64, 300)
-    merged = pcb_delta(tau, ratio=1.0, weights=[1.0])
+    base = torch.zeros(64, 300)  # so the merged tensor is the merged task vector itself, as merge_group makes it
+    merged = apply(base, tensor_terms(base, [tau[0]], ratio=1.0), weights=[1.0], lambda_=1.0)
     flat = tau.flatten().abs()
     ordered = flat.sort().values
     d = flat.numel()

@@ -64,11 +64,6 @@ def combine(scale: torch.Tensor, clamped: torch.Tensor, weights: list[float]) ->
     return (coefficients * scale * clamped).sum(dim=0) / scale.sum(dim=0).clamp_min(1e-12)
 
 
-def pcb_delta(deltas: torch.Tensor, ratio: float, weights: list[float]) -> torch.Tensor:
-    """The merged task vector of one tensor, from the stacked task vectors [N, *shape]."""
-    return combine(*pcb_terms(deltas, ratio), weights).reshape(deltas.shape[1:])
-
-
 def excluded(name: str, exclude) -> bool:
     return any(part in name for part in exclude)
 
