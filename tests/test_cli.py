@@ -198,7 +198,10 @@ def test_rank_published_aggregate_and_bootstrap(shared_data):
 def test_rank_robustness_tables(filled_db):
     result = runner.invoke(app, ["rank", "--db", str(filled_db), "--robustness", "--format", "md"])
     assert result.exit_code == 0, result.output
-    assert result.stdout.count("## robustness:") == 3
+    assert result.stdout.count("## robustness:") == 4  # iia, rescaling, order, perturbation (no CSD round order)
+    # C leads by mwr (the leaderboard's method); its strongest benchmark t3 set to the worst there sinks it to 3rd
+    assert "## robustness: perturbation (C, the mwr leader," in result.stdout
+    assert "| mwr | C | t3 | 1 | 3 | 2 |" in result.stdout
 
 
 def test_rank_unknown_method_suggests(filled_db):

@@ -112,9 +112,21 @@ def test_json_with_several_tables_is_one_document(db):
                                  "--robustness", "-f", "json"])
     assert result.exit_code == 0, result.output
     tables = json.loads(result.stdout)["tables"]
-    assert list(tables) == ["ranks", "kendall_tau", "robustness_iia", "robustness_rescaling", "robustness_order"]
+    assert list(tables) == ["ranks", "kendall_tau", "robustness_iia", "robustness_rescaling", "robustness_order",
+                            "robustness_perturbation", "robustness_csd_round_order"]
     assert all(set(t) == {"title", "notes", "rows"} for t in tables.values())
     assert {row["competitor"] for row in tables["ranks"]["rows"]} == {"A", "B", "C"}
+    # A leads on the mean; its strongest benchmark (t1, 0.9) drops to the worst there (0.5): second on the mean
+    perturbed = {row["method"]: row for row in tables["robustness_perturbation"]["rows"]}
+    assert set(perturbed) == {row["method"] for row in tables["robustness_order"]["rows"]}
+    assert {(row["competitor"], row["zeroed"]) for row in perturbed.values()} == {("A", "t1")}
+    assert (perturbed["mean"]["rank_before"], perturbed["mean"]["rank_after"]) == (1, 2)
+    assert all(row["drop"] == row["rank_after"] - row["rank_before"] for row in perturbed.values())
+    orders = tables["robustness_csd_round_order"]["rows"]
+    assert sorted(row["competitor"] for row in orders) == ["A", "B", "C"]
+    for row in orders:
+        assert row["E min"] <= row["E[given order]"] <= row["E max"]
+        assert row["spread"] == pytest.approx(row["E max"] - row["E min"])
 
 
 def test_json_with_one_table_keeps_its_shape(db):

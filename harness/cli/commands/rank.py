@@ -136,7 +136,7 @@ def rank(
         tables.add("leaderboard", frame, title=f"{title} — by {method}", notes=compared + notes)
     if robustness:
         names = list(METHODS) if method == "all" else sorted({method, "mean", "mwr", "borda"})
-        _render_robustness(table, names, csd, tables)
+        _render_robustness(table, names, csd, tables, by=names[0] if method == "all" else method)
     tables.close()
     if save:
         _save(db, table, saved, busy_timeout)
@@ -309,12 +309,14 @@ def _save(db: Path, table, saved: dict, busy_timeout: float = 0.0) -> None:
     err.print(f"saved {', '.join(saved)} in {db}", highlight=False, soft_wrap=True)
 
 
-def _render_robustness(table, names: list[str], csd: CSDSettings, tables) -> None:
+def _render_robustness(table, names: list[str], csd: CSDSettings, tables, by: str) -> None:
+    """IIA, rescaling, order and perturbation checks of each method in `names` (the perturbed competitor: the
+    leader by `by`, the leaderboard's method), and with CSD among them its round-order sensitivity."""
     from functools import partial
 
     from harness.cli.commands._csd import cli_errors
     from tournaments.methods import get_method
-    from tournaments.robustness import iia_check, order_sensitivity, rescaling_check
+    from tournaments.robustness import iia_check, order_sensitivity, perturbation_check, rescaling_check
 
     methods = {name: get_method(name) for name in names}
     if "csd" in methods:  # the user's CSD settings, except rounds: the checks change the benchmark set
@@ -329,3 +331,31 @@ def _render_robustness(table, names: list[str], csd: CSDSettings, tables) -> Non
         with cli_errors("--robustness"):
             frame = check(table, methods, seed=csd.seed)
         tables.add(f"robustness_{name}", frame, title=f"robustness: {title}")
+    with cli_errors("--robustness"):
+        leader = methods[by](table).order()[0]
+        frame = perturbation_check(table, leader, methods, k=1, fill=None)
+    tables.add("robustness_perturbation", frame, title=f"robustness: perturbation ({leader}, the {by} "
+               "leader, gets the worst observed score on its strongest benchmark)")
+    if "csd" in methods:
+        _render_round_order(table, csd, tables)
+
+
+def _render_round_order(table, csd: CSDSettings, tables) -> None:
+    """CSD's expected score E[S_m] under the configured round order and 19 random permutations of it."""
+    import pandas as pd
+
+    from harness.cli.commands._csd import cli_errors
+    from tournaments.sensitivity import round_order_sensitivity
+
+    params = csd.ranker_params(table)
+    with cli_errors("--robustness"):
+        result = round_order_sensitivity(
+            table, params["rounds"], n_orders=20, eliminate=params["eliminate"], n_sims=params["n_sims"],
+            seed=params["seed"], tiebreak=params["tiebreak"], missing=params["missing"])
+    frame = pd.DataFrame({"competitor": result.competitors, "E[given order]": result.expected[0],
+                          "E min": result.expected.min(axis=0), "E max": result.expected.max(axis=0),
+                          "spread": result.spread}).sort_values("E[given order]", ascending=False, kind="stable")
+    notes = ("spread = largest minus smallest E[S_m] over the orders; a per-round elimination list stays with its "
+             "round's position",) + (("played without --item-bootstrap",) if csd.item_bootstrap else ())
+    tables.add("robustness_csd_round_order", frame.reset_index(drop=True),
+               title="robustness: CSD round order (the given order and 19 random permutations)", notes=notes)
