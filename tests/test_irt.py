@@ -138,7 +138,9 @@ def test_ability_from_a_subset_and_expected_score(binary):
     assert np.all(se > full_se)  # fewer answers, less information
     assert corr(est, theta) > 0.85  # 30 items: simulated 0.918-0.938 on seeds 100, 104, 105
     # expected score of the fitted abilities tracks the observed mean score: max gap 0.022-0.029 simulated
-    assert np.max(np.abs(fit.expected_score(fit.ability) - y.mean(axis=1))) < 0.05
+    assert np.max(np.abs(fit.probabilities(fit.ability).mean(axis=1) - y.mean(axis=1))) < 0.05
+    # p-IRT with every answer given is the observed mean, whatever the ability
+    np.testing.assert_allclose(fit.p_irt_score(fit.ability + 1.0, y), y.mean(axis=1), rtol=1e-12)
     no_answers = estimate_ability(fit, np.full((1, N_ITEMS), np.nan))
     assert no_answers[0][0] == 0.0 and no_answers[1][0] == pytest.approx(1.0)
 

@@ -154,12 +154,8 @@ def _regress(x_train: np.ndarray, y_train: np.ndarray, x_new: np.ndarray) -> np.
 
 
 def _irt_score(fit: IRTFit, seen: np.ndarray) -> np.ndarray:
-    """Full-score estimate: the answers given plus the IRT prediction for every item not asked (p-IRT, Maia
-    Polo et al. 2024), so the estimate moves to the observed score as the budget grows to all items."""
-    theta, _ = estimate_ability(fit, seen)
-    pred = fit.probabilities(theta)
-    asked = ~np.isnan(seen)
-    return np.where(asked, seen, pred).mean(axis=1)
+    """Full-score estimate from the answers seen, at each model's MAP ability."""
+    return fit.p_irt_score(estimate_ability(fit, seen)[0], seen)
 
 
 def _cat_answers(fit: IRTFit, asked: np.ndarray, n_budget: int, rng: np.random.Generator) -> np.ndarray:

@@ -44,7 +44,7 @@ def irt_estimate(fit: IRTFit, seen: np.ndarray) -> tuple[float, float]:
     theta, theta_se = estimate_ability(fit, seen[None, :])
     p = fit.probabilities(theta)[0]
     n = seen.size
-    estimate = float(np.where(asked, seen, p).mean())
+    estimate = float(fit.p_irt_score(theta, seen)[0])
     slope = float((fit.discrimination * p * (1 - p))[~asked].sum() / n)  # d estimate / d theta
     spread = float((p * (1 - p))[~asked].sum() / n**2)  # the unasked items' own Bernoulli variance
     return estimate, math.sqrt((slope * float(theta_se[0])) ** 2 + spread)

@@ -41,10 +41,12 @@ class IRTFit:
         theta = np.atleast_1d(np.asarray(ability, dtype=float))
         return expit(np.multiply.outer(theta, self.discrimination) - self.discrimination * self.difficulty)
 
-    def expected_score(self, ability: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
-        """A model's expected task score (mean over `items`, default all) given its ability."""
-        probs = self.probabilities(ability)
-        return (probs if items is None else probs[:, items]).mean(axis=1)
+    def p_irt_score(self, ability: np.ndarray, seen: np.ndarray) -> np.ndarray:
+        """Full-score estimate of each row of `seen` (n x n_items, NaN = not asked): the answers given plus the
+        predicted score of every item not asked (p-IRT, Maia Polo et al. 2024), so it moves to the observed
+        score as the answers grow to all items."""
+        answers = np.atleast_2d(seen)
+        return np.where(np.isnan(answers), self.probabilities(ability), answers).mean(axis=1)
 
     def information(self, ability: np.ndarray) -> np.ndarray:
         """Fisher information a^2 p (1-p) of every item at each ability: what CAT ranks items by."""
