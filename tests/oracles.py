@@ -6,16 +6,20 @@
   the harness itself ranks ScoreTables only (`tournaments.pairwise.bradley_terry`, `elo`).
 - Zhang & Hardt's ordinal win rate reproduces their IIA tables; majority 3-cycles reproduce the counts of
   ranking.md A10.
+- The SNR paper's subtask prefix curves (section 5.1: SNR and decision accuracy of each top-k prefix of
+  subtasks by SNR, against random orders) check `tournaments.subtask_filter` on Pythia's MMLU.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 from tournaments.pairwise import _bt_total_notes, _elo_scale, _elo_step, fit_bradley_terry, pairwise_counts
 from tournaments.ranking import Ranking
+from tournaments.signal_noise import PAPER_DDOF, decision_accuracy, mean_checkpoint_noise, signal, snr
 from tournaments.table import ScoreTable
 
 
@@ -158,3 +162,81 @@ def elo_pairs(
     params = {"k": k, "n_orders": n_orders, "seed": seed, "n_records": len(y)}
     notes = ("mean rating over random record orders; interval = order dispersion, not a sampling CI",)
     return Ranking("elo", names, scores, low, high, params, notes)
+
+
+# --------------------------------------------------------------------------- SNR subtask prefixes
+def _weights(order: Sequence[str], weights: Mapping[str, float] | None) -> np.ndarray:
+    w = np.ones(len(order)) if weights is None else np.array([float(weights[s]) for s in order])
+    if np.any(w <= 0) or np.isnan(w).any():
+        raise ValueError("subtask weights must be positive numbers")
+    return w / w.sum()
+
+
+def _aggregate(table: ScoreTable, subtasks: Sequence[str], w: np.ndarray, per_checkpoint: bool = False) -> np.ndarray:
+    """Weighted mean over subtasks: (competitors,), or (competitors, checkpoints) when
+    `per_checkpoint`; NaN stays NaN."""
+    sub = table.select(benchmarks=list(subtasks))
+    if len(set(sub.higher_is_better.tolist())) > 1:
+        raise ValueError("cannot average subtasks with different directions")
+    values = sub.values if per_checkpoint else sub.cell_means()
+    return np.tensordot(np.moveaxis(values, 1, -1), w, axes=([-1], [0]))
+
+
+def prefix_curve(
+    order: Sequence[str],
+    final: ScoreTable,
+    curves: ScoreTable,
+    n: int = 5,
+    ddof: int = PAPER_DDOF,
+    measure: str = "rel_dispersion",
+    small: ScoreTable | None = None,
+    large: ScoreTable | None = None,
+    weights: Mapping[str, float] | None = None,
+    ties: str = "drop",
+) -> pd.DataFrame:
+    """Signal, noise, SNR (and decision accuracy) of the aggregate of each prefix order[:k].
+
+    `final`: population x subtasks (signal). `curves`: runs x subtasks x checkpoints, the
+    checkpoint axis aligned across subtasks (noise of the aggregate curve, last n, averaged over
+    runs). `small`/`large`: the same recipes (matched by competitor name) at two scales, for
+    decision accuracy. The aggregate is the mean over subtasks, weighted by `weights` (e.g. item
+    counts, giving the instance-level mean the paper uses) or equal. A prefix whose numbers are
+    degenerate gets NaN and the reason in `note`.
+    """
+    if not curves.has_replicates:
+        raise ValueError("curves need a checkpoint (replicate) axis")
+    if (small is None) != (large is None):
+        raise ValueError("decision accuracy needs both `small` and `large`")
+    if small is not None and large is not None:
+        large = large.select(competitors=list(small.competitors))
+    rows = []
+    for k in range(1, len(order) + 1):
+        chosen = list(order[:k])
+        row = dict(k=k, added=chosen[-1], signal=np.nan, noise=np.nan, snr=np.nan, decision_accuracy=np.nan, note="")
+        try:
+            w = _weights(chosen, weights)
+            row["signal"] = signal(_aggregate(final, chosen, w), measure)
+            runs = _aggregate(curves, chosen, w, per_checkpoint=True)
+            row["noise"] = mean_checkpoint_noise([r[~np.isnan(r)] for r in runs], n, ddof)
+            row["snr"] = snr(row["signal"], row["noise"])
+            if small is not None and large is not None:
+                row["decision_accuracy"] = decision_accuracy(
+                    _aggregate(small, chosen, w), _aggregate(large, chosen, w), ties=ties
+                )
+        except ValueError as err:
+            row["note"] = str(err)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def random_order_baseline(
+    subtasks: Sequence[str], n_shuffles: int = 10, seed: int = 0, **curve_args
+) -> pd.DataFrame:
+    """Mean and std over random subtask orders of each prefix's SNR and decision accuracy (the
+    paper's baseline, 10 shuffles), so a top-k gain can be told apart from 'fewer subtasks'."""
+    rng = np.random.default_rng(seed)
+    runs = [prefix_curve(list(rng.permutation(list(subtasks))), **curve_args) for _ in range(n_shuffles)]
+    stacked = pd.concat(runs)
+    out = stacked.groupby("k")[["snr", "decision_accuracy"]].agg(["mean", "std"])
+    out.columns = [f"{metric}_{stat}" for metric, stat in out.columns]
+    return out.reset_index()

@@ -14,9 +14,10 @@ from scipy.stats import kendalltau, spearmanr
 from harness.ingest.checkpoint_logs import read_olmo_ladder, read_pythia_evals
 from harness.ingest.parsers import read_wide_csv
 from harness.report.snr_plot import plot_snr_bars
+from tests.oracles import prefix_curve, random_order_baseline
 from tests.scaling_law import fit_loss_to_accuracy, fit_task_loss, two_step_prediction
 from tournaments import signal_noise as sn
-from tournaments.subtask_filter import prefix_curve, random_order_baseline, rank_by_snr, snr_filter
+from tournaments.subtask_filter import rank_by_snr, snr_filter
 from tournaments.table import ScoreTable
 
 # Paper Table 4: SNR (signal/noise) per benchmark at the OLMo 2 budgets 1.5B-4T, 7B-4T, 13B-5T, 32B-6T.
