@@ -193,9 +193,11 @@ def test_rank_estimates_shows_each_cell_with_its_error(store):
     from harness.store import ModelRecord, Store
 
     with Store.open(db) as s:  # a second model's run over 30 items and its estimate, through the store's API
-        [(task_id,)] = s.con.execute("SELECT e.task_id FROM estimates e WHERE e.seed = 3").fetchall()
+        [(task_id, backend, args)] = s.con.execute("""SELECT e.task_id, r.backend, r.backend_args FROM estimates e
+                                                      JOIN runs r USING (run_id) WHERE e.seed = 3""").fetchall()
         s.register_model(ModelRecord("id-other", "other", "base", "test", "fp-other" * 8, 10))
-        s.start_run("run-other", "id-other", task_id, "hf", {"items": list(range(30))}, None, {})
+        # the same task version and run settings as tiny's estimate: comparable
+        s.start_run("run-other", "id-other", task_id, backend, {**json.loads(args), "items": list(range(30))}, None, {})
         s.save_estimate({"run_id": "run-other", "metric": "acc", "method": "random", "fit_id": None,
                          "estimate": 0.99, "stderr": 0.01, "n_items": 30, "items": list(range(30)), "budget": 30,
                          "target_se": None, "seed": 0})
@@ -207,10 +209,40 @@ def test_rank_estimates_shows_each_cell_with_its_error(store):
                                   WHERE m.name = 'tiny' AND e.task_id = ? ORDER BY e.created_at""", [task_id])][-1]
     assert rows["other"]["rank"] == 1 and rows["tiny"][TASK] == pytest.approx(tiny[0])
     assert rows["tiny"][f"{TASK} se"] == pytest.approx(tiny[1]) and rows["other"][f"{TASK} se"] == 0.01
-    assert any("estimate from chosen items" in n for n in ranked["notes"])
+    assert any("estimates from chosen items" in n for n in ranked["notes"])
     assert any("N(estimate, se)" in n for n in ranked["notes"])
-    refused = runner.invoke(app, ["rank", "--estimates", "--item-bootstrap", "--db", str(db)])
-    assert refused.exit_code == 2 and "--estimates with --item-bootstrap" in refused.stderr
+    refused = runner.invoke(app, ["rank", "--estimates", "--limit", "30", "--db", str(db)])
+    assert refused.exit_code == 2 and "--estimates with --limit" in refused.stderr
+
+
+def test_rank_estimates_beside_a_full_run(store):
+    """A full run of every item replaces the same model's estimate (exact, no se) and ranks beside the other model's
+    estimate; CSD's --item-bootstrap then draws only the estimated cell."""
+    db, tiny, _ = store
+    harness("eval", "--models", f"{tiny}=tiny", "--tasks", TASK, "--db", str(db), "--display", "none")
+    [(full_value,)] = sql(db, "SELECT value FROM leaderboard WHERE model = 'tiny' AND task = ? AND item_limit IS NULL",
+                          [TASK])
+    ranked = json.loads(harness("rank", "--estimates", "--tasks", TASK, "--method", "mean", "--bootstrap", "100",
+                                "--db", str(db), "-f", "json"))
+    rows = {r["competitor"]: r for r in ranked["rows"]}
+    assert rows["tiny"][TASK] == pytest.approx(full_value) and rows["tiny"][f"{TASK} se"] is None
+    assert rows["other"][TASK] == 0.99 and rows["other"][f"{TASK} se"] == 0.01
+    assert any("1 cells are full runs" in n and "in place of an estimate" in n for n in ranked["notes"])
+    csd = runner.invoke(app, ["rank", "--estimates", "--tasks", TASK, "--method", "csd", "--item-bootstrap",
+                              "--n-sims", "2000", "--db", str(db), "-f", "json"])
+    assert csd.exit_code == 0, csd.output
+    assert [r["competitor"] for r in json.loads(csd.stdout)["rows"]][0] == "other"
+    from harness.store import ModelRecord, Store
+
+    with Store.open(db) as s:  # an estimate made with other run settings (no dtype, no device) is not comparable
+        [(task_id,)] = s.con.execute("SELECT task_id FROM tasks WHERE name = ?", [TASK]).fetchall()
+        s.register_model(ModelRecord("id-third", "third", "base", "test", "fp-third" * 8, 10))
+        s.start_run("run-third", "id-third", task_id, "hf", {"items": list(range(30))}, None, {})
+        s.save_estimate({"run_id": "run-third", "metric": "acc", "method": "random", "fit_id": None, "estimate": 0.5,
+                         "stderr": 0.05, "n_items": 30, "items": list(range(30)), "budget": 30, "target_se": None,
+                         "seed": 0})
+    refused = runner.invoke(app, ["rank", "--estimates", "--tasks", TASK, "--db", str(db)])
+    assert refused.exit_code == 2 and "estimated at two task versions or run settings" in refused.stderr
 
 
 def test_a_killed_adaptive_run_resumes_without_asking_any_item_twice(tiny_model, tmp_path):

@@ -323,6 +323,28 @@ def test_item_bootstrap_bad_input():
         simulate(table, n_sims=10, item_bootstrap=True)
 
 
+@pytest.mark.parametrize("se_b, closed_form", [
+    (0.05, 0.9213504),  # Phi(0.1 / sqrt(0.05^2 + 0.05^2))
+    (np.nan, 0.9772499),  # Phi(0.1 / 0.05): an exact cell (NaN se) is never drawn
+])
+def test_cell_stderr_draws_estimated_cells(se_b, closed_form):
+    """Two competitors, one round: A = 0.60 +- 0.05 beats B = 0.50 +- se_b with the closed-form probability, so
+    E[S_A] is that share of A's score when it always wins; the pairs' covariance estimates the spread of E[S_A]
+    over draws, W * sqrt(p (1 - p)). 20,000 simulations in 10,000 pairs: Monte Carlo sd of the share
+    sqrt(p (1 - p) / 10,000) <= 0.0027, bounds at 4 of those; the spread within 10% (the covariance of 10,000
+    pairs has relative sd about sqrt(2 / 10,000) = 1.4%, plus the share's own error)."""
+    table = ScoreTable(["A", "B"], ["t"], np.array([[0.6], [0.5]]))
+    always = simulate(table, n_sims=100, seed=0).expected[0]
+    drawn = simulate(table, n_sims=20000, seed=3, cell_stderr=np.array([[0.05], [se_b]]))
+    share = drawn.expected[0] / always
+    assert share == pytest.approx(closed_form, abs=4 * math.sqrt(closed_form * (1 - closed_form) / 10000))
+    assert drawn.item_sd[0] / always == pytest.approx(math.sqrt(closed_form * (1 - closed_form)), rel=0.1)
+    with pytest.raises(ValueError, match="not both"):
+        simulate(table, n_sims=10, item_bootstrap=True, cell_stderr=np.array([[0.05], [0.05]]))
+    with pytest.raises(ValueError, match="competitors x benchmarks"):
+        simulate(table, n_sims=10, cell_stderr=np.array([0.05, 0.05]))
+
+
 # ------------------------------------------------------------------------------ bad input and API
 def test_bad_input_gives_clear_errors():
     table = random_table(6, 3, seed=0)

@@ -117,6 +117,7 @@ def failure_sensitivity(
     missing: str = "error",
     item_bootstrap: bool = False,
     batch_size: int = 2048,
+    cell_stderr: np.ndarray | None = None,
 ) -> FailureSensitivity:
     """E[S_m] for each schedule (constant T or per-round list), one independent stream per schedule."""
     if len(schedules) < 2:
@@ -127,7 +128,7 @@ def failure_sensitivity(
     results = tuple(
         simulate(
             table, rounds, eliminate=s, n_sims=n_sims, seed=stream, tiebreak=tiebreak, missing=missing,
-            item_bootstrap=item_bootstrap, batch_size=batch_size,
+            item_bootstrap=item_bootstrap, batch_size=batch_size, cell_stderr=cell_stderr,
         )
         for s, stream in zip(schedules, streams)
     )

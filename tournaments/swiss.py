@@ -189,12 +189,15 @@ def simulate(
     missing: str = "error",
     item_bootstrap: bool = False,
     batch_size: int = 2048,
+    cell_stderr: np.ndarray | None = None,
 ) -> CSDResult:
     """Run `n_sims` CSD tournaments; `seed` is anything `numpy.random.default_rng` accepts.
 
     With `item_bootstrap`, the items (replicates) of every benchmark are resampled with replacement,
     jointly for all competitors, once per pair of simulations; the two tournaments of a pair share
     the resample, which makes their covariance an unbiased estimate of the item variance of E[S_m].
+    With `cell_stderr` (competitors x benchmarks: the standard errors of estimated scores, NaN or 0 for
+    exact ones) every cell is drawn from N(value, se) instead, once per pair of simulations in the same way.
     """
     if isinstance(n_sims, bool) or int(n_sims) != n_sims or n_sims <= 0:
         raise ValueError(f"n_sims must be a positive integer, got {n_sims!r}")
@@ -206,7 +209,10 @@ def simulate(
         raise ValueError("CSD needs at least one round (a table with no benchmarks has none)")
     strength = round_strengths(table, rounds, missing)
     schedule = elimination_schedule(eliminate, len(rounds), table.n_competitors)
-    draw = _item_resampler(table, rounds, missing) if item_bootstrap else None
+    if item_bootstrap and cell_stderr is not None:
+        raise ValueError("item_bootstrap and cell_stderr: resample items or draw estimated cells, not both")
+    draw = (_item_resampler(table, rounds, missing) if item_bootstrap
+            else _normal_resampler(table, cell_stderr, rounds, missing) if cell_stderr is not None else None)
     rng = np.random.default_rng(seed)
     n_sims, batch_size = int(n_sims), effective_batch_size(int(batch_size), table.n_competitors)
     if draw is not None:
@@ -221,7 +227,8 @@ def simulate(
         scores, cut = _play(batch_strength, schedule, layout, n, rng, tiebreak, scratch)
         tally.add(start, scores, cut, paired=draw is not None)
     games = sum(p for p, _ in layout)
-    return tally.result(table.competitors, rounds, schedule, tiebreak, missing, item_bootstrap, games)
+    return tally.result(table.competitors, rounds, schedule, tiebreak, missing, item_bootstrap, games,
+                        resampled=draw is not None)
 
 
 def effective_batch_size(batch_size: int, m: int) -> int:
@@ -240,11 +247,12 @@ def csd_ranking(
     missing: str = "error",
     item_bootstrap: bool = False,
     batch_size: int = 2048,
+    cell_stderr: np.ndarray | None = None,
 ) -> Ranking:
     """CSD as a generic leaderboard `Ranking`: score = E[S_m], CI = 95% interval of it."""
     result = simulate(
         table, rounds, eliminate=eliminate, n_sims=n_sims, seed=seed, tiebreak=tiebreak,
-        missing=missing, item_bootstrap=item_bootstrap, batch_size=batch_size,
+        missing=missing, item_bootstrap=item_bootstrap, batch_size=batch_size, cell_stderr=cell_stderr,
     )
     notes = []
     if tiebreak == "index":
@@ -252,8 +260,9 @@ def csd_ranking(
     gaps = int(np.isnan(round_strengths(table, result.rounds, "coin")).sum())
     if gaps:
         notes.append(f"{gaps} missing competitor-round strengths settled by missing={missing}")
-    if item_bootstrap:
-        notes.append(f"CI includes item resampling (median widening x{np.nanmedian(result.ci_widening):.1f})")
+    if item_bootstrap or cell_stderr is not None:
+        what = "item resampling" if item_bootstrap else "estimated cells drawn from N(estimate, se)"
+        notes.append(f"CI includes {what} (median widening x{np.nanmedian(result.ci_widening):.1f})")
     used_batch = effective_batch_size(int(batch_size), table.n_competitors)
     if used_batch < batch_size:
         notes.append(f"batch_size {batch_size} capped at {used_batch} for {table.n_competitors} competitors "
@@ -267,6 +276,7 @@ def csd_ranking(
         "missing": missing,
         "item_bootstrap": item_bootstrap,
         "batch_size": used_batch,
+        **({} if cell_stderr is None else {"cell_stderr": np.nan_to_num(np.asarray(cell_stderr, dtype=float)).tolist()}),
     }
     return Ranking("csd", result.competitors, result.expected, result.ci_low, result.ci_high, params, tuple(notes))
 
@@ -453,12 +463,13 @@ class _Tally:
         merged[:, np.searchsorted(union, values)] += counts.reshape(m, len(values))
         self.rank_values, self.rank_counts = union, merged
 
-    def result(self, competitors, rounds, schedule, tiebreak, missing, item_bootstrap, games) -> CSDResult:
+    def result(self, competitors, rounds, schedule, tiebreak, missing, item_bootstrap, games,
+               resampled: bool) -> CSDResult:
         n = self.n
         mean = self.total / n
         var = (self.square - n * mean**2) / (n - 1) if n > 1 else np.zeros_like(mean)
         item_sd = None
-        if item_bootstrap:
+        if resampled:
             p = self.pairs
             cov = (self.pair_xy - self.pair_x * self.pair_y / p) / (p - 1) if p > 1 else np.full_like(mean, np.nan)
             item_sd = np.sqrt(np.maximum(cov, 0.0))
@@ -509,6 +520,28 @@ def _item_resampler(
     def draw(rng: np.random.Generator, n: int) -> np.ndarray:
         means = {b: _resampled_means(rng, n, x, has) for b, (x, has) in items.items()}
         strength = np.stack([np.mean([means[b] for b in r.benchmarks], axis=0) for r in rounds], axis=1)
+        return _missing_as(strength, missing)
+
+    return draw
+
+
+def _normal_resampler(
+    table: ScoreTable, stderr: np.ndarray, rounds: Sequence[Round], missing: str
+) -> Callable[[np.random.Generator, int], np.ndarray]:
+    """draw(rng, n) -> (n, rounds, M) strengths from cells drawn independently from N(value, se)."""
+    se = np.asarray(stderr, dtype=float)
+    if se.shape != (table.n_competitors, table.n_benchmarks):
+        raise ValueError(f"cell_stderr must be competitors x benchmarks {(table.n_competitors, table.n_benchmarks)}, "
+                         f"got {se.shape}")
+    if np.any(se < 0):
+        raise ValueError("cell_stderr must not be negative")
+    values, se = table.oriented(), np.nan_to_num(se)
+    column = {b: j for j, b in enumerate(table.benchmarks)}
+    members = [[column[b] for b in r.benchmarks] for r in rounds]
+
+    def draw(rng: np.random.Generator, n: int) -> np.ndarray:
+        cells = values + se * rng.standard_normal((n, *values.shape))  # (n, M, B)
+        strength = np.stack([cells[:, :, js].mean(axis=2) for js in members], axis=1)
         return _missing_as(strength, missing)
 
     return draw

@@ -9,15 +9,18 @@ import json
 import pandas as pd
 
 from harness.store.connection import Connection
+from harness.store.schema import RUN_SETTINGS
 
 
 class Estimates(Connection):
     def estimate_rows(self) -> pd.DataFrame:
-        """The latest estimate of each (model, task): what `harness rank --estimates` ranks."""
+        """The latest estimate of each (model, task), with its task version and run settings: what `harness rank
+        --estimates` ranks."""
         return self.con.execute(
-            """SELECT m.name AS model, t.name AS task, t.higher_is_better, e.metric, e.estimate, e.stderr, e.method,
-                      e.n_items, t.n_items AS n_total
+            f"""SELECT m.name AS model, t.name AS task, t.higher_is_better, e.metric, e.estimate, e.stderr, e.method,
+                      e.n_items, t.n_items AS n_total, t.config_hash, r.settings
                FROM estimates e JOIN models m USING (model_id) JOIN tasks t USING (task_id)
+               JOIN (SELECT run_id, {RUN_SETTINGS} AS settings FROM runs) r USING (run_id)
                QUALIFY row_number() OVER (PARTITION BY m.name, t.name ORDER BY e.created_at DESC, e.estimate_id) = 1
                ORDER BY m.name, t.name""").df()
 

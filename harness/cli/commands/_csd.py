@@ -6,7 +6,7 @@ import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Any, Annotated
 
 import typer
 
@@ -30,7 +30,8 @@ MissingOption = Annotated[str, typer.Option(
     "--missing", help="A missing round strength: error, coin (reference behaviour) or loss.",
     rich_help_panel=_PANEL)]
 ItemBootstrapOption = Annotated[bool, typer.Option(
-    "--item-bootstrap", help="Resample items inside the simulation (needs per-item results); widens CIs.",
+    "--item-bootstrap", help="Resample items inside the simulation (needs per-item results); widens CIs. With "
+    "--estimates, each estimated cell is drawn from N(estimate, se) instead.",
     rich_help_panel=_PANEL)]
 PlotOption = Annotated[Path | None, typer.Option(
     "--plot", help="Write the failure-sensitivity scatter (base score vs drop) as PNG.", rich_help_panel=_PANEL)]
@@ -45,6 +46,7 @@ class CSDSettings:
     tiebreak: str = "random"
     missing: str = "error"
     item_bootstrap: bool = False
+    cell_stderr: Any = None  # adaptive estimates' standard errors (competitors x benchmarks), drawn in place of items
 
     def schedules(self) -> list[int | list[int]]:
         try:
@@ -57,7 +59,13 @@ class CSDSettings:
         """Keyword arguments for csd_ranking (first schedule), as `--method all` uses it."""
         return {"rounds": load_rounds(self.rounds, table), "eliminate": self.schedules()[0], "n_sims": self.n_sims,
                 "seed": self.seed, "tiebreak": self.tiebreak, "missing": self.missing,
-                "item_bootstrap": self.item_bootstrap}
+                **self.resampling()}
+
+    def resampling(self) -> dict:
+        """Items resampled inside the simulation, or with estimates their cells drawn from N(estimate, se)."""
+        if self.item_bootstrap and self.cell_stderr is not None:
+            return {"cell_stderr": self.cell_stderr}
+        return {"item_bootstrap": self.item_bootstrap}
 
 
 # tournaments/ speaks Python (missing='coin', n_sims=100); a person at the CLI typed --missing coin, --n-sims 100
@@ -137,7 +145,7 @@ def report(table, settings: CSDSettings, published, plot: Path | None, tables) -
     rounds = load_rounds(settings.rounds, table)
     schedules = settings.schedules()
     common = dict(n_sims=settings.n_sims, seed=settings.seed, tiebreak=settings.tiebreak,
-                  missing=settings.missing, item_bootstrap=settings.item_bootstrap)
+                  missing=settings.missing, **settings.resampling())
     with cli_errors("csd"):
         if len(schedules) == 1:
             base, sensitivity = simulate(table, rounds, eliminate=schedules[0], **common), None

@@ -46,7 +46,8 @@ LevelOption = Annotated[str, typer.Option(
     "does), 'leaf' on its leaf tasks.", rich_help_panel=INPUT_PANEL)]
 EstimatesOption = Annotated[bool, typer.Option(
     "--estimates", help="Rank the stored adaptive estimates (`harness eval --adaptive`): each model's latest estimate "
-    "per task, with its standard error in a `TASK se` column; --bootstrap draws every cell from N(estimate, se).",
+    "per task, with its standard error in a `TASK se` column, beside full runs of the same tasks (no se); --bootstrap "
+    "(and CSD's --item-bootstrap) draws every estimated cell from N(estimate, se).",
     rich_help_panel=INPUT_PANEL)]
 RobustnessOption = Annotated[bool, typer.Option(
     "--robustness", help="Also print IIA, rescaling and benchmark-order checks, one table each.",
@@ -106,9 +107,10 @@ def rank(
             raise HarnessError(f"--method: {exc}") from None
     stderr = None
     if estimates:
-        table, stderr, compared = _estimated(db, source, from_csv, limit, item_bootstrap, split_list(models) or None,
+        table, stderr, compared = _estimated(db, source, from_csv, limit, split_list(models) or None,
                                              split_list(tasks), busy_timeout)
         published, title = None, "adaptive estimates"
+        csd = replace(csd, cell_stderr=stderr)
     else:
         table, published, title, compared = _load(db, source, from_csv, on_duplicate, split_list(models) or None,
                                                   items=bootstrap > 0 or item_bootstrap, tasks=split_list(tasks),
@@ -169,16 +171,16 @@ def _load(db: Path, source: str | None, from_csv: Path | None, on_duplicate: str
     return table, None, "evaluated models", notes
 
 
-def _estimated(db: Path, source, from_csv, limit, item_bootstrap: bool, models, tasks, busy_timeout: float):
-    """(table of the stored adaptive estimates, their standard errors, notes); refuses what does not apply."""
+def _estimated(db: Path, source, from_csv, limit, models, tasks, busy_timeout: float):
+    """(table of the stored adaptive estimates and full runs, their standard errors, notes); refuses what does not
+    apply."""
     from harness.store import Store
     from harness.tables.estimates import estimated_table
 
-    for flag, given in (("--source", source), ("--from", from_csv), ("--limit", limit),
-                        ("--item-bootstrap", item_bootstrap or None)):
+    for flag, given in (("--source", source), ("--from", from_csv), ("--limit", limit)):
         if given is not None:
-            raise HarnessError(f"--estimates with {flag}: estimates have no items to resample or runs to pick; "
-                               "--bootstrap draws from their standard errors")
+            raise HarnessError(f"--estimates with {flag}: estimates rank the stored adaptive estimates and full runs "
+                               "of the same tasks; --bootstrap and --item-bootstrap draw from their standard errors")
     with Store.open(db, read_only=True, busy_timeout=busy_timeout) as store:
         table, stderr, notes = estimated_table(store, models, tasks)
     return table, stderr, tuple(notes)
