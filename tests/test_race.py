@@ -144,3 +144,32 @@ def test_live_race_evaluates_through_the_store_within_budget_and_resumes(tiny_mo
     repeated = json.loads(again.stdout)
     assert repeated["rows"] == raced["rows"]
     assert "; 0 requests computed" in repeated["notes"][0]
+
+    # adaptive replay without --source reads the evaluated runs: here the race's first round (--limit 8, all three
+    # models); the same replay on the (models x items) matrices read from the samples table gives the same rows
+    import duckdb
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+    from tournaments.adaptive import replay
+
+    db = str(tmp_path / "h.duckdb")
+    replayed = CliRunner().invoke(app, ["adaptive", "replay", "--limit", "8", "--budget", "0.25", "--folds", "3",
+                                        "--repeats", "2", "--db", db, "-f", "json"])
+    assert replayed.exit_code == 0, replayed.output
+    rows = pd.DataFrame(json.loads(replayed.stdout)["rows"])
+    with duckdb.connect(db, read_only=True) as con:
+        samples = con.execute("""SELECT m.name AS model, t.name AS task, s.doc_id, s.value FROM samples s
+                                 JOIN runs r USING (run_id) JOIN models m USING (model_id) JOIN tasks t USING (task_id)
+                                 WHERE r.item_limit = 8 AND s.metric = t.primary_metric""").df()
+    assert sorted(rows["task"].unique()) == ["arith_add_2d", "compare_yes_no"] and set(rows["models"]) == {3}
+    for task, part in samples.groupby("task"):
+        matrix = part.pivot(index="model", columns="doc_id", values="value").sort_index().to_numpy(float)
+        expected = replay(matrix, 0.25, folds=3, split="random", seed=0, repeats=2, task=task)
+        got = rows[rows["task"] == task].reset_index(drop=True)
+        np.testing.assert_allclose(got["mae"], expected["mae"], rtol=1e-12)
+    one = sorted(samples["model"].unique())[0]
+    refused = CliRunner().invoke(app, ["adaptive", "replay", "--limit", "8", "--budget", "0.25", "--models",
+                                       f"{one},nobody", "--db", db])
+    assert refused.exit_code == 2 and "--models 'nobody'" in refused.output

@@ -114,8 +114,8 @@ RayAddressOption = Annotated[Optional[str], typer.Option(
     rich_help_panel=_SCALE)]
 
 SourceOption = Annotated[Optional[str], typer.Option(
-    "--source", help="Read an imported source (see `harness import`) instead of the evaluated runs. irt fit: a "
-    "per-item import (`harness import items`). snr: a per-checkpoint import, for checkpoint noise (default: item-bootstrap noise from the runs' per-item samples).",
+    "--source", help="Read an imported source (see `harness import`) instead of the evaluated runs. irt fit, "
+    "adaptive replay and race: a per-item import (`harness import items`). snr: a per-checkpoint import, for checkpoint noise (default: item-bootstrap noise from the runs' per-item samples).",
     rich_help_panel=INPUT_PANEL)]
 AverageCheckpointsOption = Annotated[Optional[int], typer.Option(
     "--average", min=1, help="snr --source: average each run's last N checkpoints (paper 5.2): signal from the "
@@ -202,9 +202,6 @@ SaveOption = Annotated[Optional[str], typer.Option(
     "ranking per method, as NAME/METHOD.", rich_help_panel=_OUTPUT)]
 
 # `harness adaptive replay`
-ItemSourceOption = Annotated[str, typer.Option(
-    "--source", help="A per-item import (`harness import items`): its tasks' (models x items) matrices are "
-    "replayed.", rich_help_panel=INPUT_PANEL)]
 BudgetOption = Annotated[float, typer.Option(
     "--budget", min=0.0, max=1.0, help="Fraction of each task's items a method may evaluate per model, in (0, 1].",
     rich_help_panel=METHOD_PANEL)]

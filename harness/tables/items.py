@@ -45,12 +45,12 @@ def imported_item_matrices(frame: pd.DataFrame, source: str, tasks: list[str]) -
     return matrices, notes
 
 
-def evaluated_item_matrices(store: Store, tasks: list[str], limit: int | None = None
+def evaluated_item_matrices(store: Store, tasks: list[str], limit: int | None = None, models: list[str] | None = None
                             ) -> tuple[dict[str, pd.DataFrame], list[str], dict[str, list[str]]]:
     """(matrices, notes, run ids per task) of the evaluated runs, made comparable as `harness rank` makes them (one
     task version and settings, the items every model has); tasks whose per-item values leave [0, 1] (bits per byte)
     are left out with a note."""
-    chosen = comparable(store, tasks=tasks or None, limit=limit)
+    chosen = comparable(store, models or None, tasks=tasks or None, limit=limit)
     matrices, notes, runs = {}, list(chosen.note_lines()), {}
     for task, rows in chosen.items.groupby("task", sort=True):
         values = rows["value"].to_numpy(dtype=float)
@@ -63,3 +63,25 @@ def evaluated_item_matrices(store: Store, tasks: list[str], limit: int | None = 
     if not matrices:
         raise HarnessError("no evaluated task has per-item scores in [0, 1]; run `harness eval` first or give --source")
     return matrices, notes, runs
+
+
+def item_matrices(store: Store, source: str | None, tasks: list[str], limit: int | None = None,
+                  models: list[str] | None = None) -> tuple[dict[str, pd.DataFrame], list[str], dict[str, list[str]]]:
+    """(matrices, notes, run ids per task) of a per-item import `source`, or without one of the evaluated runs (made
+    comparable, with `limit` those made with --limit `limit`), of `models` (default all): what irt fit, adaptive
+    replay and race read. A named model that is nowhere is refused in one line."""
+    if source is None:
+        matrices, notes, runs = evaluated_item_matrices(store, tasks, limit, models)
+    else:
+        if limit is not None:
+            raise HarnessError(f"--limit {limit}: picks evaluated runs; it does not apply to --source")
+        matrices, notes = imported_item_matrices(store.external_rows(source), source, tasks)
+        if models:
+            matrices = {task: m.loc[m.index.isin(models)] for task, m in matrices.items()}
+        runs = {}
+    missing = sorted(set(models or ()) - set().union(*(set(m.index) for m in matrices.values())))
+    if missing:
+        raise HarnessError(f"--models {missing[0]!r}: no per-item results of it in "
+                           f"{'--source ' + source if source else 'the evaluated runs'}")
+    return matrices, notes, runs
+

@@ -1,8 +1,9 @@
-"""`harness adaptive replay`: how well do a few items predict a model's full score, on imported per-item data;
-`harness adaptive race`: what a race for the top K would have cost on it, and whether it finds the full top K.
+"""`harness adaptive replay`: how well do a few items predict a model's full score, on stored per-item results;
+`harness adaptive race`: what a race for the top K would have cost on them, and whether it finds the full top K.
 
-Each task's (models x items) matrix is read from a `harness import items` source; models that miss any item
-of the task are left out (and counted), because the replay compares every estimate with a full-data score.
+Each task's (models x items) matrix is read from a `harness import items` source (models that miss any item of
+the task are left out, and counted, because the replay compares every estimate with a full-data score), or
+without --source from the evaluated runs, made comparable as `harness rank` makes them.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from harness.cli.options import (
     DbOption,
     FoldsOption,
     FormatOption,
-    ItemSourceOption,
+    ModelsOption,
+    RankLimitOption,
     RepeatsOption,
     ReplayMethodsOption,
     ReplayTasksOption,
     SeedOption,
+    SourceOption,
     SplitOption,
     TopOption,
     split_list,
@@ -32,13 +35,15 @@ from harness.common.errors import HarnessError
 from harness.common.paths import default_db
 
 adaptive_app = typer.Typer(no_args_is_help=True, help="Efficient evaluation: replay subset and adaptive methods "
-                           "on imported per-item results.")
+                           "on stored per-item results (an import, or the evaluated runs).")
 
 
 def replay(
-    source: ItemSourceOption,
     budget: BudgetOption,
+    source: SourceOption = None,
+    models: ModelsOption = None,
     tasks: ReplayTasksOption = None,
+    limit: RankLimitOption = None,
     folds: FoldsOption = 5,
     split: SplitOption = "random",
     seed: SeedOption = 0,
@@ -50,9 +55,7 @@ def replay(
 ) -> None:
     """Per task and method: MAE and Kendall tau of held-out models' estimated vs full scores, and ESS."""
     from harness.report.formats import check_format, render
-    from harness.store import Store
     from tournaments.adaptive import METHODS, SPLITS
-    from harness.tables.items import imported_item_matrices
     from tournaments.adaptive import replay as replay_matrix
 
     check_format(fmt)
@@ -64,9 +67,7 @@ def replay(
     unknown = [m for m in chosen if m not in METHODS]
     if unknown:
         raise HarnessError(f"--methods {unknown[0]!r}: choose among {', '.join(METHODS)}")
-    with Store.open(db, read_only=True, busy_timeout=busy_timeout) as store:
-        frame = store.external_rows(source)
-    matrices, notes = imported_item_matrices(frame, source, split_list(tasks))
+    matrices, notes = _matrices(db, source, models, tasks, limit, busy_timeout)
     results = []
     for task, matrix in matrices.items():
         try:
@@ -75,7 +76,7 @@ def replay(
         except ValueError as err:  # too few complete models for the folds
             raise HarnessError(f"task {task!r} ({matrix.shape[0]} complete models): {err}") from None
     table = pd.concat(results, ignore_index=True)
-    render(table, fmt, out, title=f"adaptive replay ({source}, budget {budget:g}, split {split}, {folds} folds)",
+    render(table, fmt, out, title=f"adaptive replay ({source or 'evaluated runs'}, budget {budget:g}, split {split}, {folds} folds)",
            notes=(*notes, *_worse_than_random(table)))
 
 
@@ -96,9 +97,11 @@ def _worse_than_random(table: pd.DataFrame) -> list[str]:
 
 
 def race(
-    source: ItemSourceOption,
     top: TopOption,
+    source: SourceOption = None,
+    models: ModelsOption = None,
     tasks: ReplayTasksOption = None,
+    limit: RankLimitOption = None,
     confidence: ConfidenceOption = 0.95,
     budget: BudgetOption = 1.0,
     seed: SeedOption = 0,
@@ -109,15 +112,11 @@ def race(
     """Race for the top K over the stored answers (tournaments/race.py): each round only the models whose top-K
     place is unsure get more items (each task's first n, in one seeded random order); compare with the full data."""
     from harness.report.formats import check_format, render
-    from harness.store import Store
     from tournaments import ScoreTable, mean_win_rate
-    from harness.tables.items import imported_item_matrices
     from tournaments.race import race as race_models
 
     check_format(fmt)
-    with Store.open(db, read_only=True, busy_timeout=busy_timeout) as store:
-        frame = store.external_rows(source)
-    matrices, notes = imported_item_matrices(frame, source, split_list(tasks))
+    matrices, notes = _matrices(db, source, models, tasks, limit, busy_timeout)
     models = sorted(set.intersection(*(set(m.index) for m in matrices.values())))
     if not 1 <= top < len(models):
         raise HarnessError(f"--top {top}: give 1 to {len(models) - 1} ({len(models)} models have every item)")
@@ -137,8 +136,19 @@ def race(
              f"{len(models) * sum(sizes)} model-items) in {result.rounds} rounds; "
              f"{'every model settled' if result.settled else 'some models never settled'} at {confidence:g}",
              f"the raced top {top} {'equals' if found else 'DIFFERS FROM'} the full-data top {top}")
-    render(table, fmt, out, title=f"race for the top {top} ({source}, {len(models)} models, {len(values)} tasks)",
+    render(table, fmt, out, title=f"race for the top {top} ({source or 'evaluated runs'}, {len(models)} models, {len(values)} tasks)",
            notes=notes)
+
+
+def _matrices(db, source: str | None, models: list[str] | None, tasks: str | None, limit: int | None,
+              busy_timeout: float):
+    """(matrices, notes) per task: of the import `source`, or of the evaluated runs; of `models` (default all)."""
+    from harness.store import Store
+    from harness.tables.items import item_matrices
+
+    with Store.open(db, read_only=True, busy_timeout=busy_timeout) as store:
+        matrices, notes, _ = item_matrices(store, source, split_list(tasks), limit, split_list(models) or None)
+    return matrices, notes
 
 
 adaptive_app.command("replay")(friendly(replay))

@@ -33,19 +33,13 @@ def fit(
 
     from harness.report.formats import check_format, render
     from harness.store import Store
-    from harness.tables.items import evaluated_item_matrices, imported_item_matrices
+    from harness.tables.items import item_matrices
 
     check_format(fmt)
     if model not in IRT_MODELS:
         raise HarnessError(f"--model '{model}': choose one of {', '.join(IRT_MODELS)}")
-    if limit is not None and source is not None:
-        raise HarnessError(f"--limit {limit}: picks evaluated runs; it does not apply to --source")
     with Store.open(db, busy_timeout=busy_timeout) as store:
-        if source is None:
-            matrices, notes, runs = evaluated_item_matrices(store, split_list(tasks), limit)
-        else:
-            matrices, notes = imported_item_matrices(store.external_rows(source), source, split_list(tasks))
-            runs = {}
+        matrices, notes, runs = item_matrices(store, source, split_list(tasks), limit)
         rows = [_fit_task(store, task, matrix, model, source, seed, runs.get(task), notes)
                 for task, matrix in matrices.items()]
     rows = [row for row in rows if row is not None]
