@@ -1,4 +1,5 @@
-"""Wall time and peak memory of every merge and prune method on SmolLM2-135M (the embedded model).
+"""Wall time and peak memory of every merge and prune method on SmolLM2-135M (the embedded model), Expert
+Merging, SparseGPT, domain pruning and adaptive MLP widths included.
 
 Each operation runs in its own child process, which reports its RSS after imports (baseline) and
 its peak during the operation, twice: peak RSS (VmHWM, which includes the input files' pages that
@@ -32,14 +33,19 @@ MERGES = {
     "ties": {"method": "ties", "density": 0.2},
     "dare_ties": {"method": "dare_ties", "density": 0.5},
     "pcb": {"method": "pcb", "ratio": 0.1},
+    "expert_merging": {"method": "expert_merging"},
 }
 PRUNES = {
     "magnitude-50": {"method": "magnitude", "sparsity": 0.5},
     "magnitude-2:4": {"method": "magnitude", "pattern": "2:4"},
     "wanda-50": {"method": "wanda", "sparsity": 0.5},
     "wanda-2:4": {"method": "wanda", "pattern": "2:4"},
+    "sparsegpt-50": {"method": "sparsegpt", "sparsity": 0.5},
+    "sparsegpt-2:4": {"method": "sparsegpt", "pattern": "2:4"},
+    "domain_prune-50": {"method": "domain_prune", "sparsity": 0.5, "domain": "arith_add_2d"},
     "layer_drop": {"method": "layer_drop"},
     "mlp_width": {"method": "mlp_width"},
+    "mlp_width-adaptive": {"method": "mlp_width", "adaptive": True},
 }
 STREAM_SHARD = 64 << 20
 
@@ -86,7 +92,9 @@ class _Quiet:
 
 def child(kind: str, name: str, base: str, experts: list[str], out: str, shard: int) -> None:
     """One operation in this process; prints a JSON line with its time and memory."""
-    from harness.variants import merge, prune, structured  # noqa: F401  (imports count as baseline)
+    from harness.variants import adaptive_width, domain_prune, expert_merging, merge, prune, sparsegpt  # noqa: F401
+    from harness.variants import structured  # noqa: F401  (imports count as baseline)
+    from harness.variants.build import make_weights
     from harness.variants.recipe import parse_recipe
 
     _reset_peak()
@@ -100,14 +108,9 @@ def child(kind: str, name: str, base: str, experts: list[str], out: str, shard: 
     else:
         entry["parent"] = base
     (spec,) = parse_recipe({"variant": [entry]})
+    parents = [Path(e) for e in experts] if name == "linear" else [Path(base), *map(Path, experts)]
     started = time.perf_counter()
-    if kind == "merge":
-        result = merge.merge(spec, None if name == "linear" else Path(base), [Path(e) for e in experts],
-                             Path(out), _Quiet(), max_shard_bytes=shard)
-    else:
-        run = {"magnitude": prune.magnitude, "wanda": prune.wanda, "layer_drop": structured.layer_drop,
-               "mlp_width": structured.mlp_width}[spec.method]
-        result = run(spec, Path(base), Path(out), _Quiet())
+    result = make_weights(spec, parents, Path(out), _Quiet(), shard)
     wall = time.perf_counter() - started
     anon_peak = sampler.stop()
     print(json.dumps({"wall_s": round(wall, 2), "baseline_rss_mb": round(baseline, 1),

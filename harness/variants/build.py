@@ -156,7 +156,7 @@ def _make_one(spec: VariantSpec, parents: list[Parent], store: Store, steps: Ste
         _check_mergeable(spec, {p.ref: p.path for p in parents})
     started = time.perf_counter()
     with staging(final) as tmp:
-        result = _run(spec, parents, tmp, steps, max_shard_bytes)
+        result = make_weights(spec, [p.path for p in parents], tmp, steps, max_shard_bytes)
         result.notes.extend(_notes(spec, parents))
         output_sha256 = model_registry.weights_sha256(tmp)
         same = [p.ref for p in parents if p.weights_sha256 == output_sha256]
@@ -201,17 +201,19 @@ def _data_digest(spec: VariantSpec) -> str | None:
     return None
 
 
-def _run(spec: VariantSpec, parents: list[Parent], out: Path, steps: Steps, max_shard_bytes: int):
+def make_weights(spec: VariantSpec, parents: list[Path], out: Path, steps: Steps, max_shard_bytes: int):
+    """Write one variant's weights into `out` from its parents' folders (the base first, where the method has one):
+    the method dispatch that `variants make` and the variant benchmark share."""
     if spec.method == "expert_merging":
         from harness.variants.expert_merging import expert_merging
 
-        return expert_merging(spec, parents[0].path, [p.path for p in parents[1:]], out, steps, max_shard_bytes)
+        return expert_merging(spec, parents[0], parents[1:], out, steps, max_shard_bytes)
     if spec.kind == "merge":
         from harness.variants.merge import merge
 
         has_base = getattr(spec, "base", None) is not None
-        base = parents[0].path if has_base else None
-        models = [p.path for p in parents[int(has_base):]]
+        base = parents[0] if has_base else None
+        models = parents[int(has_base):]
         if getattr(spec, "search", None) is not None:
             from harness.variants.pcb_search import search_then_merge
 
@@ -220,14 +222,14 @@ def _run(spec: VariantSpec, parents: list[Parent], out: Path, steps: Steps, max_
     if spec.method == "finetune":
         from harness.variants.finetune import finetune
 
-        return finetune(spec, parents[0].path, out, steps, max_shard_bytes)
+        return finetune(spec, parents[0], out, steps, max_shard_bytes)
     from harness.variants import adaptive_width, domain_prune, prune, sparsegpt, structured
 
     mlp_width = adaptive_width.adaptive_mlp_width if getattr(spec, "adaptive", False) else structured.mlp_width
     run = {"magnitude": prune.magnitude, "wanda": prune.wanda, "sparsegpt": sparsegpt.sparsegpt,
            "layer_drop": structured.layer_drop, "mlp_width": mlp_width,
            "domain_prune": domain_prune.domain_prune}[spec.method]
-    return run(spec, parents[0].path, out, steps)
+    return run(spec, parents[0], out, steps)
 
 
 def _notes(spec: VariantSpec, parents: list[Parent]) -> list[str]:
