@@ -171,3 +171,20 @@ def test_a_method_worse_than_random_is_named_in_the_output(shared_data, tmp_path
     [note] = [n for n in document["notes"] if "WORSE than uniform random" in n]
     assert note.startswith("ae2: ") and all(f"{m} {rows[m]:.3f}" in note for m in worse)
     assert not any(f" {m} " in note.split("(MAE")[1].split(" vs ")[0] for m in set(METHODS) - set(worse) - {"random"})
+
+
+def test_anchor_points_recover_item_clusters_and_their_weights():
+    """Items that are three repeated columns (5, 3 and 2 copies; tinyBenchmarks' correctness clusters): k-means with
+    k = 3 finds one anchor per group, weighted 0.5 / 0.3 / 0.2, so the anchor estimate is every model's exact mean;
+    with k = number of items every item is its own anchor at weight 1/n."""
+    from tournaments.adaptive import anchor_points
+
+    rng = np.random.default_rng(5)
+    patterns = (rng.random((12, 3)) < 0.5).astype(float)
+    patterns[:, 0], patterns[:, 1] = 1.0, 0.0  # three distinct columns
+    matrix = np.repeat(patterns, [5, 3, 2], axis=1)
+    anchors, weights = anchor_points(matrix, 3, np.random.default_rng(0))
+    assert sorted(np.round(weights, 12)) == [0.2, 0.3, 0.5]
+    np.testing.assert_allclose(matrix[:, anchors] @ weights, matrix.mean(axis=1), atol=1e-12)
+    every, flat = anchor_points(simulated(1, models=10, items=15), 15, np.random.default_rng(0))
+    assert sorted(every) == list(range(15)) and np.allclose(flat, 1 / 15)

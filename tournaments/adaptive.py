@@ -20,7 +20,7 @@ from scipy import stats as sps
 from tournaments.cat import cat_pick
 from tournaments.irt import IRTFit, estimate_ability, fit_irt
 
-METHODS = ("random", "random+regression", "irt", "cat")
+METHODS = ("random", "random+regression", "anchor", "irt", "cat")
 SPLITS = ("random", "top")
 CAT_STEPS = 8
 """CAT updates its ability estimate about this many times per model (batch = ceil(budget items / steps))."""
@@ -75,7 +75,7 @@ def replay_fold(
     asked = answers[heldout]
     n_items = answers.shape[1]
     train_full = train.mean(axis=1)
-    fit = fit_irt(train, model=irt_model, seed=seed) if {"irt", "cat"} & set(methods) else None
+    fit = fit_irt(train, model=irt_model, seed=seed) if {"anchor", "irt", "cat"} & set(methods) else None
     out = {m: np.empty((repeats, heldout.size)) for m in methods}
     for r in range(repeats):
         subset = random_subset(seed, fold, r, n_items, n_budget)
@@ -84,6 +84,9 @@ def replay_fold(
             out["random"][r] = sub_score
         if "random+regression" in out:
             out["random+regression"][r] = _regress(train[:, subset].mean(axis=1), train_full, sub_score)
+        if "anchor" in out:
+            rng = np.random.default_rng(np.random.SeedSequence([seed, 3, fold, r]))
+            out["anchor"][r] = _anchor_score(fit, train, asked, n_budget, rng)
         if "irt" in out:
             seen = np.full(asked.shape, np.nan)
             seen[:, subset] = asked[:, subset]
@@ -156,6 +159,53 @@ def _regress(x_train: np.ndarray, y_train: np.ndarray, x_new: np.ndarray) -> np.
 def _irt_score(fit: IRTFit, seen: np.ndarray) -> np.ndarray:
     """Full-score estimate from the answers seen, at each model's MAP ability."""
     return fit.p_irt_score(estimate_ability(fit, seen)[0], seen)
+
+
+def anchor_points(train: np.ndarray, k: int, rng: np.random.Generator, iterations: int = 50
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """tinyBenchmarks' anchor points (Maia Polo et al. 2024, correctness embedding): items clustered by their
+    scores across the training models (k-means, k-means++ start), the item nearest each centroid as its anchor,
+    weighted by its cluster's share of the items. Returns (anchor item indices, weights summing to 1)."""
+    points = np.asarray(train, dtype=float).T  # items x training models
+    n = points.shape[0]
+    centres = points[[rng.integers(n)]]
+    for _ in range(1, k):  # k-means++: each next centre drawn with probability ~ squared distance
+        gap = ((points[:, None, :] - centres[None]) ** 2).sum(axis=2).min(axis=1)
+        centres = np.vstack([centres, points[rng.choice(n, p=gap / gap.sum()) if gap.sum() > 0 else rng.integers(n)]])
+    for _ in range(iterations):
+        label = ((points[:, None, :] - centres[None]) ** 2).sum(axis=2).argmin(axis=1)
+        moved = np.array([points[label == c].mean(axis=0) if np.any(label == c) else centres[c] for c in range(k)])
+        if np.allclose(moved, centres):
+            break
+        centres = moved
+    distance = ((points[:, None, :] - centres[None]) ** 2).sum(axis=2)
+    label = distance.argmin(axis=1)
+    anchors, weights = [], []
+    for c in range(k):
+        members = np.flatnonzero(label == c)
+        if members.size:
+            anchors.append(members[distance[members, c].argmin()])
+            weights.append(members.size / n)
+    return np.array(anchors), np.array(weights)
+
+
+def _anchor_score(fit: IRTFit, train: np.ndarray, asked: np.ndarray, n_budget: int,
+                  rng: np.random.Generator) -> np.ndarray:
+    """tinyBenchmarks' gp-IRT on anchor points: lambda * (weighted anchor answers) + (1 - lambda) * p-IRT from the
+    same answers, lambda in 0, 0.05, ..., 1 the one with the least squared error on the training models."""
+    anchors, weights = anchor_points(train, n_budget, rng)
+
+    def estimates(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        seen = np.full(rows.shape, np.nan)
+        seen[:, anchors] = rows[:, anchors]
+        return rows[:, anchors] @ weights, _irt_score(fit, seen)
+
+    grid = np.linspace(0.0, 1.0, 21)
+    train_anchor, train_pirt = estimates(train)
+    errors = [np.mean((lam * train_anchor + (1 - lam) * train_pirt - train.mean(axis=1)) ** 2) for lam in grid]
+    lam = grid[int(np.argmin(errors))]
+    anchor, pirt = estimates(asked)
+    return lam * anchor + (1 - lam) * pirt
 
 
 def _cat_answers(fit: IRTFit, asked: np.ndarray, n_budget: int, rng: np.random.Generator) -> np.ndarray:
