@@ -69,6 +69,32 @@ def test_rank_mean_and_mean_win_rate_by_hand(filled_db):
     assert rows["C"]["t2"] is None
 
 
+def test_rank_tasks_takes_a_suite_name(tmp_path):
+    """--tasks core means the built-in suite's tasks, as in `harness eval`: a stored task outside it is left out."""
+    from harness.tasks.registry import suites
+
+    core = suites()["core"]
+    path = tmp_path / "h.duckdb"
+    with Store.open(path) as store:
+        for name in "AB":
+            store.register_model(ModelRecord(f"id-{name}", name, "base", "test", f"fp-{name}" * 8, 10))
+        for task in [*core, "extra"]:
+            store.register_task(TaskRecord(f"tid-{task}", task, "1", "builtin", f"h-{task}", "acc", True, 10, {}))
+            for name, value in (("A", 0.7), ("B", 0.4 if task != "extra" else 0.9)):
+                run_id = f"{name}-{task}"
+                store.start_run(run_id, f"id-{name}", f"tid-{task}", "hf", {}, None, {})
+                store.finish_run(run_id, pa.table({"run_id": [run_id], "doc_id": pa.array([0], pa.int32()),
+                                                   "metric": ["acc"], "value": [value]}),
+                                 pa.table({"run_id": [run_id], "metric": ["acc"], "value": [value], "stderr": [0.01],
+                                           "n": pa.array([10], pa.int32())}),
+                                 {"requests": 1, "cached": 0, "computed": 1})
+    result = runner.invoke(app, ["rank", "--tasks", "core", "--method", "mean", "--db", str(path), "-f", "json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["competitor"]: row for row in json.loads(result.stdout)["rows"]}
+    assert rows["A"]["mean"] == pytest.approx(0.7) and rows["B"]["mean"] == pytest.approx(0.4)  # "extra" left out
+    assert set(core) <= set(rows["A"]) and "extra" not in rows["A"]
+
+
 @pytest.mark.parametrize("fmt,marker", [("md", "| rank |"), ("csv", "rank,competitor,"), ("table", "evaluated models")])
 def test_rank_formats(filled_db, fmt, marker):
     result = runner.invoke(app, ["rank", "--db", str(filled_db), "--format", fmt, "--method", "mean"])

@@ -51,6 +51,7 @@ def comparable(store: Store, models: list[str] | None = None, tasks: list[str] |
     in it (with `limit`: the runs made with --limit `limit`), scored on the items all of them have. `tasks` (tasks and
     lm-eval groups) narrows what must be comparable. `allow_mixed` keeps each model's own run and score."""
     rows = store.leaderboard_rows(models, limit)
+    tasks = with_suites(tasks)
     if tasks:
         rows = rows[rows["task"].isin(wanted_tasks(tasks, store.group_members()))]
     check_definitions(rows)
@@ -67,6 +68,7 @@ def stored_scores(store: Store, models: list[str] | None = None, items: bool = F
     """`stored_table`, with the notes on what was done to make the models comparable (for the verbs to print)."""
     chosen = comparable(store, models, tasks, limit, allow_mixed)
     rows = chosen.items if items else chosen.rows
+    tasks = with_suites(tasks)
     if tasks:
         rows = select_tasks(rows, store.group_members(), tasks, level, items)
     if rows.empty:
@@ -89,6 +91,16 @@ def score_table(rows: pd.DataFrame, items: bool = False) -> ScoreTable:
     """ROW_COLUMNS (or, with `items`, ITEM_COLUMNS) rows as a ScoreTable."""
     return ScoreTable.from_long(rows, competitor="model", benchmark="task", value="value",
                                 replicate="doc_id" if items else None, higher_is_better=_directions(rows))
+
+
+def with_suites(names: list[str] | None) -> list[str] | None:
+    """Built-in suite names ('core') as their tasks, so --tasks takes here what `harness eval --tasks` takes."""
+    if not names:
+        return names
+    from harness.tasks.registry import suites
+
+    known = suites()
+    return list(dict.fromkeys(task for name in names for task in known.get(name, [name])))
 
 
 def wanted_tasks(names: list[str], edges: pd.DataFrame) -> set[str]:
