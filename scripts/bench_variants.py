@@ -163,6 +163,11 @@ def main(only: list[str]) -> None:
     report.update({"model": base.name, "params": base.n_params, "model_mb": round(model_mb, 1),
                    "machine": {"cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()[0],
                                "platform": platform.platform(), "python": platform.python_version()}})
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def save() -> None:  # after every operation, so a stopped run keeps what it measured
+        out.write_text(json.dumps(report, indent=2) + "\n")
+
     merges = [name for name in MERGES if not only or name in only]
     prunes = [name for name in PRUNES if not only or name in only]
     with tempfile.TemporaryDirectory(prefix="bench-experts-", dir=results_dir()) as root:
@@ -173,16 +178,17 @@ def main(only: list[str]) -> None:
                 row["method_memory_fraction_of_model"] = round(
                     (row["peak_anon_mb"] - row["baseline_anon_mb"]) / model_mb, 3)
                 report["merges"][f"{name}/{label}"] = row
+                save()
                 print(f"merge {name:16s} {label:15s} {row['wall_s']:7.1f} s  peak rss {row['peak_rss_mb']:6.0f} MB  "
                       f"x{row['method_memory_fraction_of_model']:.2f} model", flush=True)
     for name in prunes:
         row = _run_child("prune", name, base.path, [], DEFAULT_SHARD_BYTES)
         row["method_memory_fraction_of_model"] = round((row["peak_anon_mb"] - row["baseline_anon_mb"]) / model_mb, 3)
         report["prunes"][name] = row
+        save()
         print(f"prune {name:16s} {row['wall_s']:7.1f} s  peak rss {row['peak_rss_mb']:6.0f} MB  "
               f"x{row['method_memory_fraction_of_model']:.2f} model", flush=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    save()
     print(f"wrote {out}")
 
 
