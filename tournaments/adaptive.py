@@ -168,10 +168,12 @@ def anchor_points(train: np.ndarray, k: int, rng: np.random.Generator, iteration
     weighted by its cluster's share of the items. Returns (anchor item indices, weights summing to 1)."""
     points = np.asarray(train, dtype=float).T  # items x training models
     n = points.shape[0]
-    centres = points[[rng.integers(n)]]
+    centres = [points[rng.integers(n)]]
+    gap = ((points - centres[0]) ** 2).sum(axis=1)  # squared distance to the nearest centre so far
     for _ in range(1, k):  # k-means++: each next centre drawn with probability ~ squared distance
-        gap = ((points[:, None, :] - centres[None]) ** 2).sum(axis=2).min(axis=1)
-        centres = np.vstack([centres, points[rng.choice(n, p=gap / gap.sum()) if gap.sum() > 0 else rng.integers(n)]])
+        centres.append(points[rng.choice(n, p=gap / gap.sum()) if gap.sum() > 0 else rng.integers(n)])
+        gap = np.minimum(gap, ((points - centres[-1]) ** 2).sum(axis=1))
+    centres = np.array(centres)
     for _ in range(iterations):
         label = ((points[:, None, :] - centres[None]) ** 2).sum(axis=2).argmin(axis=1)
         moved = np.array([points[label == c].mean(axis=0) if np.any(label == c) else centres[c] for c in range(k)])

@@ -163,8 +163,7 @@ def round_strengths(table: ScoreTable, rounds: Sequence[Round], missing: str = "
     _check_choice("missing", missing, MISSING_POLICIES)
     check_rounds(rounds, table)
     oriented = table.oriented()
-    column = {b: j for j, b in enumerate(table.benchmarks)}
-    groups = [[column[b] for b in r.benchmarks] for r in rounds]
+    groups = _round_columns(table, rounds)
     strength = np.stack([oriented[:, g].mean(axis=1) for g in groups], axis=1)
     if missing == "error" and np.isnan(strength).any():
         where = np.argwhere(np.isnan(strength))
@@ -536,12 +535,11 @@ def _normal_resampler(
     if np.any(se < 0):
         raise ValueError("cell_stderr must not be negative")
     values, se = table.oriented(), np.nan_to_num(se)
-    column = {b: j for j, b in enumerate(table.benchmarks)}
-    members = [[column[b] for b in r.benchmarks] for r in rounds]
+    groups = _round_columns(table, rounds)
 
     def draw(rng: np.random.Generator, n: int) -> np.ndarray:
         cells = values + se * rng.standard_normal((n, *values.shape))  # (n, M, B)
-        strength = np.stack([cells[:, :, js].mean(axis=2) for js in members], axis=1)
+        strength = np.stack([cells[:, :, g].mean(axis=2) for g in groups], axis=1)
         return _missing_as(strength, missing)
 
     return draw
@@ -559,6 +557,12 @@ def _resampled_means(rng: np.random.Generator, n: int, x: np.ndarray, has: np.nd
         out[lo : lo + c] = counts @ x / n_items
     out[:, ~has] = np.nan
     return out
+
+
+def _round_columns(table: ScoreTable, rounds: Sequence[Round]) -> list[list[int]]:
+    """Each round's benchmark columns in the table."""
+    column = {b: j for j, b in enumerate(table.benchmarks)}
+    return [[column[b] for b in r.benchmarks] for r in rounds]
 
 
 def _missing_as(strength: np.ndarray, missing: str) -> np.ndarray:

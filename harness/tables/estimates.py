@@ -26,9 +26,9 @@ def estimated_table(store: Store, models: list[str] | None = None,
     if models:
         _refuse_unknown("--models", models, set(rows["model"]) | set(full["model"]))
         rows, full = rows[rows["model"].isin(models)], full[full["model"].isin(models)]
-    replaced = rows.merge(full[["model", "task"]], on=["model", "task"])
-    rows = rows.merge(replaced[["model", "task"]], on=["model", "task"], how="left", indicator=True)
-    rows = rows[rows["_merge"] == "left_only"].drop(columns="_merge")
+    exact = set(zip(full["model"], full["task"]))
+    replaced = np.array([cell in exact for cell in zip(rows["model"], rows["task"])], dtype=bool)
+    rows = rows[~replaced]
     cells = pd.concat([rows.assign(value=rows["estimate"]), full.assign(stderr=np.nan)], ignore_index=True)
     values = cells.pivot(index="model", columns="task", values="value")
     errors = cells.pivot(index="model", columns="task", values="stderr").reindex_like(values)
@@ -40,7 +40,7 @@ def estimated_table(store: Store, models: list[str] | None = None,
              f"{int(rows['n_items'].sum())} of {int(rows['n_total'].sum())} items answered"]
     if len(full):
         notes.append(f"{len(full)} cells are full runs of every item (no se; exact in the bootstrap)"
-                     + (f", {len(replaced)} of them in place of an estimate of the same model" if len(replaced) else ""))
+                     + (f", {replaced.sum()} of them in place of an estimate of the same model" if replaced.any() else ""))
     return table, errors.to_numpy(float), notes
 
 
