@@ -50,13 +50,15 @@ demo: install
 	$(BIN)/harness rank --variants --models $(DEMO_MODELS)
 	@echo "Browse it: $(BIN)/harness view   (then open http://127.0.0.1:8000/)"
 
-# Bits per byte vs sparsity, magnitude vs Wanda, on FLORES+ English (PNG + table); fails if Wanda is worse at 50%.
+# Bits per byte vs sparsity on FLORES+ English for magnitude, Wanda, SparseGPT and domain pruning (PNG + table);
+# fails if Wanda or SparseGPT is worse than magnitude at 50% (the published ordering).
 reproduce-pruning: install
-	$(BIN)/python scripts/reproduce_pruning.py --limit $(DEMO_LIMIT)
+	$(BIN)/python scripts/reproduce_pruning.py --limit $(DEMO_LIMIT) --sparsegpt --domain arith_add_2d
 
 # Two experts fine-tuned from SmolLM2-135M (train splits of arith_add_2d and compare_numbers) merged by linear,
-# task arithmetic, TIES, DARE-TIES and PCB (plain and with coefficient search), evaluated on the first 100 test
-# items of both tasks and ranked; kept-gain table in results/reproduce/merging/table.{md,json}.
+# task arithmetic, TIES, DARE-TIES, PCB (plain and with coefficient search) and Expert Merging, evaluated on the
+# first 100 test items of both tasks and ranked; kept-gain table in results/reproduce/merging/table.{md,json};
+# fails unless Expert Merging keeps more of the experts' gains than linear merging on the validation splits.
 reproduce-merging: install
 	$(BIN)/python scripts/reproduce_merging.py
 

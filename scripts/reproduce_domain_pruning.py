@@ -47,6 +47,19 @@ def recipe_toml(entries: list[dict]) -> str:
                        for entry in entries) + "\n"
 
 
+def entries_for(parent: str, prefix: str, task: str, sparsity: float, general_weight: float, n_samples: int,
+                seqlen: int, name: str | None = None) -> list[dict]:
+    """Wanda and domain pruning at one sparsity, named and calibrated as scripts/reproduce_pruning.py names
+    and calibrates its own (so the variants are shared, not made twice)."""
+    percent = round(sparsity * 100)
+    calibration = {"n_samples": n_samples, "seqlen": seqlen}
+    return [{"name": f"{prefix}-wanda{percent}", "parent": parent, "method": "wanda", "sparsity": sparsity,
+             **calibration},
+            {"name": name or f"{prefix}-domain{percent}-{task.replace('_', '-')}", "parent": parent,
+             "method": "domain_prune", "sparsity": sparsity, "domain": task, "general_weight": general_weight,
+             **calibration}]
+
+
 def per_item(db: Path, model: str, task: str, limit: int) -> dict[int, float]:
     """The per-item primary metric of the model's latest finished run of `task` at exactly this --limit."""
     from harness.store import Store
@@ -81,13 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     db = args.db or default_db()
     out = args.out or results_dir() / "reproduce" / "domain_pruning"
     out.mkdir(parents=True, exist_ok=True)
-    percent = round(args.sparsity * 100)
-    wanda = f"{args.prefix}-wanda{percent}"  # the same recipe as reproduce-pruning's: reused when present
-    domain = args.name or f"{args.prefix}-domain{percent}-{args.task.replace('_', '-')}"
+    entries = entries_for(args.parent, args.prefix, args.task, args.sparsity, args.general_weight, args.n_samples,
+                          args.seqlen, args.name)
+    wanda, domain = (entry["name"] for entry in entries)
     calibration = {"n_samples": args.n_samples, "seqlen": args.seqlen}
-    entries = [{"name": wanda, "parent": args.parent, "method": "wanda", "sparsity": args.sparsity, **calibration},
-               {"name": domain, "parent": args.parent, "method": "domain_prune", "sparsity": args.sparsity,
-                "domain": args.task, "general_weight": args.general_weight, **calibration}]
     (out / "recipe.toml").write_text(recipe_toml(entries))
     timing = {}
     started = time.perf_counter()

@@ -1,5 +1,5 @@
-"""Bits per byte against sparsity for magnitude and Wanda (and, with --sparsegpt, SparseGPT) pruning of
-the embedded SmolLM2-135M.
+"""Bits per byte against sparsity for magnitude and Wanda (with --sparsegpt also SparseGPT, with --domain
+TASK also domain pruning) of the embedded SmolLM2-135M.
 
 The published ordering (Wanda, Sun et al. 2023, arXiv:2306.11695; its README's LLaMA-2 table): at
 50% unstructured sparsity Wanda's perplexity is below magnitude pruning's at every scale (7B, 13B,
@@ -13,15 +13,17 @@ magnitude at 50%.
 With --sparsegpt, SparseGPT (Frantar & Alistarh 2023, arXiv:2301.00774) is made at the same sparsities
 on the same calibration windows and drawn beside them; the published ordering is SparseGPT ≈ Wanda ≪
 magnitude at 50% (LLaMA-2-7B: 6.51, 6.42, 14.89), so the check then also fails when SparseGPT is worse
-than magnitude at 50%. It is optional because it about doubles the run: each SparseGPT variant of
-SmolLM2-135M took 81 s to make (one thread; 488 s with two threads on a busy 2-core machine) against
-Wanda's 63 s, plus its evaluation.
+than magnitude at 50%. `make reproduce-pruning` passes it.
 
-The Wanda calibration windows are drawn from the same FLORES+ text the task scores (the manifest
-records the overlap); Wanda uses them only for per-feature activation norms, not to fit the text.
+With --domain TASK, domain pruning (D-Pruner-style, harness/variants/domain_prune.py) with TASK's train
+split as the domain is made at every sparsity: its column is what keeping a domain costs on general
+text. It is reported, not checked (scripts/reproduce_domain_pruning.py checks what it keeps of the domain).
+
+The calibration windows are drawn from the same FLORES+ text the task scores (the manifest records the
+overlap); Wanda uses them only for per-feature activation norms, not to fit the text.
 
 Writes results/reproduce/pruning/{recipe.toml, curve.png, table.csv, table.json}.
-Run: python scripts/reproduce_pruning.py [--sparsities 0.1,0.2,...] [--limit N] [--sparsegpt]
+Run: python scripts/reproduce_pruning.py [--sparsities 0.1,0.2,...] [--limit N] [--sparsegpt] [--domain TASK]
 """
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ TASK = "english_flores"
 METRIC = "bits_per_byte"
 METHODS = ("magnitude", "wanda")
 WITH_SPARSEGPT = (*METHODS, "sparsegpt")
-CALIBRATED = ("wanda", "sparsegpt")
+ALL_METHODS = (*WITH_SPARSEGPT, "domain_prune")  # the column order of every table
+CALIBRATED = ("wanda", "sparsegpt", "domain_prune")
+LABELS = {"magnitude": "magnitude", "wanda": "Wanda", "sparsegpt": "SparseGPT", "domain_prune": "domain pruning"}
 CHECK_AT = 0.5
 # Defaults shared with examples/variants.toml (the demo's recipe): equal recipes give the same variant
 # names and weights, so the demo's magnitude and Wanda 30% and 50% variants are reused, not made twice.
@@ -54,18 +58,25 @@ DEFAULT_SEQLEN = 256
 DEFAULT_LIMIT = 20
 
 
-def variant_name(prefix: str, method: str, sparsity: float) -> str:
+def variant_name(prefix: str, method: str, sparsity: float, domain: str | None = None) -> str:
+    """PREFIX-METHOD<percent>; domain pruning PREFIX-domain<percent>-<domain>, the name
+    scripts/reproduce_domain_pruning.py gives the same recipe (the store refuses two names for one weights)."""
+    if method == "domain_prune":
+        return f"{prefix}-domain{round(sparsity * 100)}-{domain.replace('_', '-')}"
     return f"{prefix}-{method}{round(sparsity * 100)}"
 
 
 def recipe_entries(parent: str, prefix: str, sparsities: list[float], n_samples: int, seqlen: int,
-                   methods: tuple[str, ...] = METHODS) -> list[dict]:
-    """One unstructured variant per method and sparsity; Wanda and SparseGPT with one calibration size."""
+                   methods: tuple[str, ...] = METHODS, domain: str | None = None) -> list[dict]:
+    """One unstructured variant per method and sparsity; the calibrated ones with one calibration size;
+    domain pruning with `domain` as its domain text and the default general weight."""
     entries = []
     for method in methods:
         for sparsity in sparsities:
-            entry = {"name": variant_name(prefix, method, sparsity), "parent": parent, "method": method,
+            entry = {"name": variant_name(prefix, method, sparsity, domain), "parent": parent, "method": method,
                      "sparsity": sparsity}
+            if method == "domain_prune":
+                entry |= {"domain": domain, "general_weight": 1.0}
             if method in CALIBRATED:
                 entry |= {"n_samples": n_samples, "seqlen": seqlen}
             entries.append(entry)
@@ -92,16 +103,18 @@ def ordering_failure(table: pd.DataFrame, at: float = CHECK_AT) -> str | None:
     missing = [m for m in methods if m not in rows.index or pd.isna(rows.get(m))]
     if missing:
         return f"no {METRIC} for {' and '.join(missing)} at sparsity {at:g}: nothing to compare"
-    for method, label in (("wanda", "Wanda"), ("sparsegpt", "SparseGPT")):
+    for method in ("wanda", "sparsegpt"):
         if method in methods and rows[method] > rows["magnitude"]:
-            return (f"at {at:.0%} unstructured sparsity {label} ({rows[method]:.4f} bits/byte) is worse than "
-                    f"magnitude ({rows['magnitude']:.4f}), against the published ordering")
+            return (f"at {at:.0%} unstructured sparsity {LABELS[method]} ({rows[method]:.4f} bits/byte) is worse "
+                    f"than magnitude ({rows['magnitude']:.4f}), against the published ordering")
     return None
 
 
 def table_methods(table: pd.DataFrame) -> tuple[str, ...]:
-    """The pruning methods a results table holds: magnitude and Wanda, and SparseGPT when it was made."""
-    return WITH_SPARSEGPT if (table["method"] == "sparsegpt").any() else METHODS
+    """The pruning methods a results table holds, in table order (magnitude and Wanda always; SparseGPT and
+    domain pruning when made). Domain pruning is drawn and listed, not checked: it trades general text
+    for its domain by design."""
+    return tuple(m for m in ALL_METHODS if m in METHODS or (table["method"] == m).any())
 
 
 def curve_frame(table: pd.DataFrame, parent: str) -> pd.DataFrame:
@@ -144,13 +157,13 @@ def stored_points(db: Path, names: list[str], limit: int | None) -> dict[str, tu
 
 
 def results_table(points: dict, parent: str, prefix: str, sparsities: list[float],
-                  methods: tuple[str, ...] = METHODS) -> pd.DataFrame:
+                  methods: tuple[str, ...] = METHODS, domain: str | None = None) -> pd.DataFrame:
     """One row for the dense parent and one per (method, sparsity), with the change against the parent."""
     dense = points[parent][0]
     rows = [{"method": "dense", "sparsity": 0.0, "achieved_sparsity": 0.0, "variant": parent, METRIC: dense}]
     for method in methods:
         for sparsity in sparsities:
-            name = variant_name(prefix, method, sparsity)
+            name = variant_name(prefix, method, sparsity, domain)
             value, achieved = points[name]
             rows.append({"method": method, "sparsity": sparsity, "achieved_sparsity": achieved, "variant": name,
                          METRIC: value})
@@ -160,8 +173,8 @@ def results_table(points: dict, parent: str, prefix: str, sparsities: list[float
 
 
 def side_by_side(table: pd.DataFrame) -> pd.DataFrame:
-    """Sparsity down, methods across (the dense parent on the 0 row of each), and Wanda minus magnitude
-    (and SparseGPT minus Wanda, when made)."""
+    """Sparsity down, methods across (the dense parent on the 0 row of each), Wanda minus magnitude and
+    each further method minus Wanda."""
     methods = table_methods(table)
     points = table[table["method"].isin(methods)]
     wide = points.pivot(index="sparsity", columns="method", values=METRIC)[list(methods)]
@@ -169,8 +182,8 @@ def side_by_side(table: pd.DataFrame) -> pd.DataFrame:
     wide = pd.concat([pd.DataFrame({m: [dense] for m in methods}, index=[0.0]), wide])
     wide.index.name = "sparsity"
     wide = wide.assign(**{"wanda - magnitude": wide["wanda"] - wide["magnitude"]})
-    if "sparsegpt" in methods:
-        wide = wide.assign(**{"sparsegpt - wanda": wide["sparsegpt"] - wide["wanda"]})
+    for method in methods[2:]:
+        wide = wide.assign(**{f"{method} - wanda": wide[method] - wide["wanda"]})
     return wide
 
 
@@ -197,10 +210,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=DEFAULT_LIMIT,
                         help=f"score the first N {TASK} texts (0 = all 506)")
     parser.add_argument("--n-samples", type=int, default=DEFAULT_N_SAMPLES,
-                        help="calibration windows (Wanda and SparseGPT)")
+                        help="calibration windows (Wanda, SparseGPT, domain pruning)")
     parser.add_argument("--seqlen", type=int, default=DEFAULT_SEQLEN, help="tokens per calibration window")
     parser.add_argument("--sparsegpt", action="store_true",
                         help="also make and score SparseGPT at every sparsity (about half again the run time)")
+    parser.add_argument("--domain", default=None,
+                        help="also make and score domain pruning with this domain (a built-in task with a train "
+                             "split, e.g. arith_add_2d) at every sparsity: what it costs on general text")
     parser.add_argument("--db", type=Path, default=None, help="store (default: results/harness.duckdb)")
     parser.add_argument("--out", type=Path, default=None, help="default: results/reproduce/pruning")
     parser.add_argument("--display", default="plain", choices=("rich", "plain", "none"))
@@ -211,8 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or results_dir() / "reproduce" / "pruning"
     out.mkdir(parents=True, exist_ok=True)
 
-    methods = WITH_SPARSEGPT if args.sparsegpt else METHODS
-    entries = recipe_entries(args.parent, args.prefix, sparsities, args.n_samples, args.seqlen, methods)
+    methods = (*(WITH_SPARSEGPT if args.sparsegpt else METHODS), *(("domain_prune",) if args.domain else ()))
+    entries = recipe_entries(args.parent, args.prefix, sparsities, args.n_samples, args.seqlen, methods, args.domain)
     recipe = out / "recipe.toml"
     recipe.write_text(recipe_toml(entries))
     harness("variants", "make", str(recipe), "--db", str(db), "--display", args.display)
@@ -225,11 +241,12 @@ def main(argv: list[str] | None = None) -> int:
 
     parent_name = Path(args.parent).name if Path(args.parent).exists() else args.parent
     points = stored_points(db, [parent_name, *names[1:]], limit)
-    table = results_table(points, parent_name, args.prefix, sparsities, methods)
+    table = results_table(points, parent_name, args.prefix, sparsities, methods, args.domain)
     table.to_csv(out / "table.csv", index=False)
     failure = ordering_failure(table)
     meta = {"task": TASK, "metric": METRIC, "texts": limit or "all", "parent": parent_name,
             "methods": list(methods), "wanda_calibration": {"n_samples": args.n_samples, "seqlen": args.seqlen},
+            "domain": args.domain,
             "check": {"at": CHECK_AT, "passed": failure is None, "reason": failure},
             "rows": json.loads(table.to_json(orient="records"))}
     (out / "table.json").write_text(json.dumps(meta, indent=2) + "\n")

@@ -67,6 +67,30 @@ def test_ordering_check():
     assert "no bits_per_byte for wanda" in rp.ordering_failure(missing)
 
 
+def test_domain_pruning_rows_share_the_domain_scripts_variant_and_are_not_checked():
+    """--domain adds domain_prune at every sparsity under the name and recipe scripts/reproduce_domain_pruning.py
+    gives the 50% one (the store refuses two names for the same weights); a domain-pruned model worse than
+    magnitude on general text does not fail the published-ordering check, which is about Wanda and SparseGPT."""
+    import tomllib
+
+    spec = importlib.util.spec_from_file_location("reproduce_domain_pruning",
+                                                  REPO / "scripts" / "reproduce_domain_pruning.py")
+    dp = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dp)
+    entries = rp.recipe_entries("smollm2-135m", "smollm2", [0.3, 0.5], 8, 256, (*rp.WITH_SPARSEGPT, "domain_prune"),
+                                domain="arith_add_2d")
+    specs = parse_recipe(tomllib.loads(rp.recipe_toml(entries)))
+    assert [s.name for s in specs][-2:] == ["smollm2-domain30-arith-add-2d", "smollm2-domain50-arith-add-2d"]
+    theirs = parse_recipe(tomllib.loads(dp.recipe_toml(dp.entries_for("smollm2-135m", "smollm2", "arith_add_2d", 0.5,
+                                                                      1.0, 8, 256))))
+    assert specs[-1] == theirs[1] and specs[3] == theirs[0]  # domain and Wanda 50%: the same recipes
+    table = pd.DataFrame({"method": ["dense", "magnitude", "wanda", "sparsegpt", "domain_prune"],
+                          "sparsity": [0.0, 0.5, 0.5, 0.5, 0.5], "bits_per_byte": [1.2, 2.1, 1.43, 1.42, 2.5]})
+    assert rp.ordering_failure(table) is None
+    assert list(rp.side_by_side(table).columns) == ["magnitude", "wanda", "sparsegpt", "domain_prune",
+                                                    "wanda - magnitude", "sparsegpt - wanda", "domain_prune - wanda"]
+
+
 def test_sparsities_must_include_the_checked_point():
     assert rp.parse_sparsities("0.5,0.1,0.3,0.5") == [0.1, 0.3, 0.5]
     for bad, message in (("0.1,0.3", "must include 0.5"), ("0.5,1.0", "outside"), ("0.5,x", "comma-separated")):
