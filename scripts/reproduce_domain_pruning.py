@@ -11,7 +11,7 @@ per-item results are read from the store and compared pairwise (McNemar on accur
 bits per byte; tournaments.stats.compare_paired).
 
 Writes results/reproduce/domain_pruning/{recipe.toml, table.md, table.json}.
-Run: python scripts/reproduce_domain_pruning.py [--task arith_add_2d] [--sparsity 0.5] [--limit 100]
+Run: python scripts/reproduce_domain_pruning.py [--task arith_add_2d] [--sparsity 0.5] [--limit 300] [--general-weight 0.1]
 """
 
 from __future__ import annotations
@@ -81,11 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefix", default="smollm2")
     parser.add_argument("--task", default="arith_add_2d", help="the domain: a built-in task with a train split")
     parser.add_argument("--sparsity", type=float, default=0.5)
-    parser.add_argument("--general-weight", type=float, default=1.0)
+    parser.add_argument("--general-weight", type=float, default=0.1, help="λ (the recipe default)")
     parser.add_argument("--name", default=None, help="the domain variant's name (default PREFIX-domainPCT-TASK)")
     parser.add_argument("--n-samples", type=int, default=8, help="calibration windows (both methods, both sets)")
     parser.add_argument("--seqlen", type=int, default=256)
-    parser.add_argument("--limit", type=int, default=100, help="first N test items of the domain task")
+    parser.add_argument("--limit", type=int, default=300, help="first N test items of the domain task (300: all)")
     parser.add_argument("--general-limit", type=int, default=20, help=f"first N {GENERAL_TASK} texts")
     parser.add_argument("--db", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None)

@@ -76,7 +76,7 @@ def recipe_entries(parent: str, prefix: str, sparsities: list[float], n_samples:
             entry = {"name": variant_name(prefix, method, sparsity, domain), "parent": parent, "method": method,
                      "sparsity": sparsity}
             if method == "domain_prune":
-                entry |= {"domain": domain, "general_weight": 1.0}
+                entry |= {"domain": domain, "general_weight": 0.1}
             if method in CALIBRATED:
                 entry |= {"n_samples": n_samples, "seqlen": seqlen}
             entries.append(entry)

@@ -148,6 +148,10 @@ def _make_one(spec: VariantSpec, parents: list[Parent], store: Store, steps: Ste
     if existing is not None:
         old = manifest.read(existing)
         if old["variant_id"] != manifest.variant_id(inputs):
+            if old.get("method_version") != inputs["method_version"]:
+                raise HarnessError(f"variant '{spec.name}' at {existing} was made by {spec.method} version "
+                                   f"{old.get('method_version')}, and this harness makes version "
+                                   f"{inputs['method_version']}; choose another name or remove that folder")
             raise HarnessError(f"variant '{spec.name}' already exists at {existing}, made from other parent weights "
                                "or calibration text; choose another name or remove that folder")
         _register(store, spec.name, existing, old, parents)

@@ -23,7 +23,7 @@ FORMAT = 1
 # Bump a method's version whenever a change to its code could change its output.
 METHOD_VERSIONS = {"linear": 1, "task_arithmetic": 1, "ties": 1, "dare_ties": 1, "pcb": 1,
                    "magnitude": 1, "wanda": 1, "sparsegpt": 1, "layer_drop": 1, "mlp_width": 1, "finetune": 1,
-                   "domain_prune": 1, "expert_merging": 1}
+                   "domain_prune": 2, "expert_merging": 1}
 IMPLEMENTATIONS = {"linear": "mergekit", "task_arithmetic": "mergekit", "ties": "mergekit", "dare_ties": "mergekit",
                    "pcb": "harness (registered as a mergekit method)"}
 _LIBRARIES = ("torch", "transformers", "mergekit", "safetensors", "numpy", "harness")

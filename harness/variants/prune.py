@@ -73,18 +73,24 @@ def magnitude(spec, parent: Path, out: Path, steps) -> MethodResult:
 
 
 def wanda(spec, parent: Path, out: Path, steps) -> MethodResult:
+    return calibrated_prune("wanda", spec, parent, out, steps, _input_square_norms, wanda_prune(spec))
+
+
+def wanda_prune(spec):
+    """prune(weight, Σ x_j²) for Wanda's score |W_ij|·‖X_j‖₂, per output row or N:M group."""
     def prune(weight: torch.Tensor, sq_norm: torch.Tensor) -> torch.Tensor:
         return weight.masked_fill_(prune_mask(weight.abs() * sq_norm.sqrt(), spec.sparsity, spec.n_m, per_row=True), 0)
+    return prune
 
-    return calibrated_prune("wanda", spec, parent, out, steps, _input_square_norms, prune)
 
-
-def calibrated_prune(method: str, spec, parent: Path, out: Path, steps, statistics, prune) -> MethodResult:
-    """Pruning from calibration activations, decoder block by block (Wanda, SparseGPT): `statistics(layer,
-    linears, hidden, kwargs)` gathers, per Linear, what the method needs from the block's inputs, and `prune(weight,
-    statistic)` returns the pruned weight; the next block then sees the pruned block's outputs."""
+def calibrated_prune(method: str, spec, parent: Path, out: Path, steps, statistics, prune,
+                     calibrate=None) -> MethodResult:
+    """Pruning from calibration activations, decoder block by block (Wanda, SparseGPT, domain pruning):
+    `statistics(layer, linears, hidden, kwargs)` gathers, per Linear, what the method needs from the block's
+    inputs, and `prune(weight, statistic)` returns the pruned weight; the next block then sees the pruned
+    block's outputs. `calibrate(tokenizer)` gives the windows (default: FLORES+ as the spec says)."""
     model, tokenizer = load_model(parent)
-    calibration = calibration_batch(tokenizer, spec.n_samples, spec.seqlen, spec.seed)
+    calibration = (calibrate or (lambda tok: calibration_batch(tok, spec.n_samples, spec.seqlen, spec.seed)))(tokenizer)
     layers, prefix = decoder_layers(model)
     steps.start(len(layers) + 1)
     pruned: dict[str, torch.Tensor] = {}

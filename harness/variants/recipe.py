@@ -317,13 +317,13 @@ def _domain_source(value: str) -> str:
 
 
 class DomainPruneSpec(_MaskSpec, _CalibratedSpec):
-    """D-Pruner-style dual importance (variants/domain_prune.py): a weight's score is the estimated loss
-    increase from removing it on the `domain` text plus `general_weight` times that on FLORES+ English."""
+    """D-Pruner-style dual importance (variants/domain_prune.py): a weight's score is the layer-wise output
+    error removing it causes on the `domain` text plus `general_weight` times that on FLORES+ English."""
 
     method: Literal["domain_prune"]
     sparsity: float | None = Field(None, gt=0, lt=1)
     domain: str
-    general_weight: float = Field(1.0, ge=0)
+    general_weight: float = Field(0.1, ge=0)  # README: 1 kept no more of the domain than Wanda
     n_samples: int = Field(16, ge=1)
     seqlen: int = Field(256, ge=8)
 
