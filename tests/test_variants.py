@@ -313,6 +313,18 @@ def test_a_name_reused_for_another_recipe_is_refused(family, results_env):
         make({"name": "v", "method": "magnitude", "parent": family["base"], "sparsity": 0.5})
 
 
+def test_a_variant_made_by_an_older_method_version_is_refused_saying_so(family, results_env, monkeypatch):
+    """A method whose code changed (METHOD_VERSIONS bumped) makes other weights from the same recipe; the
+    old folder is kept, and the refusal names both versions rather than blaming the parents."""
+    from harness.variants import manifest
+
+    made = make({"name": "v", "method": "magnitude", "parent": family["base"], "sparsity": 0.3})["v"]
+    monkeypatch.setitem(manifest.METHOD_VERSIONS, "magnitude", manifest.METHOD_VERSIONS["magnitude"] + 1)
+    with pytest.raises(HarnessError, match=r"made by magnitude version 1, and this harness makes version 2"):
+        make({"name": "v", "method": "magnitude", "parent": family["base"], "sparsity": 0.3})
+    assert manifest.read(made.path)["output_sha256"] == made.manifest["output_sha256"]
+
+
 # ---------------------------------------------------------------------------------------------- bad input
 def _recipe(tmp_path: Path, body: str) -> Path:
     path = tmp_path / "recipe.toml"
