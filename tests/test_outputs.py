@@ -289,6 +289,9 @@ def test_a_folder_whose_name_holds_a_comma_can_be_given(tmp_path):
     folder.mkdir()
     assert split_list([str(folder)]) == [str(folder)]
     assert split_list(["a,b", str(folder)]) == ["a", "b", str(folder)]
+    # a list longer than a file name may be (255 bytes) is a list, not an error (reproduce-pruning's 13 names)
+    names = [f"smollm2-domain{p}-arith-add-2d" for p in range(10, 100, 10)]
+    assert split_list([",".join(names)]) == names
 
 
 # ---------------------------------------------------------------- C: tables that fit the width they are printed in

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from harness.common import paths
 from harness.common.errors import HarnessError
 
 _STORE = "Store"
@@ -182,7 +183,7 @@ def split_list(values: list[str] | None) -> list[str]:
     """Accept both repeated options and comma-separated lists; a value that is an existing path is kept whole, so a
     folder whose name holds a comma can be given (alone, as its own --models)."""
     return [part.strip() for value in values or []
-            for part in ([value] if "," in value and Path(value).exists() else value.split(",")) if part.strip()]
+            for part in ([value] if "," in value and paths.exists(Path(value)) else value.split(",")) if part.strip()]
 
 
 # `harness samples`

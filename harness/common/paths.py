@@ -58,3 +58,12 @@ def sibling(folder: Path, filename: str) -> Path | None:
     if not filename or "\x00" in filename or "/" in filename or "\\" in filename or filename in (".", ".."):
         return None
     return folder / filename
+
+
+def exists(path: Path) -> bool:
+    """Path.exists that answers False for a name the file system cannot hold (longer than 255 bytes, say)
+    instead of raising: a list of model names joined by commas is not a path either."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
