@@ -74,9 +74,14 @@ def mean_loss(model, pairs: list[Pair], pad_id: int, batch_size: int = 32) -> fl
     return total / count
 
 
-@torch.no_grad()
 def accuracy(model, tokenizer, items: list[dict], pad_id: int, batch_size: int = 32) -> float:
     """Share of items whose correct choice has the highest summed log-probability (lm-eval's acc)."""
+    return sum(correct(model, tokenizer, items, pad_id, batch_size)) / len(items)
+
+
+@torch.no_grad()
+def correct(model, tokenizer, items: list[dict], pad_id: int, batch_size: int = 32) -> list[bool]:
+    """Per item: does its correct choice have the highest summed log-probability (lm-eval's acc)."""
     pairs = [encode(tokenizer, item["question"], choice) for item in items for choice in item["choices"]]
     scores = torch.empty(len(pairs), dtype=torch.float64)
     for start in range(0, len(pairs), batch_size):
@@ -84,12 +89,12 @@ def accuracy(model, tokenizer, items: list[dict], pad_id: int, batch_size: int =
         logprobs, rows = answer_logprobs(model, chunk, pad_id)
         scores[start:start + len(chunk)] = torch.zeros(len(chunk), dtype=torch.float64).index_add_(
             0, rows, logprobs.double())
-    correct, offset = 0, 0
+    out, offset = [], 0
     for item in items:
         n = len(item["choices"])
-        correct += int(scores[offset:offset + n].argmax().item() == item["answer"])
+        out.append(scores[offset:offset + n].argmax().item() == item["answer"])
         offset += n
-    return correct / len(items)
+    return out
 
 
 def pad_id(tokenizer) -> int:
