@@ -135,3 +135,14 @@ def run_block(layer, hidden: torch.Tensor, kwargs: dict) -> torch.Tensor:
     with torch.no_grad():
         out = layer(hidden, **kwargs)
     return out[0] if isinstance(out, tuple) else out
+
+
+def each_linear_input(layer, linears: dict, hidden: torch.Tensor, kwargs: dict, take) -> None:
+    """Run one block on `hidden` and call take(name, x) with the input x of each of its `linears` (by name)."""
+    handles = [module.register_forward_pre_hook(lambda _module, args, name=name: take(name, args[0]))
+               for name, module in linears.items()]
+    try:
+        run_block(layer, hidden, kwargs)
+    finally:
+        for handle in handles:
+            handle.remove()

@@ -30,7 +30,9 @@ from pathlib import Path
 
 import torch
 
-from harness.variants.calibration import Calibration, calibration_batch, source_text, text_windows
+from harness.variants.calibration import (
+    Calibration, calibration_batch, each_linear_input, source_text, text_windows,
+)
 from harness.variants.manifest import MethodResult
 from harness.variants.prune import calibrated_prune, wanda_prune
 
@@ -61,22 +63,15 @@ def dual_square_norms(n_general: int, general_weight: float):
     """statistics(layer, linears, hidden, kwargs) -> per Linear E_domain[x_j²] + λ·E_general[x_j²], the
     first `n_general` windows of the batch being the general text."""
     def statistics(layer, linears: dict, hidden: torch.Tensor, kwargs: dict) -> dict[str, torch.Tensor]:
-        from harness.variants.calibration import run_block
-
         sums: dict[str, torch.Tensor] = {}
-        handles = []
-        for name, module in linears.items():
-            def hook(_module, args, name=name):
-                x = args[0].double()
-                general = (x[:n_general] ** 2).reshape(-1, x.shape[-1]).mean(dim=0)
-                domain = (x[n_general:] ** 2).reshape(-1, x.shape[-1]).mean(dim=0)
-                sums[name] = domain + general_weight * general
-            handles.append(module.register_forward_pre_hook(hook))
-        try:
-            run_block(layer, hidden, kwargs)
-        finally:
-            for handle in handles:
-                handle.remove()
+
+        def take(name: str, x: torch.Tensor) -> None:
+            x = x.double()
+            general = (x[:n_general] ** 2).reshape(-1, x.shape[-1]).mean(dim=0)
+            domain = (x[n_general:] ** 2).reshape(-1, x.shape[-1]).mean(dim=0)
+            sums[name] = domain + general_weight * general
+
+        each_linear_input(layer, linears, hidden, kwargs, take)
         return sums
     return statistics
 

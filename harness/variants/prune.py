@@ -22,7 +22,7 @@ import torch
 
 from harness.common.errors import HarnessError
 from harness.variants.calibration import (
-    calibration_batch, decoder_layers, first_block_inputs, load_model, run_block,
+    calibration_batch, decoder_layers, each_linear_input, first_block_inputs, load_model, run_block,
 )
 from harness.weights.folders import ShardWriter, WeightReader, copy_side_files, read_config, write_config
 from harness.variants.manifest import MethodResult
@@ -119,17 +119,12 @@ def calibrated_prune(method: str, spec, parent: Path, out: Path, steps, statisti
 def _input_square_norms(layer, linears: dict, hidden: torch.Tensor, kwargs: dict) -> dict[str, torch.Tensor]:
     """Σ over calibration tokens of x_j² for the input of every Linear in the block."""
     sums: dict[str, torch.Tensor] = {}
-    handles = []
-    for name, module in linears.items():
-        def hook(_module, args, name=name):
-            x = args[0].reshape(-1, args[0].shape[-1]).float()
-            sums[name] = sums.get(name, 0) + (x * x).sum(dim=0)
-        handles.append(module.register_forward_pre_hook(hook))
-    try:
-        run_block(layer, hidden, kwargs)
-    finally:
-        for handle in handles:
-            handle.remove()
+
+    def take(name: str, x: torch.Tensor) -> None:
+        x = x.reshape(-1, x.shape[-1]).float()
+        sums[name] = sums.get(name, 0) + (x * x).sum(dim=0)
+
+    each_linear_input(layer, linears, hidden, kwargs, take)
     return sums
 
 

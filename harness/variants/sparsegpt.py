@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 
 from harness.common.errors import HarnessError
-from harness.variants.calibration import run_block
+from harness.variants.calibration import each_linear_input
 from harness.variants.manifest import MethodResult
 from harness.variants.prune import _floor, calibrated_prune, prune_mask
 
@@ -51,19 +51,14 @@ def input_hessians(layer, linears: dict, hidden: torch.Tensor, kwargs: dict) -> 
     and shared. The last input is held, so its identity cannot pass to a new tensor in the meantime."""
     hessians: dict[str, torch.Tensor] = {}
     last: list = [None, None]  # [input tensor, its H]
-    handles = []
-    for name, module in linears.items():
-        def hook(_module, args, name=name):
-            if args[0] is not last[0]:
-                x = args[0].reshape(-1, args[0].shape[-1]).double()
-                last[:] = [args[0], x.T @ x * (2 / x.shape[0])]
-            hessians[name] = last[1]
-        handles.append(module.register_forward_pre_hook(hook))
-    try:
-        run_block(layer, hidden, kwargs)
-    finally:
-        for handle in handles:
-            handle.remove()
+
+    def take(name: str, inputs: torch.Tensor) -> None:
+        if inputs is not last[0]:
+            x = inputs.reshape(-1, inputs.shape[-1]).double()
+            last[:] = [inputs, x.T @ x * (2 / x.shape[0])]
+        hessians[name] = last[1]
+
+    each_linear_input(layer, linears, hidden, kwargs, take)
     return hessians
 
 
