@@ -128,7 +128,6 @@ def validation_items(models: list[str], tasks: list[str], limit: int) -> dict[tu
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from harness.common.paths import results_dir
     from harness.variants import answers
     from harness.variants.finetune import task_items
     from harness.weights.models import materialize
@@ -146,7 +145,7 @@ def validation_items(models: list[str], tasks: list[str], limit: int) -> dict[tu
     return out
 
 
-def test_items(db: Path, models: list[str], tasks: list[str], limit: int) -> dict[tuple[str, str], pd.Series]:
+def scored_test_items(db: Path, models: list[str], tasks: list[str], limit: int) -> dict[tuple[str, str], pd.Series]:
     """Per model and task: the per-item accuracy of its latest finished run of the first `limit` test items."""
     from harness.store import Store
     from harness.tables.items import latest_item_values
@@ -271,7 +270,7 @@ def learnt_merges(options, stored: list[str], experts: dict[str, str], merges: l
     after = resource.getrusage(resource.RUSAGE_SELF)
     timing["validation"] = {"wall_s": round(time.perf_counter() - started, 1),
                             "cpu_s": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 1)}
-    test = test_items(default_db(), needed, tasks, options.limit)
+    test = scored_test_items(default_db(), needed, tasks, options.limit)
     ranked = table(as_scores(validation), stored[0], experts, compared)
     parts = []
     for name in learnt:
