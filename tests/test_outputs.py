@@ -88,17 +88,21 @@ def test_report_out_a_folder_or_under_a_file_is_one_line(db, tmp_path):
 def test_report_write_failure_leaves_no_temporary_file(db, tmp_path):
     """A real write failure after the temporary file exists: a file-size limit just under the report's size (EFBIG;
     the figures drawn on the way are each smaller than the page that holds them all) stops the write."""
-    full = tmp_path / "full.html"
-    assert runner.invoke(app, ["report", "--db", str(db), "--out", str(full), "--n-boot", "20"]).exit_code == 0
-    limit = full.stat().st_size - 1
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    script = ("import resource, signal; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
-              f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit})); "
-              "from harness.cli import app; app()")
-    command = [sys.executable, "-c", script, "report", "--db", str(db), "--out", str(out_dir / "r.html"),
-               "--n-boot", "20"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+
+    def report(limit: int | None) -> subprocess.CompletedProcess:
+        """The same command line both times (the report's footer records it, so its size depends on it)."""
+        cap = (f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit})); " if limit is not None else "")
+        script = f"import resource, signal; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); {cap}from harness.cli import app; app()"
+        command = [sys.executable, "-c", script, "report", "--db", str(db), "--out", str(out_dir / "r.html"),
+                   "--n-boot", "20"]
+        return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+
+    assert report(None).returncode == 0
+    limit = (out_dir / "r.html").stat().st_size - 1
+    (out_dir / "r.html").unlink()
+    result = report(limit)
     assert result.returncode == 2, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "--out" in lines[0] and "could not write the report" in lines[0], result.stderr
