@@ -74,6 +74,7 @@ def per_item(db: Path, model: str, task: str, limit: int) -> dict[int, float]:
 
 def main(argv: list[str] | None = None) -> int:
     from harness.common.paths import default_db, results_dir
+    from harness.variants.recipe import DomainPruneSpec
     from tournaments.stats import compare_paired
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -81,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefix", default="smollm2")
     parser.add_argument("--task", default="arith_add_2d", help="the domain: a built-in task with a train split")
     parser.add_argument("--sparsity", type=float, default=0.5)
-    parser.add_argument("--general-weight", type=float, default=0.1, help="λ (the recipe default)")
+    parser.add_argument("--general-weight", type=float, default=DomainPruneSpec.model_fields["general_weight"].default,
+                        help="λ (default: the recipe's)")
     parser.add_argument("--name", default=None, help="the domain variant's name (default PREFIX-domainPCT-TASK)")
     parser.add_argument("--n-samples", type=int, default=8, help="calibration windows (both methods, both sets)")
     parser.add_argument("--seqlen", type=int, default=256)

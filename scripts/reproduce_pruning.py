@@ -69,14 +69,14 @@ def variant_name(prefix: str, method: str, sparsity: float, domain: str | None =
 def recipe_entries(parent: str, prefix: str, sparsities: list[float], n_samples: int, seqlen: int,
                    methods: tuple[str, ...] = METHODS, domain: str | None = None) -> list[dict]:
     """One unstructured variant per method and sparsity; the calibrated ones with one calibration size;
-    domain pruning with `domain` as its domain text and the default general weight."""
+    domain pruning with `domain` as its domain text and the recipe's default general weight."""
     entries = []
     for method in methods:
         for sparsity in sparsities:
             entry = {"name": variant_name(prefix, method, sparsity, domain), "parent": parent, "method": method,
                      "sparsity": sparsity}
             if method == "domain_prune":
-                entry |= {"domain": domain, "general_weight": 0.1}
+                entry |= {"domain": domain}
             if method in CALIBRATED:
                 entry |= {"n_samples": n_samples, "seqlen": seqlen}
             entries.append(entry)

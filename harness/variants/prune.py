@@ -90,7 +90,10 @@ def calibrated_prune(method: str, spec, parent: Path, out: Path, steps, statisti
     inputs, and `prune(weight, statistic)` returns the pruned weight; the next block then sees the pruned
     block's outputs. `calibrate(tokenizer)` gives the windows (default: FLORES+ as the spec says)."""
     model, tokenizer = load_model(parent)
-    calibration = (calibrate or (lambda tok: calibration_batch(tok, spec.n_samples, spec.seqlen, spec.seed)))(tokenizer)
+    if calibrate is None:
+        calibration = calibration_batch(tokenizer, spec.n_samples, spec.seqlen, spec.seed)
+    else:
+        calibration = calibrate(tokenizer)
     layers, prefix = decoder_layers(model)
     steps.start(len(layers) + 1)
     pruned: dict[str, torch.Tensor] = {}

@@ -20,8 +20,7 @@ from pathlib import Path
 
 from harness.common.atomic import write_text
 from harness.common.errors import HarnessError
-from harness.common import paths
-from harness.common.paths import child, file_stem, sibling
+from harness.common.paths import child, exists, file_stem, sibling
 from harness.weights.headers import read_header, regular_size
 from harness.weights.trust import LoadPolicy, check_model_folder
 from harness.weights.variant_folders import variant_folder
@@ -82,7 +81,7 @@ def resolve(spec: str, name: str | None = None, policy: LoadPolicy = LoadPolicy(
     if any(ord(ch) < 32 for ch in spec):
         raise HarnessError(f"model {spec!r}: control characters in a model name or path")
     path = Path(spec).expanduser()
-    if not paths.exists(path):
+    if not exists(path):
         if (folder := variant_folder(spec)) is not None:
             check_model_folder(folder, f"model '{spec}'", policy)
             return ModelRef(name=name or spec, path=folder, kind="variant", origin=str(folder), policy=policy)
